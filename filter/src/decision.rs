@@ -1,0 +1,59 @@
+//! The value the inbound engine returns: what IIS would do with the request. The glue turns it
+//! into host calls; `iis-rewrite explain` prints it.
+
+use serde::Serialize;
+
+/// What happens to the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// No rule changed the URL: the request goes on unchanged to the default upstream.
+    Continue,
+    /// A relative Rewrite: the request goes on with this `:path` (path and query, encoded).
+    Rewrite { path: String },
+    /// An absolute Rewrite (ARR proxy): the request goes to `cluster` with this `:path`;
+    /// `authority` is the Host to send when it changes (preserveHostHeader=false or a rule set
+    /// HTTP_HOST), `None` to keep the client's.
+    Proxy {
+        cluster: String,
+        scheme: String,
+        host: String,
+        port: u16,
+        path: String,
+        authority: Option<String>,
+    },
+    /// A Redirect action: a local reply with a Location.
+    Redirect { status: u16, location: String },
+    /// A CustomResponse action: a local reply with this status and body.
+    CustomResponse {
+        status: u16,
+        sub_status: u32,
+        reason: String,
+        body: String,
+    },
+    /// An AbortRequest action: the stream is reset, no response at all.
+    Abort,
+    /// The request cannot be handled safely (undecodable path, a redirect to a host the rule
+    /// did not name, a proxy target outside the allowed upstreams): a local reply.
+    Refuse { status: u16, reason: String },
+}
+
+/// One request-header change, in order. `value: None` removes the header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeaderEdit {
+    /// Lowercase header name (`:authority` for HTTP_HOST).
+    pub name: String,
+    pub value: Option<String>,
+}
+
+/// Everything the inbound rules decided for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// Request headers to set or remove before the request goes on.
+    pub request_headers: Vec<HeaderEdit>,
+    /// Response headers set by inbound `<set name="RESPONSE_…">`, applied in the response phase.
+    pub response_headers: Vec<HeaderEdit>,
+    /// Names of the rules whose pattern and conditions matched, in order.
+    pub matched_rules: Vec<String>,
+}

@@ -1,0 +1,42 @@
+//! IIS URL Rewrite 2.1 + ARR 3.0 rules for Envoy.
+//!
+//! The engine (every module but `glue`) is pure Rust with no host call: it compiles a
+//! [`config::FilterConfig`] once into an [`Engine`] and, per request, reads facts through
+//! [`request::RequestFacts`] and returns a [`decision::Decision`]. The proxy-wasm glue, built for
+//! wasm32 only, turns Envoy callbacks into engine calls and decisions into host calls. The
+//! `iis-rewrite` command links the same engine natively.
+
+pub mod compile;
+pub mod config;
+pub mod decision;
+pub mod error;
+pub mod inbound;
+pub mod pattern;
+pub mod request;
+pub mod server_vars;
+pub mod template;
+pub mod trace;
+pub mod upstream;
+pub mod url;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;
+
+pub use compile::Engine;
+pub use config::FilterConfig;
+pub use decision::{Decision, HeaderEdit, Outcome};
+pub use error::{ConfigError, Location, Warning};
+pub use request::{Property, RequestFacts, StaticRequest};
+pub use upstream::Upstream;
+
+/// The crate version and the git commit it was built from (logged at VM start, printed by
+/// `iis-rewrite --version`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    match option_env!("IIS_REWRITE_GIT_HASH") {
+        Some(h) => h,
+        None => "unknown",
+    },
+    ")"
+);
