@@ -30,13 +30,9 @@ pub use request::{Property, RequestFacts, StaticRequest};
 pub use upstream::Upstream;
 
 /// The crate version and the git commit it was built from (logged at VM start, printed by
-/// `iis-rewrite --version`).
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    match option_env!("IIS_REWRITE_GIT_HASH") {
-        Some(h) => h,
-        None => "unknown",
-    },
-    ")"
-);
+/// `iis-rewrite --version`). The build scripts pass the commit in `IIS_REWRITE_GIT_HASH`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const GIT_HASH: &str = match option_env!("IIS_REWRITE_GIT_HASH") {
+    Some(h) => h,
+    None => "unknown",
+};
