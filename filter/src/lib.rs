@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod pattern;
 pub mod request;
 pub mod server_vars;
+pub mod stream;
 pub mod template;
 pub mod trace;
 pub mod upstream;
