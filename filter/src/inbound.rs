@@ -36,6 +36,8 @@ struct Eval<'a> {
     query: Option<String>,
     /// The current target when the last Rewrite was absolute (ARR proxy).
     absolute: Option<String>,
+    /// The URL as the client sent it: (url_input, path_raw, query).
+    original: (String, String, Option<String>),
     rewritten: bool,
     rule_spans: Spans,
     /// The values `{C:n}` reads.
@@ -171,7 +173,10 @@ impl Eval<'_> {
                 _ => self.value_of(fallback, out),
             },
             // Response variables have no value before there is a response.
-            ServerVar::ResponseHeader(_) | ServerVar::ResponseStatus | ServerVar::Unknown(_) => {}
+            ServerVar::ResponseHeader(_)
+            | ServerVar::ResponseStatus
+            | ServerVar::Unknown(_)
+            | ServerVar::Snapshot(_) => {}
         }
     }
 }
@@ -555,8 +560,23 @@ impl<'a> Eval<'a> {
                 value: None,
             });
         }
+        // Outbound rules of a proxied request see the client's URL (§11).
+        if self.absolute.is_some() {
+            (self.url_input, self.path_raw, self.query) = self.original.clone();
+        }
+        let outbound_snapshot = self
+            .engine
+            .outbound_snapshot_vars()
+            .iter()
+            .map(|v| {
+                let mut out = String::new();
+                self.value_of(v, &mut out);
+                out
+            })
+            .collect();
         let read = self.read_headers.into_inner();
         Decision {
+            outbound_snapshot,
             outcome,
             request_headers: net_edits(self.request_edits, self.req, &read),
             response_headers: self.response_edits,
@@ -667,6 +687,7 @@ impl Engine {
             request_headers: Vec::new(),
             response_headers: Vec::new(),
             matched_rules: Vec::new(),
+            outbound_snapshot: Vec::new(),
         };
         let decoded = match url::decode_path(raw_path) {
             Ok(d) => d,
@@ -679,17 +700,21 @@ impl Engine {
             }
         };
         let path_text = String::from_utf8_lossy(raw_path);
+        let url_input = decoded.strip_prefix('/').unwrap_or(&decoded).to_string();
+        let path_raw = if path_text.starts_with('/') {
+            path_text.into_owned()
+        } else {
+            format!("/{path_text}")
+        };
+        let query = raw_query.map(|q| String::from_utf8_lossy(q).into_owned());
         let mut eval = Eval {
             engine: self,
             req,
             original_target: String::from_utf8_lossy(raw).into_owned(),
-            url_input: decoded.strip_prefix('/').unwrap_or(&decoded).to_string(),
-            path_raw: if path_text.starts_with('/') {
-                path_text.into_owned()
-            } else {
-                format!("/{path_text}")
-            },
-            query: raw_query.map(|q| String::from_utf8_lossy(q).into_owned()),
+            original: (url_input.clone(), path_raw.clone(), query.clone()),
+            url_input,
+            path_raw,
+            query,
             absolute: None,
             rewritten: false,
             rule_spans: Spans::new(),

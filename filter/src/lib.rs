@@ -11,6 +11,7 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod inbound;
+pub mod outbound;
 pub mod pattern;
 pub mod request;
 pub mod server_vars;
@@ -29,6 +30,7 @@ pub use compile::Engine;
 pub use config::FilterConfig;
 pub use decision::{Decision, HeaderEdit, Outcome};
 pub use error::{ConfigError, Location, Warning};
+pub use outbound::{ResponseFacts, StaticResponse};
 pub use request::{Property, RequestFacts, StaticRequest};
 pub use upstream::Upstream;
 

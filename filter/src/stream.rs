@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use crate::compile::Engine;
 use crate::decision::{Decision, HeaderEdit, Outcome};
+use crate::outbound::ResponseFacts;
 use crate::request::{Property, RequestFacts};
 
 /// The host operations a stream needs.
@@ -83,11 +84,32 @@ impl RequestFacts for HostFacts<'_> {
     }
 }
 
+/// Response headers fetched from the host lazily, each at most once per response.
+struct HostResponse<'h> {
+    host: &'h dyn Host,
+    cache: RefCell<Vec<(String, Option<Vec<u8>>)>>,
+}
+
+impl ResponseFacts for HostResponse<'_> {
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        if let Some((_, v)) = self.cache.borrow().iter().find(|(k, _)| k == name) {
+            return v.clone().map(Cow::Owned);
+        }
+        let value = self.host.response_header(name);
+        self.cache
+            .borrow_mut()
+            .push((name.to_string(), value.clone()));
+        value.map(Cow::Owned)
+    }
+}
+
 /// The state of one stream.
 pub struct Stream {
     engine: Rc<Engine>,
     /// Response headers the inbound rules set (`RESPONSE_*`), applied in the response phase.
     response_edits: Vec<HeaderEdit>,
+    /// Request-side values the outbound rules read.
+    snapshot: Vec<String>,
     /// The filter answered this request itself.
     local_reply: bool,
 }
@@ -97,6 +119,7 @@ impl Stream {
         Stream {
             engine,
             response_edits: Vec::new(),
+            snapshot: Vec::new(),
             local_reply: false,
         }
     }
@@ -127,8 +150,10 @@ impl Stream {
             outcome,
             request_headers,
             response_headers,
+            outbound_snapshot,
             ..
         } = decision;
+        self.snapshot = outbound_snapshot;
         let local_headers = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
             let mut h: Vec<(String, String)> = extra
                 .iter()
@@ -208,12 +233,26 @@ impl Stream {
         }
     }
 
-    /// Applies what the response phase owes: the inbound `RESPONSE_*` sets.
+    /// Applies what the response phase owes: the inbound `RESPONSE_*` sets, customHeaders and
+    /// outbound rules. It runs for upstream responses and for the filter's own local replies
+    /// (whose headers already carry the inbound sets), not after an AbortRequest.
     pub fn on_response_headers(&mut self, host: &dyn Host) -> Verdict {
-        if !self.local_reply {
-            for e in &self.response_edits {
-                host.set_response_header(&e.name, e.value.as_deref());
-            }
+        let preset = if self.local_reply {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.response_edits)
+        };
+        let edits = if self.engine.has_outbound() {
+            let response = HostResponse {
+                host,
+                cache: RefCell::new(Vec::new()),
+            };
+            self.engine.outbound(&response, &self.snapshot, &preset)
+        } else {
+            preset
+        };
+        for e in &edits {
+            host.set_response_header(&e.name, e.value.as_deref());
         }
         Verdict::Continue
     }
@@ -421,5 +460,52 @@ pub(crate) mod tests {
                 .map(|(n, v)| (n.clone(), v.clone())),
             Some(("cache-control".to_string(), b"no-store".to_vec()))
         );
+    }
+}
+
+#[cfg(test)]
+mod response_tests {
+    use super::tests::*;
+    use super::*;
+
+    const CONFIG: &str = r#"{
+      "rules": [{"name": "r", "match": {"url": "^$"}, "action": {"type": "Redirect", "url": "/web/", "redirectType": "Found"}}],
+      "outboundRules": {"rules": [{"name": "csp", "match": {"serverVariable": "RESPONSE_Content_Security_Policy", "pattern": ".*"},
+         "conditions": {"items": [{"input": "{HTTP_USER_AGENT}", "pattern": "Web0S", "negate": true}]},
+         "action": {"type": "Rewrite", "value": "default-src 'self'"}}]},
+      "customHeaders": [{"name": "X-Frame-Options", "value": "SAMEORIGIN"}]
+    }"#;
+
+    #[test]
+    fn response_phase_never_reads_request_headers_and_reads_each_response_header_once() {
+        let mut s = stream(CONFIG);
+        let host = RecordingHost::request("/web/index.html", "h");
+        host.request
+            .borrow_mut()
+            .push(("user-agent".into(), b"Firefox".to_vec()));
+        s.on_request_headers(&host);
+        let request_calls = host.calls.borrow().len();
+        s.on_response_headers(&host);
+        let calls: Vec<String> = host.calls.borrow()[request_calls..].to_vec();
+        assert!(calls.iter().all(|c| !c.contains("request")), "{calls:?}");
+        // Two reads (x-frame-options, content-security-policy), two writes.
+        assert_eq!(calls.len(), 4, "{calls:?}");
+        assert_eq!(host.response.borrow().len(), 2);
+    }
+
+    #[test]
+    fn custom_headers_and_outbound_rules_apply_to_our_own_redirects() {
+        let mut s = stream(CONFIG);
+        let host = RecordingHost::request("/", "h");
+        assert_eq!(s.on_request_headers(&host), Verdict::Stop);
+        // Envoy runs the response callback for the filter's own local reply.
+        s.on_response_headers(&host);
+        let names: Vec<String> = host
+            .response
+            .borrow()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        assert_eq!(names, ["x-frame-options", "content-security-policy"]);
     }
 }
