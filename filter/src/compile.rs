@@ -1280,6 +1280,14 @@ impl Engine {
         self.global_rules.len() + self.rules.len()
     }
 
+    /// Names of the enabled rules, global rules first (`Decision::fired_rules` indexes this).
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.global_rules
+            .iter()
+            .chain(&self.rules)
+            .map(|r| r.name.as_str())
+    }
+
     pub(crate) fn find_upstream(&self, tls: bool, host: &str, port: u16) -> Option<&Upstream> {
         self.upstreams
             .iter()

@@ -66,6 +66,9 @@ pub struct Decision {
     pub response_headers: Vec<HeaderEdit>,
     /// Names of the rules whose pattern and conditions matched, in order.
     pub matched_rules: Vec<String>,
+    /// The same rules as indexes into `Engine::rule_names` (for per-rule counters).
+    #[serde(skip)]
+    pub fired_rules: Vec<usize>,
     /// Values of the request-side variables the outbound rules read
     /// (`Engine::outbound_snapshot_vars`), taken at the end of the request phase.
     #[serde(skip_serializing_if = "Vec::is_empty")]

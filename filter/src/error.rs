@@ -165,6 +165,11 @@ pub enum ConfigError {
     UnknownPreCondition { at: Location, name: String },
     /// A feature IIS has that this filter does not implement (stated in the README).
     Unsupported { at: Location, what: String },
+    /// An error inside one named rule set of a multi-site configuration.
+    InRuleSet {
+        name: String,
+        error: Box<ConfigError>,
+    },
 }
 
 impl ConfigError {
@@ -172,6 +177,7 @@ impl ConfigError {
     pub fn location(&self) -> Option<&Location> {
         match self {
             ConfigError::Json { .. } => None,
+            ConfigError::InRuleSet { error, .. } => error.location(),
             ConfigError::UnknownValue { at, .. }
             | ConfigError::OutOfRange { at, .. }
             | ConfigError::Missing { at }
@@ -238,6 +244,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "{at}: unknown preCondition \"{name}\"")
             }
             ConfigError::Unsupported { at, what } => write!(f, "{at}: {what} is not supported"),
+            ConfigError::InRuleSet { name, error } => write!(f, "rule set \"{name}\": {error}"),
         }
     }
 }

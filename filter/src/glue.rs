@@ -9,18 +9,47 @@ use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
-use crate::compile::Engine;
-use crate::stream::{Host, Stream, Verdict};
+use crate::plugin::{metric_names, Plugin};
+use crate::stream::{Host, SetMetrics, Stream, Verdict};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { engine: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(Root { plugin: None, metrics: None })
+    });
 }}
 
 struct Root {
-    engine: Option<Rc<Engine>>,
+    plugin: Option<Rc<Plugin>>,
+    metrics: Option<Rc<Vec<SetMetrics>>>,
+}
+
+/// Marks a counter whose definition failed (Envoy's ids encode the metric type in their low
+/// bits and start near 0, so 0 cannot serve as "none").
+const NO_COUNTER: u32 = u32::MAX;
+
+fn counter(name: &str) -> u32 {
+    hostcalls::define_metric(MetricType::Counter, name).unwrap_or(NO_COUNTER)
+}
+
+/// Defines the counters of every rule set (once per configuration).
+fn define_metrics(plugin: &Plugin) -> Vec<SetMetrics> {
+    plugin
+        .sets()
+        .iter()
+        .map(|(set, engine)| SetMetrics {
+            rule_hits: engine
+                .rule_names()
+                .map(|rule| counter(&metric_names::rule_hits(set, rule)))
+                .collect(),
+            actions: metric_names::ACTION_KINDS
+                .iter()
+                .map(|kind| counter(&metric_names::action(set, kind)))
+                .collect(),
+        })
+        .collect()
 }
 
 impl Context for Root {}
@@ -40,20 +69,27 @@ impl RootContext for Root {
             .ok()
             .flatten()
             .unwrap_or_default();
-        match Engine::from_json(&bytes) {
-            Ok(engine) => {
-                log::info!(
-                    "iis-rewrite: configuration loaded: {} rules, {} upstreams",
-                    engine.rule_count(),
-                    engine.upstreams().len()
-                );
-                self.engine = Some(Rc::new(engine));
+        match Plugin::from_json(&bytes) {
+            Ok((plugin, warnings)) => {
+                for (set, engine) in plugin.sets() {
+                    log::info!(
+                        "iis-rewrite: rule set \"{set}\" loaded: {} rules, {} upstreams",
+                        engine.rule_count(),
+                        engine.upstreams().len()
+                    );
+                }
+                for w in warnings {
+                    log::debug!("iis-rewrite: warning: {w}");
+                }
+                self.metrics = Some(Rc::new(define_metrics(&plugin)));
+                self.plugin = Some(Rc::new(plugin));
                 true
             }
             Err(e) => {
                 // Returning false makes Envoy refuse the configuration (startup fails, or the
                 // LDS/ECDS update is rejected and the old rules stay).
                 log::error!("iis-rewrite: configuration refused: {e}");
+                ProxyWasmHost.increment_counter(counter(metric_names::CONFIG_REJECTED));
                 false
             }
         }
@@ -63,7 +99,10 @@ impl RootContext for Root {
         // Returning None would panic inside the SDK; without a configuration the stream fails
         // closed instead.
         Some(Box::new(Http {
-            stream: self.engine.clone().map(Stream::new),
+            stream: self
+                .plugin
+                .clone()
+                .map(|p| Stream::for_plugin(p, self.metrics.clone())),
         }))
     }
 
@@ -118,6 +157,12 @@ impl Host for ProxyWasmHost {
     fn reset_stream(&self) {
         if let Err(s) = hostcalls::reset_http_request() {
             log::warn!("iis-rewrite: stream reset failed: {s:?}");
+        }
+    }
+
+    fn increment_counter(&self, id: u32) {
+        if id != NO_COUNTER {
+            let _ = hostcalls::increment_metric(id, 1);
         }
     }
 }

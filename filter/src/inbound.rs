@@ -46,6 +46,9 @@ struct Eval<'a> {
     response_edits: Vec<HeaderEdit>,
     custom: Vec<Option<String>>,
     matched: Vec<String>,
+    fired: Vec<usize>,
+    /// Offset of the rule set being run in `Engine::rule_names` (global rules come first).
+    rule_offset: usize,
     /// Client headers the rules read (only those are compared before writing: reading a
     /// header just to skip a write would cost as much as the write).
     read_headers: RefCell<Vec<String>>,
@@ -475,7 +478,7 @@ impl<'a> Eval<'a> {
         rules: &[CompiledRule],
         mut trace: Option<&mut RequestTrace>,
     ) -> Option<Outcome> {
-        for rule in rules {
+        for (index, rule) in rules.iter().enumerate() {
             let found = rule.pattern.find(&self.url_input, &mut self.rule_spans);
             let matched = found != rule.negate;
             if rule.negate {
@@ -502,6 +505,7 @@ impl<'a> Eval<'a> {
                 && self.conditions(&rule.conditions, rt.as_mut().map(|t| &mut t.conditions));
             if fired {
                 self.matched.push(rule.name.clone());
+                self.fired.push(self.rule_offset + index);
                 self.apply_sets(rule, rt.as_mut().map(|t| &mut t.set));
             }
             let outcome = if fired { self.action(rule) } else { None };
@@ -591,6 +595,7 @@ impl<'a> Eval<'a> {
             request_headers: net_edits(self.request_edits, self.req, &read),
             response_headers: self.response_edits,
             matched_rules: self.matched,
+            fired_rules: self.fired,
         }
     }
 
@@ -697,6 +702,7 @@ impl Engine {
             request_headers: Vec::new(),
             response_headers: Vec::new(),
             matched_rules: Vec::new(),
+            fired_rules: Vec::new(),
             outbound_snapshot: Vec::new(),
             reverse_rewrite: None,
         };
@@ -734,11 +740,14 @@ impl Engine {
             response_edits: Vec::new(),
             custom: vec![None; self.custom_vars.len()],
             matched: Vec::new(),
+            fired: Vec::new(),
+            rule_offset: 0,
             read_headers: RefCell::new(Vec::new()),
         };
         // Global rules first; a stopProcessing among them ends only their set (§1.11).
         let mut outcome = eval.run(&self.global_rules, trace.as_deref_mut());
         if outcome.is_none() {
+            eval.rule_offset = self.global_rules.len();
             outcome = eval.run(&self.rules, trace);
         }
         eval.finish(outcome)

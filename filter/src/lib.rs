@@ -13,6 +13,7 @@ pub mod error;
 pub mod inbound;
 pub mod outbound;
 pub mod pattern;
+pub mod plugin;
 pub mod request;
 pub mod server_vars;
 pub mod stream;
@@ -31,6 +32,7 @@ pub use config::FilterConfig;
 pub use decision::{Decision, HeaderEdit, Outcome};
 pub use error::{ConfigError, Location, Warning};
 pub use outbound::{ResponseFacts, StaticResponse};
+pub use plugin::Plugin;
 pub use request::{Property, RequestFacts, StaticRequest};
 pub use upstream::Upstream;
 

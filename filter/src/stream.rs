@@ -15,6 +15,7 @@ use std::rc::Rc;
 use crate::compile::Engine;
 use crate::decision::{ClientOrigin, Decision, HeaderEdit, Outcome};
 use crate::outbound::ResponseFacts;
+use crate::plugin::{metric_names, Plugin, METADATA_KEY, METADATA_NAMESPACE};
 use crate::request::{Property, RequestFacts};
 
 /// The host operations a stream needs.
@@ -29,6 +30,18 @@ pub trait Host {
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
     /// Resets the stream: no response at all (AbortRequest).
     fn reset_stream(&self);
+    /// Adds one to a counter defined at configure time.
+    fn increment_counter(&self, id: u32);
+}
+
+/// Counter ids of one rule set, defined by the glue at configure time
+/// (names in [`crate::plugin::metric_names`]).
+#[derive(Debug, Clone, Default)]
+pub struct SetMetrics {
+    /// Per rule, in `Engine::rule_names` order.
+    pub rule_hits: Vec<u32>,
+    /// Per action kind, in `metric_names::ACTION_KINDS` order.
+    pub actions: Vec<u32>,
 }
 
 /// What the stream tells the host after a callback.
@@ -105,7 +118,10 @@ impl ResponseFacts for HostResponse<'_> {
 
 /// The state of one stream.
 pub struct Stream {
-    engine: Rc<Engine>,
+    plugin: Rc<Plugin>,
+    metrics: Option<Rc<Vec<SetMetrics>>>,
+    /// The rule set serving this request (chosen in the request phase).
+    engine: Option<Rc<Engine>>,
     /// Response headers the inbound rules set (`RESPONSE_*`), applied in the response phase.
     response_edits: Vec<HeaderEdit>,
     /// Request-side values the outbound rules read.
@@ -117,9 +133,17 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// A stream served by one rule set.
     pub fn new(engine: Rc<Engine>) -> Self {
+        Self::for_plugin(Rc::new(Plugin::single(engine)), None)
+    }
+
+    /// A stream of a (possibly multi-site) plugin; `metrics` has one entry per rule set.
+    pub fn for_plugin(plugin: Rc<Plugin>, metrics: Option<Rc<Vec<SetMetrics>>>) -> Self {
         Stream {
-            engine,
+            plugin,
+            metrics,
+            engine: None,
             response_edits: Vec::new(),
             snapshot: Vec::new(),
             origin: None,
@@ -127,13 +151,58 @@ impl Stream {
         }
     }
 
-    /// Evaluates the inbound rules and applies the decision.
+    /// Chooses the rule set, evaluates the inbound rules and applies the decision.
     pub fn on_request_headers(&mut self, host: &dyn Host) -> Verdict {
+        // Route metadata is read before any header changes (a change re-selects the route).
+        let route_set = if self.plugin.is_multi() {
+            host.property(&[
+                "xds",
+                "route_metadata",
+                "filter_metadata",
+                METADATA_NAMESPACE,
+                METADATA_KEY,
+            ])
+        } else {
+            None
+        };
+        let (set_index, engine) = match self.plugin.select(route_set.as_deref()) {
+            Ok(Some((i, e))) => (i, Rc::clone(e)),
+            Ok(None) => {
+                // No rule set serves this route: only keep clients from choosing a cluster.
+                for h in self.plugin.upstream_headers() {
+                    if host.request_header(h).is_some() {
+                        host.set_request_header(h, None);
+                    }
+                }
+                return Verdict::Continue;
+            }
+            Err(name) => {
+                log::warn!("iis-rewrite: route names rule set \"{name}\", which the plugin configuration does not have");
+                self.local_reply = true;
+                host.send_response(
+                    500,
+                    &[("content-type", "text/plain; charset=utf-8")],
+                    b"iis-rewrite: unknown rule set\n",
+                );
+                return Verdict::Stop;
+            }
+        };
         let facts = HostFacts {
             host,
             cache: RefCell::new(Vec::new()),
         };
-        let decision = self.engine.inbound(&facts);
+        let decision = engine.inbound(&facts);
+        if let Some(m) = self.metrics.as_ref().and_then(|m| m.get(set_index)) {
+            for &i in &decision.fired_rules {
+                if let Some(&id) = m.rule_hits.get(i) {
+                    host.increment_counter(id);
+                }
+            }
+            if let Some(&id) = m.actions.get(metric_names::action_index(&decision.outcome)) {
+                host.increment_counter(id);
+            }
+        }
+        self.engine = Some(engine);
         log::debug!(
             "iis-rewrite: rules {:?} -> {:?}",
             decision.matched_rules,
@@ -191,7 +260,9 @@ impl Stream {
                         authority,
                         ..
                     } => {
-                        host.set_request_header(self.engine.upstream_header(), Some(cluster));
+                        if let Some(engine) = &self.engine {
+                            host.set_request_header(engine.upstream_header(), Some(cluster));
+                        }
                         if let Some(a) = authority {
                             host.set_request_header(":authority", Some(a));
                         }
@@ -242,22 +313,20 @@ impl Stream {
     /// outbound rules. It runs for upstream responses and for the filter's own local replies
     /// (whose headers already carry the inbound sets), not after an AbortRequest.
     pub fn on_response_headers(&mut self, host: &dyn Host) -> Verdict {
+        let Some(engine) = self.engine.clone() else {
+            return Verdict::Continue;
+        };
         let preset = if self.local_reply {
             Vec::new()
         } else {
             std::mem::take(&mut self.response_edits)
         };
-        let edits = if self.engine.has_outbound() || self.origin.is_some() {
+        let edits = if engine.has_outbound() || self.origin.is_some() {
             let response = HostResponse {
                 host,
                 cache: RefCell::new(Vec::new()),
             };
-            self.engine.outbound_for_proxied(
-                &response,
-                &self.snapshot,
-                &preset,
-                self.origin.as_ref(),
-            )
+            engine.outbound_for_proxied(&response, &self.snapshot, &preset, self.origin.as_ref())
         } else {
             preset
         };
@@ -385,6 +454,11 @@ pub(crate) mod tests {
         fn reset_stream(&self) {
             self.calls.borrow_mut().push("reset_stream".into());
             *self.reset.borrow_mut() = true;
+        }
+        fn increment_counter(&self, id: u32) {
+            self.calls
+                .borrow_mut()
+                .push(format!("increment_counter {id}"));
         }
     }
 
@@ -517,5 +591,91 @@ mod response_tests {
             .map(|(n, _)| n.clone())
             .collect();
         assert_eq!(names, ["x-frame-options", "content-security-policy"]);
+    }
+}
+
+#[cfg(test)]
+mod plugin_tests {
+    use super::tests::*;
+    use super::*;
+
+    const SITES: &str = r#"{"ruleSets": {
+        "media": {"rules": [{"name": "to media", "match": {"url": ".*"},
+                             "action": {"type": "Rewrite", "url": "http://127.0.0.1:8096/{R:0}"}}]},
+        "vnc": {"rules": [{"name": "to vnc", "match": {"url": ".*"},
+                           "action": {"type": "Rewrite", "url": "http://127.0.0.1:6080/{R:0}"}}]}
+      }, "defaultRuleSet": "media"}"#;
+
+    fn plugin_stream(metrics: bool) -> Stream {
+        let (plugin, _) = Plugin::from_json(SITES.as_bytes()).unwrap();
+        let metrics = metrics.then(|| {
+            Rc::new(vec![
+                SetMetrics {
+                    rule_hits: vec![10],
+                    actions: (20..27).collect(),
+                },
+                SetMetrics {
+                    rule_hits: vec![30],
+                    actions: (40..47).collect(),
+                },
+            ])
+        });
+        Stream::for_plugin(Rc::new(plugin), metrics)
+    }
+
+    fn with_route_set(host: RecordingHost, set: &str) -> RecordingHost {
+        let mut host = host;
+        host.properties.push((
+            vec![
+                "xds",
+                "route_metadata",
+                "filter_metadata",
+                "iis.rewrite",
+                "ruleSet",
+            ],
+            set.as_bytes().to_vec(),
+        ));
+        host
+    }
+
+    #[test]
+    fn each_route_gets_its_rule_set() {
+        let host = with_route_set(RecordingHost::request("/x", "h"), "vnc");
+        plugin_stream(false).on_request_headers(&host);
+        assert_eq!(
+            host.req("x-iis-rewrite-upstream").as_deref(),
+            Some("iis|http|127.0.0.1|6080")
+        );
+        // The route metadata is read before anything is written.
+        assert!(host.calls.borrow()[0].starts_with("get_property xds.route_metadata"));
+
+        let host = RecordingHost::request("/x", "h");
+        plugin_stream(false).on_request_headers(&host);
+        assert_eq!(
+            host.req("x-iis-rewrite-upstream").as_deref(),
+            Some("iis|http|127.0.0.1|8096")
+        );
+
+        let host = with_route_set(RecordingHost::request("/x", "h"), "nope");
+        assert_eq!(
+            plugin_stream(false).on_request_headers(&host),
+            Verdict::Stop
+        );
+        assert_eq!(host.sent.borrow().as_ref().map(|s| s.0), Some(500));
+    }
+
+    #[test]
+    fn counters_per_rule_and_action() {
+        let host = with_route_set(RecordingHost::request("/x", "h"), "vnc");
+        plugin_stream(true).on_request_headers(&host);
+        let increments: Vec<String> = host
+            .calls
+            .borrow()
+            .iter()
+            .filter(|c| c.starts_with("increment"))
+            .cloned()
+            .collect();
+        // Rule "to vnc" (id 30) and the "proxy" action of set vnc (40 + 2).
+        assert_eq!(increments, ["increment_counter 30", "increment_counter 42"]);
     }
 }

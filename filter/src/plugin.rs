@@ -1,0 +1,242 @@
+//! The plugin configuration as Envoy hands it over: either one rule configuration (a
+//! [`FilterConfig`]) or several named ones, `{"ruleSets": {"name": FilterConfig, …},
+//! "defaultRuleSet": "name"}`, so that one filter instance serves several sites. Envoy has no
+//! per-route configuration for Wasm filters (shared/envoy-proxy-wasm.md §1): a route selects its
+//! rule set through route metadata, `filter_metadata: {"iis.rewrite": {"ruleSet": "name"}}`, read
+//! once per request before any header is changed. A route without it gets the default set.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use serde::Deserialize;
+
+use crate::compile::Engine;
+use crate::config::FilterConfig;
+use crate::decision::Outcome;
+use crate::error::{ConfigError, Warning};
+
+/// The route-metadata namespace and key that select a rule set.
+pub const METADATA_NAMESPACE: &str = "iis.rewrite";
+pub const METADATA_KEY: &str = "ruleSet";
+/// The name a single (unnamed) configuration goes by in metrics.
+pub const DEFAULT_SET_NAME: &str = "default";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MultiConfig {
+    rule_sets: BTreeMap<String, FilterConfig>,
+    #[serde(default)]
+    default_rule_set: Option<String>,
+}
+
+/// Compiled rule sets.
+#[derive(Debug)]
+pub struct Plugin {
+    sets: Vec<(String, Rc<Engine>)>,
+    default: Option<usize>,
+}
+
+impl Plugin {
+    /// Parses and compiles the plugin configuration (single or multi-site).
+    pub fn from_json(bytes: &[u8]) -> Result<(Plugin, Vec<Warning>), ConfigError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(json_error)?;
+        let multi = value
+            .as_object()
+            .is_some_and(|o| o.contains_key("ruleSets"));
+        if !multi {
+            let config: FilterConfig = serde_json::from_value(value).map_err(json_error)?;
+            let (engine, warnings) = compile(&config, None)?;
+            return Ok((
+                Plugin {
+                    sets: vec![(DEFAULT_SET_NAME.to_string(), Rc::new(engine))],
+                    default: Some(0),
+                },
+                warnings,
+            ));
+        }
+        let multi: MultiConfig = serde_json::from_value(value).map_err(json_error)?;
+        let mut sets = Vec::with_capacity(multi.rule_sets.len());
+        let mut warnings = Vec::new();
+        for (name, config) in &multi.rule_sets {
+            let (engine, w) = compile(config, Some(name))?;
+            warnings.extend(w);
+            sets.push((name.clone(), Rc::new(engine)));
+        }
+        let default =
+            match &multi.default_rule_set {
+                None => None,
+                Some(d) => Some(sets.iter().position(|(n, _)| n == d).ok_or_else(|| {
+                    ConfigError::Json {
+                        message: format!("defaultRuleSet \"{d}\" is not one of ruleSets"),
+                    }
+                })?),
+            };
+        Ok((Plugin { sets, default }, warnings))
+    }
+
+    /// One unnamed rule set.
+    pub fn single(engine: Rc<Engine>) -> Plugin {
+        Plugin {
+            sets: vec![(DEFAULT_SET_NAME.to_string(), engine)],
+            default: Some(0),
+        }
+    }
+
+    /// The upstream headers of every rule set (a client-sent copy of each is removed even on
+    /// routes no rule set serves).
+    pub fn upstream_headers(&self) -> Vec<&str> {
+        let mut h: Vec<&str> = self.sets.iter().map(|(_, e)| e.upstream_header()).collect();
+        h.sort_unstable();
+        h.dedup();
+        h
+    }
+
+    /// The rule set for a request: the one its route names, else the default. `Err` carries a
+    /// name no rule set has (the route and the plugin configuration disagree).
+    pub fn select(
+        &self,
+        route_rule_set: Option<&[u8]>,
+    ) -> Result<Option<(usize, &Rc<Engine>)>, String> {
+        match route_rule_set {
+            Some(name) if !name.is_empty() => self
+                .sets
+                .iter()
+                .position(|(n, _)| n.as_bytes() == name)
+                .map(|i| self.sets.get(i).map(|(_, e)| (i, e)))
+                .ok_or_else(|| String::from_utf8_lossy(name).into_owned()),
+            _ => Ok(self
+                .default
+                .and_then(|i| self.sets.get(i).map(|(_, e)| (i, e)))),
+        }
+    }
+
+    /// Whether more than one rule set exists (only then is route metadata read).
+    pub fn is_multi(&self) -> bool {
+        self.sets.len() > 1 || self.default.is_none()
+    }
+
+    pub fn sets(&self) -> &[(String, Rc<Engine>)] {
+        &self.sets
+    }
+}
+
+fn json_error(e: serde_json::Error) -> ConfigError {
+    ConfigError::Json {
+        message: e.to_string(),
+    }
+}
+
+fn compile(
+    config: &FilterConfig,
+    set: Option<&str>,
+) -> Result<(Engine, Vec<Warning>), ConfigError> {
+    Engine::compile_all(config).map_err(|mut errs| {
+        let first = if errs.is_empty() {
+            ConfigError::Json {
+                message: "configuration refused".into(),
+            }
+        } else {
+            errs.swap_remove(0)
+        };
+        match set {
+            Some(name) => ConfigError::InRuleSet {
+                name: name.to_string(),
+                error: Box::new(first),
+            },
+            None => first,
+        }
+    })
+}
+
+/// Counter names, under Envoy's `wasmcustom.` prefix: `iis_rewrite.<set>.rule.<rule>.hits`,
+/// `iis_rewrite.<set>.action.<kind>`, and `iis_rewrite.config_rejected`.
+pub mod metric_names {
+    use super::*;
+
+    /// Characters outside `[A-Za-z0-9_-]` become `_` (stat names are dot-separated).
+    pub fn sanitize(name: &str) -> String {
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+
+    pub fn rule_hits(set: &str, rule: &str) -> String {
+        format!("iis_rewrite.{}.rule.{}.hits", sanitize(set), sanitize(rule))
+    }
+
+    pub const ACTION_KINDS: [&str; 7] = [
+        "continue",
+        "rewrite",
+        "proxy",
+        "redirect",
+        "custom_response",
+        "abort",
+        "refuse",
+    ];
+
+    pub fn action(set: &str, kind: &str) -> String {
+        format!("iis_rewrite.{}.action.{kind}", sanitize(set))
+    }
+
+    pub const CONFIG_REJECTED: &str = "iis_rewrite.config_rejected";
+
+    /// Index of an outcome's kind in [`ACTION_KINDS`].
+    pub fn action_index(outcome: &Outcome) -> usize {
+        match outcome {
+            Outcome::Continue => 0,
+            Outcome::Rewrite { .. } => 1,
+            Outcome::Proxy { .. } => 2,
+            Outcome::Redirect { .. } => 3,
+            Outcome::CustomResponse { .. } => 4,
+            Outcome::Abort => 5,
+            Outcome::Refuse { .. } => 6,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_and_multi_configurations() {
+        let (p, _) = Plugin::from_json(br#"{"rules":[]}"#).unwrap();
+        assert!(!p.is_multi());
+        assert_eq!(p.select(None).unwrap().map(|(i, _)| i), Some(0));
+
+        let (p, _) = Plugin::from_json(
+            br#"{"ruleSets":{"a":{"rules":[]},"b":{"rules":[]}},"defaultRuleSet":"b"}"#,
+        )
+        .unwrap();
+        assert!(p.is_multi());
+        assert_eq!(p.select(Some(b"a")).unwrap().map(|(i, _)| i), Some(0));
+        assert_eq!(p.select(None).unwrap().map(|(i, _)| i), Some(1));
+        assert_eq!(p.select(Some(b"zzz")).unwrap_err(), "zzz");
+    }
+
+    #[test]
+    fn errors_name_the_rule_set() {
+        let err = Plugin::from_json(
+            br#"{"ruleSets":{"site":{"rules":[{"name":"r","match":{"url":"(a"}}]}}}"#,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("rule set \"site\": rule \"r\""), "{text}");
+        assert!(Plugin::from_json(br#"{"ruleSets":{},"defaultRuleSet":"x"}"#).is_err());
+        assert!(Plugin::from_json(br#"{"ruleSets":{"a":{}},"bogus":1}"#).is_err());
+    }
+
+    #[test]
+    fn metric_names_are_stat_safe() {
+        assert_eq!(
+            metric_names::rule_hits("default", "Redirect to https"),
+            "iis_rewrite.default.rule.Redirect_to_https.hits"
+        );
+    }
+}
