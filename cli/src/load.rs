@@ -1,0 +1,209 @@
+//! Reading a configuration file (web.config, fragment or our JSON, told apart by content),
+//! compiling it with the engine, and turning every error and warning into a located diagnostic.
+//! `check`, `import`, `explain` and `envoy` all go through [`load`], so they accept and refuse
+//! exactly the same files.
+
+use std::path::{Path, PathBuf};
+
+use iis_rewrite_filter::{ConfigError, Engine, FilterConfig};
+
+use crate::diag::{line_col, Diagnostic, Files, Pos};
+use crate::spans::{json_spans, SpanMap};
+use crate::webconfig;
+
+/// Largest configuration file read.
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A configuration that was read, possibly with problems.
+#[derive(Debug)]
+pub struct Loaded {
+    pub files: Files,
+    /// Every diagnostic, sorted by position; errors mean the configuration is refused.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The imported configuration (as far as it could be read).
+    pub config: Option<FilterConfig>,
+    /// The compiled engine, when there was no error at all.
+    pub engine: Option<Engine>,
+    /// Set when the file itself could not be read (no position to report).
+    pub unreadable: Option<String>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.unreadable.is_some() || self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The diagnostic lines for stderr.
+    pub fn render(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(msg) = &self.unreadable {
+            out.push(msg.clone());
+        }
+        out.extend(self.diagnostics.iter().map(|d| d.render(&self.files)));
+        out
+    }
+}
+
+/// Reads, imports and compiles `path`. `config_dir` is where `configSource` files are looked
+/// for (default: the file's own directory).
+pub fn load(path: &Path, config_dir: Option<&Path>) -> Loaded {
+    let mut files = Files::default();
+    let display = path.display().to_string();
+    let file = files.add(display.clone());
+    let mut loaded = Loaded {
+        files,
+        diagnostics: Vec::new(),
+        config: None,
+        engine: None,
+        unreadable: None,
+    };
+    let bytes = match read_limited(path) {
+        Ok(b) => b,
+        Err(e) => {
+            loaded.unreadable = Some(format!("{display}: error: cannot read the file: {e}"));
+            return loaded;
+        }
+    };
+    let text = match webconfig::decode(&bytes) {
+        Ok(t) => t,
+        Err((offset, message)) => {
+            let (line, col) = line_col(&String::from_utf8_lossy(&bytes), offset);
+            loaded
+                .diagnostics
+                .push(Diagnostic::error(Pos { file, line, col }, message));
+            return loaded;
+        }
+    };
+    let (config, spans, mut diagnostics) = if text.trim_start().starts_with('{') {
+        match FilterConfig::from_json(text.as_bytes()) {
+            Ok(c) => (c, json_spans(&text, file), Vec::new()),
+            Err(e) => {
+                let pos = Pos {
+                    file,
+                    line: u32::try_from(e.line()).unwrap_or(u32::MAX).max(1),
+                    col: u32::try_from(e.column()).unwrap_or(u32::MAX).max(1),
+                };
+                loaded.diagnostics.push(Diagnostic::error(
+                    pos,
+                    format!("invalid configuration JSON: {}", strip_serde_position(&e)),
+                ));
+                return loaded;
+            }
+        }
+    } else {
+        let base: PathBuf = match config_dir {
+            Some(d) => d.to_path_buf(),
+            None => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let imported = webconfig::import(&text, file, &mut loaded.files, &base);
+        if !imported.parsed {
+            loaded.diagnostics = imported.diagnostics;
+            return loaded;
+        }
+        (imported.config, imported.spans, imported.diagnostics)
+    };
+    let fallback = spans.fallback.unwrap_or(Pos {
+        file,
+        line: 1,
+        col: 1,
+    });
+    let xml_errors: Vec<Pos> = diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.pos)
+        .collect();
+    match Engine::compile_all(&config) {
+        Ok((engine, warnings)) => {
+            for w in warnings {
+                let pos = spans.locate(&w.at).unwrap_or(fallback);
+                diagnostics.push(Diagnostic::warning(pos, w.to_string()));
+            }
+            if !diagnostics.iter().any(Diagnostic::is_error) {
+                loaded.engine = Some(engine);
+            }
+        }
+        Err(errors) => {
+            for e in errors {
+                let pos = locate_error(&spans, &e).unwrap_or(fallback);
+                // The importer already reported this spot (a duplicate name, a value it could
+                // not read): one message per problem.
+                if xml_errors.contains(&pos) {
+                    continue;
+                }
+                diagnostics.push(Diagnostic::error(pos, e.to_string()));
+            }
+        }
+    }
+    diagnostics.sort_by_key(|d| (d.pos.file, d.pos.line, d.pos.col));
+    loaded.diagnostics = diagnostics;
+    loaded.config = Some(config);
+    loaded
+}
+
+fn locate_error(spans: &SpanMap, e: &ConfigError) -> Option<Pos> {
+    spans.locate(e.location()?)
+}
+
+/// serde_json appends " at line L column C" to its messages; the diagnostic has them already.
+fn strip_serde_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    s.strip_suffix(&suffix).map(str::to_string).unwrap_or(s)
+}
+
+fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.is_dir() {
+        return Err(std::io::Error::other("it is a directory"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Summary counts for `check`.
+pub fn summary(config: &FilterConfig) -> String {
+    fn n(count: usize, one: &str, many: &str) -> String {
+        format!("{count} {}", if count == 1 { one } else { many })
+    }
+    fn disabled(count: usize) -> String {
+        if count == 0 {
+            String::new()
+        } else {
+            format!(" ({count} disabled)")
+        }
+    }
+    let off = |e: &Option<bool>| *e == Some(false);
+    let mut parts = vec![format!(
+        "{}{}",
+        n(config.rules.len(), "rule", "rules"),
+        disabled(config.rules.iter().filter(|r| off(&r.enabled)).count())
+    )];
+    if !config.global_rules.is_empty() {
+        parts.push(format!(
+            "{}{}",
+            n(config.global_rules.len(), "global rule", "global rules"),
+            disabled(
+                config
+                    .global_rules
+                    .iter()
+                    .filter(|r| off(&r.enabled))
+                    .count()
+            )
+        ));
+    }
+    let (out, pre) = config
+        .outbound_rules
+        .as_ref()
+        .map(|o| (o.rules.as_slice(), o.pre_conditions.len()))
+        .unwrap_or((&[], 0));
+    parts.push(format!(
+        "{}{}",
+        n(out.len(), "outbound rule", "outbound rules"),
+        disabled(out.iter().filter(|r| off(&r.enabled)).count())
+    ));
+    parts.push(n(pre, "preCondition", "preConditions"));
+    parts.push(n(config.rewrite_maps.len(), "rewrite map", "rewrite maps"));
+    parts.join(", ")
+}
