@@ -195,14 +195,12 @@ pub fn to_text(spec: &RequestSpec, trace: &RequestTrace, decision: &Decision) ->
         "request: {} {} (Host {}, HTTPS {})",
         spec.method.to_ascii_uppercase(),
         spec.target.path,
-        spec.target
-            .authority
-            .as_deref()
-            .or_else(|| spec
-                .headers
-                .iter()
-                .find(|(n, _)| n == "host")
-                .map(|(_, v)| v.as_str()))
+        spec.headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n == "host")
+            .map(|(_, v)| v.as_str())
+            .or(spec.target.authority.as_deref())
             .unwrap_or("localhost"),
         if tls { "on" } else { "off" }
     );

@@ -58,7 +58,6 @@ pub fn import(text: &str, file: usize, files: &mut Files, base_dir: &Path) -> Im
         headers: Coll::new("customHeader", false),
         proxy: None,
         sections: HashMap::new(),
-        in_config_source: false,
         saw_outbound: false,
     };
     let parsed = imp.document(text, file, None);
@@ -315,7 +314,6 @@ struct Importer<'f> {
     proxy: Option<(ProxySettings, Spans)>,
     /// Sections already defined: name → where.
     sections: HashMap<&'static str, Pos>,
-    in_config_source: bool,
     saw_outbound: bool,
 }
 
@@ -363,29 +361,39 @@ impl Importer<'_> {
         self.spans.fallback.get_or_insert(d.node_pos(root));
         match section {
             Some(expected) => {
-                if name == expected {
-                    self.section(&mut d, root, expected);
-                } else {
+                if name != expected {
                     self.error(
                         d.node_pos(root),
                         format!(
                             "configSource file: the root element is <{name}>, expected <{expected}>"
                         ),
                     );
+                } else if let Some(attr) = root.attribute_node("configSource") {
+                    let pos = d.pos(attr.range_qname().start);
+                    self.error(
+                        pos,
+                        format!(
+                            "<{name}> attribute configSource: a configSource file cannot use \
+                             configSource"
+                        ),
+                    );
+                } else {
+                    self.section_body(&mut d, root, expected);
                 }
             }
             None => match name {
                 "configuration" => self.configuration(&mut d, root),
                 "system.webServer" => self.system_web_server(&mut d, root),
                 "rewrite" => self.rewrite(&mut d, root),
+                "rule" => self.single_rule(&mut d, root),
                 _ => match REWRITE_SECTIONS.iter().find(|s| **s == name) {
                     Some(s) => self.section(&mut d, root, s),
                     None => self.error(
                         d.node_pos(root),
                         format!(
                             "not an IIS configuration: the root element is <{name}> (expected \
-                             <configuration>, or a <rewrite>, <rules>, <outboundRules> or \
-                             <rewriteMaps> fragment)"
+                             <configuration>, or a <rewrite>, <rules>, <outboundRules>, \
+                             <rewriteMaps> or <rule> fragment)"
                         ),
                     ),
                 },
@@ -511,6 +519,10 @@ impl Importer<'_> {
             self.config_source(d, node, attr, name);
             return;
         }
+        self.section_body(d, node, name);
+    }
+
+    fn section_body(&mut self, d: &mut Doc<'_, '_>, node: Node<'_, '_>, name: &'static str) {
         match name {
             "rules" => self.rules_section(d, node, false),
             "globalRules" => self.rules_section(d, node, true),
@@ -535,13 +547,6 @@ impl Importer<'_> {
     ) {
         let pos = d.pos(attr.range_qname().start);
         let what = format!("<{name}> attribute configSource");
-        if self.in_config_source {
-            self.error(
-                pos,
-                format!("{what}: a configSource file cannot use configSource"),
-            );
-            return;
-        }
         let others = node
             .attributes()
             .any(|a| a.namespace().is_none() && a.name() != "configSource");
@@ -608,9 +613,7 @@ impl Importer<'_> {
             }
         };
         d.handled.insert(node.id());
-        self.in_config_source = true;
         self.document(&text, file, Some(name));
-        self.in_config_source = false;
     }
 
     // ----- generic element helpers -----
@@ -837,8 +840,9 @@ impl Importer<'_> {
             }
             "remove" => {
                 let a = self.attrs(d, node, &format!("{what} <remove>"), &[key]);
+                // Removing a name not defined here is how an inherited entry (X-Powered-By in
+                // customHeaders, a server-level rule) is dropped: nothing to import either way.
                 if let Some(k) = self.key_attr(&a, key, &format!("{what} <remove>")) {
-                    let before = coll.items.len();
                     let case_sensitive = coll.case_sensitive;
                     coll.items.retain(|e| {
                         if case_sensitive {
@@ -847,18 +851,6 @@ impl Importer<'_> {
                             !e.key.eq_ignore_ascii_case(&k)
                         }
                     });
-                    if coll.items.len() == before {
-                        let pos = a.pos(key);
-                        self.warn(
-                            pos,
-                            format!(
-                                "{what} <remove {key}={}> removes nothing: no {} of that name is \
-                                 defined before it in this configuration",
-                                quote(&k),
-                                coll.word
-                            ),
-                        );
-                    }
                 }
                 true
             }
@@ -912,6 +904,38 @@ impl Importer<'_> {
             self.global_rules = coll;
         } else {
             self.rules = coll;
+        }
+    }
+
+    /// A file holding one `<rule>` (as rules are quoted in answers and blog posts): an
+    /// outbound rule when its `<match>` names a serverVariable or filterByTags, else inbound.
+    fn single_rule(&mut self, d: &mut Doc<'_, '_>, node: Node<'_, '_>) {
+        let outbound = node.children().any(|c| {
+            c.is_element()
+                && c.tag_name().name() == "match"
+                && (c.has_attribute("serverVariable") || c.has_attribute("filterByTags"))
+        }) || node.has_attribute("preCondition");
+        if outbound {
+            self.saw_outbound = true;
+            self.outbound.pos.get_or_insert(d.node_pos(node));
+            let (rule, spans, key_pos) = self.outbound_rule(d, node);
+            let entry = Entry {
+                key: rule.name.clone(),
+                key_pos,
+                value: rule,
+                spans,
+            };
+            Self::add_entry(&mut self.outbound, entry, &mut self.diags, self.files);
+        } else {
+            self.rules.pos.get_or_insert(d.node_pos(node));
+            let (rule, spans, key_pos) = self.inbound_rule(d, node, false);
+            let entry = Entry {
+                key: rule.name.clone(),
+                key_pos,
+                value: rule,
+                spans,
+            };
+            Self::add_entry(&mut self.rules, entry, &mut self.diags, self.files);
         }
     }
 
@@ -1816,7 +1840,10 @@ fn xml_error(text: &str, e: &roxmltree::Error) -> (usize, String) {
     use roxmltree::Error as E;
     let message = e.to_string();
     let p = e.pos();
-    let message = message.replace(&format!(" at {p}"), "");
+    let mut message = message.replace(&format!(" at {p}"), "");
+    if let E::MalformedEntityReference(_) | E::UnknownEntityReference(..) = e {
+        message.push_str(" (a literal & must be written &amp;)");
+    }
     let offset = match e {
         E::UnexpectedEndOfStream | E::UnclosedRootNode | E::NoRootNode => text.len(),
         _ => offset_of(text, p.row, p.col),
