@@ -78,11 +78,9 @@ pub fn load(path: &Path, config_dir: Option<&Path>) -> Loaded {
         match FilterConfig::from_json(text.as_bytes()) {
             Ok(c) => (c, json_spans(&text, file), Vec::new()),
             Err(e) => {
-                let pos = Pos {
-                    file,
-                    line: u32::try_from(e.line()).unwrap_or(u32::MAX).max(1),
-                    col: u32::try_from(e.column()).unwrap_or(u32::MAX).max(1),
-                };
+                let offset = json_error_offset(&text, e.line(), e.column());
+                let (line, col) = line_col(&text, offset);
+                let pos = Pos { file, line, col };
                 loaded.diagnostics.push(Diagnostic::error(
                     pos,
                     format!("invalid configuration JSON: {}", strip_serde_position(&e)),
@@ -138,6 +136,32 @@ pub fn load(path: &Path, config_dir: Option<&Path>) -> Loaded {
     loaded.diagnostics = diagnostics;
     loaded.config = Some(config);
     loaded
+}
+
+/// Byte offset of a serde_json error. serde_json points just past the token at fault; when that
+/// is an object key (an unknown field), the key's opening quote is a better place.
+fn json_error_offset(text: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            offset += column.min(l.len());
+            break;
+        }
+        offset += l.len();
+    }
+    let bytes = text.as_bytes();
+    let at = |i: usize| bytes.get(i).copied();
+    // `…"key"` with the error just after the closing quote: walk back to the opening one.
+    if offset >= 1 && at(offset - 1) == Some(b'"') {
+        let mut i = offset - 1;
+        while i > 0 {
+            i -= 1;
+            if at(i) == Some(b'"') && (i == 0 || at(i - 1) != Some(b'\\')) {
+                return i;
+            }
+        }
+    }
+    offset.saturating_sub(1)
 }
 
 fn locate_error(spans: &SpanMap, e: &ConfigError) -> Option<Pos> {

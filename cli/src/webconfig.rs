@@ -224,6 +224,8 @@ impl Attrs {
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_string()
+    } else if name.is_empty() {
+        prefix.to_string()
     } else {
         format!("{prefix}/{name}")
     }
@@ -1955,6 +1957,14 @@ mod tests {
         assert!(i.diagnostics.is_empty(), "{:?}", messages(&i));
         let names: Vec<_> = i.config.rules.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["b", "c"]);
+        assert_eq!(
+            i.spans.get("rules/1"),
+            Some(Pos {
+                file: 0,
+                line: 5,
+                col: 3
+            })
+        );
         assert_eq!(
             i.spans.get("rules/1/match/url"),
             Some(Pos {
