@@ -86,11 +86,20 @@ impl Diagnostic {
     }
 }
 
-/// Keeps a diagnostic on one line whatever the configuration values hold.
+/// Longest message printed (the engine quotes values whole; a 20 MB pattern is not a message).
+const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// Keeps a diagnostic on one line, and of a readable length, whatever the values hold.
 fn one_line(s: &str) -> String {
-    s.chars()
+    let mut out: String = s
+        .chars()
+        .take(MAX_MESSAGE_CHARS)
         .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect()
+        .collect();
+    if s.chars().nth(MAX_MESSAGE_CHARS).is_some() {
+        out.push_str("… (message shortened)");
+    }
+    out
 }
 
 /// Quotes a configuration value for a message, shortening very long ones.

@@ -318,7 +318,12 @@ fn headers_text(out: &mut String, title: &str, edits: &[HeaderEdit]) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     use super::*;
     use iis_rewrite_filter::RequestFacts;
 

@@ -47,9 +47,32 @@ impl Loaded {
 /// Reads, imports and compiles `path`. `config_dir` is where `configSource` files are looked
 /// for (default: the file's own directory).
 pub fn load(path: &Path, config_dir: Option<&Path>) -> Loaded {
-    let mut files = Files::default();
     let display = path.display().to_string();
-    let file = files.add(display.clone());
+    let base: PathBuf = match config_dir {
+        Some(d) => d.to_path_buf(),
+        None => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    match read_limited(path) {
+        Ok(bytes) => load_bytes(&display, &bytes, &base),
+        Err(e) => {
+            let mut files = Files::default();
+            files.add(display.clone());
+            Loaded {
+                files,
+                diagnostics: Vec::new(),
+                config: None,
+                engine: None,
+                unreadable: Some(format!("{display}: error: cannot read the file: {e}")),
+            }
+        }
+    }
+}
+
+/// Imports and compiles the bytes of a configuration file reported as `display`;
+/// `configSource` files are looked for in `base`.
+pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
+    let mut files = Files::default();
+    let file = files.add(display.to_string());
     let mut loaded = Loaded {
         files,
         diagnostics: Vec::new(),
@@ -57,17 +80,10 @@ pub fn load(path: &Path, config_dir: Option<&Path>) -> Loaded {
         engine: None,
         unreadable: None,
     };
-    let bytes = match read_limited(path) {
-        Ok(b) => b,
-        Err(e) => {
-            loaded.unreadable = Some(format!("{display}: error: cannot read the file: {e}"));
-            return loaded;
-        }
-    };
-    let text = match webconfig::decode(&bytes) {
+    let text = match webconfig::decode(bytes) {
         Ok(t) => t,
         Err((offset, message)) => {
-            let (line, col) = line_col(&String::from_utf8_lossy(&bytes), offset);
+            let (line, col) = line_col(&String::from_utf8_lossy(bytes), offset);
             loaded
                 .diagnostics
                 .push(Diagnostic::error(Pos { file, line, col }, message));
@@ -89,11 +105,7 @@ pub fn load(path: &Path, config_dir: Option<&Path>) -> Loaded {
             }
         }
     } else {
-        let base: PathBuf = match config_dir {
-            Some(d) => d.to_path_buf(),
-            None => path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        };
-        let imported = webconfig::import(&text, file, &mut loaded.files, &base);
+        let imported = webconfig::import(&text, file, &mut loaded.files, base);
         if !imported.parsed {
             loaded.diagnostics = imported.diagnostics;
             return loaded;
@@ -230,4 +242,184 @@ pub fn summary(config: &FilterConfig) -> String {
     parts.push(n(pre, "preCondition", "preConditions"));
     parts.push(n(config.rewrite_maps.len(), "rewrite map", "rewrite maps"));
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// xorshift64*: deterministic, no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            if n == 0 {
+                0
+            } else {
+                (self.next() % n as u64) as usize
+            }
+        }
+    }
+
+    const INTERESTING: &[&[u8]] = &[
+        b"<",
+        b">",
+        b"</",
+        b"/>",
+        b"\"",
+        b"{",
+        b"}",
+        b"{R:",
+        b"{C:1}",
+        b"&",
+        b"&amp;",
+        b"<!--",
+        b"-->",
+        b"<![CDATA[",
+        b"\xff",
+        b"\0",
+        b"<!DOCTYPE x [<!ENTITY a \"b\">]>",
+        b"=",
+        b"configSource=\"x\"",
+        b"<clear/>",
+        b"<remove name=\"a\"/>",
+        b"enabled=\"x\"",
+        b"<rule name=\"r\">",
+        b"<rewrite>",
+        b"(",
+        b")",
+        b"*",
+        b"\\",
+        b"\xc3",
+        b"\xef\xbb\xbf",
+    ];
+
+    fn mutate(rng: &mut Rng, data: &mut Vec<u8>) {
+        for _ in 0..1 + rng.below(4) {
+            let len = data.len();
+            let at = rng.below(len + 1);
+            match rng.below(6) {
+                0 if len > 0 => data[at.min(len - 1)] = rng.next() as u8,
+                1 => {
+                    let end = (at + rng.below(64)).min(len);
+                    data.drain(at..end);
+                }
+                2 => {
+                    let end = (at + rng.below(64)).min(len);
+                    let chunk = data[at..end].to_vec();
+                    let to = rng.below(data.len() + 1);
+                    data.splice(to..to, chunk);
+                }
+                3 => data.truncate(at),
+                _ => {
+                    let piece = INTERESTING[rng.below(INTERESTING.len())];
+                    data.splice(at..at, piece.iter().copied());
+                }
+            }
+        }
+    }
+
+    fn fixtures() -> Vec<(String, Vec<u8>)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("testdata");
+        let mut out = Vec::new();
+        for dir in ["webconfigs", "broken"] {
+            for e in std::fs::read_dir(root.join(dir)).unwrap() {
+                let p = e.unwrap().path();
+                out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Mutated fixtures never panic, and what comes out is consistent: no error means a
+    /// compiled engine; every diagnostic has a real position in the file it names.
+    #[test]
+    fn mutated_fixtures_never_panic() {
+        let fixtures = fixtures();
+        assert!(fixtures.len() > 10);
+        let base = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("testdata")
+            .join("webconfigs");
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let start = Instant::now();
+        let mut runs = 0;
+        while runs < 3000 && start.elapsed() < Duration::from_secs(20) {
+            let (name, original) = &fixtures[rng.below(fixtures.len())];
+            let mut data = original.clone();
+            mutate(&mut rng, &mut data);
+            let loaded = load_bytes(name, &data, &base);
+            if !loaded.has_errors() {
+                assert!(loaded.engine.is_some() && loaded.config.is_some(), "{name}");
+            }
+            let lines = data.split(|&b| b == b'\n').count() as u32;
+            for d in &loaded.diagnostics {
+                assert!(d.pos.line >= 1 && d.pos.col >= 1, "{name}: {d:?}");
+                if d.pos.file == 0 {
+                    assert!(
+                        d.pos.line <= lines.max(1),
+                        "{name}: {d:?} beyond {lines} lines"
+                    );
+                }
+            }
+            let _ = loaded.render();
+            runs += 1;
+        }
+        assert!(runs >= 100, "only {runs} runs");
+    }
+
+    #[test]
+    fn pathological_inputs() {
+        let base = Path::new("");
+        let deep = format!(
+            "<configuration>{}{}</configuration>",
+            "<a>".repeat(100_000),
+            "</a>".repeat(100_000)
+        );
+        let deep_rules = format!(
+            "<rules>{}{}</rules>",
+            "<rule name=\"x\">".repeat(20_000),
+            "</rule>".repeat(20_000)
+        );
+        let wide = format!("<rules>{}</rules>", "<rule name=\"x\"/>".repeat(20_000));
+        let attr = format!("<rules><rule name=\"{}\"/></rules>", "n".repeat(5_000_000));
+        for text in [
+            deep.as_str(),
+            deep_rules.as_str(),
+            wide.as_str(),
+            attr.as_str(),
+            "",
+            "{",
+            "\u{feff}",
+            "<",
+            "<?xml version=\"1.0\"?>",
+            "<!DOCTYPE configuration [<!ENTITY a \"&#38;a;\">]><configuration>&a;</configuration>",
+        ] {
+            let loaded = load_bytes("x.config", text.as_bytes(), base);
+            for line in loaded.render() {
+                assert!(line.len() < 10_000, "{}", &line[..200]);
+            }
+        }
+        let wide = load_bytes("x.config", wide.as_bytes(), base);
+        // 19 999 duplicates of rule "x", each reported once.
+        assert_eq!(
+            wide.diagnostics.iter().filter(|d| d.is_error()).count(),
+            19_999
+        );
+    }
 }

@@ -1,7 +1,12 @@
 //! `iis-rewrite check`: valid fixtures pass with their summary; each broken fixture is refused
 //! with exit 1 and one located error (exact file, line and column, message naming the rule, the
 //! attribute and the value).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 use common::{run, run_in, scratch, FIXTURES};
