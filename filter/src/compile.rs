@@ -6,11 +6,15 @@ use std::collections::BTreeMap;
 
 use crate::config::{self, FilterConfig};
 use crate::error::{ConfigError, Element, Location, Section, Warning};
+use crate::outbound::{
+    CompiledOutboundRule, CompiledPreCondition, Outbound, OutboundAction, OutboundNames,
+};
 use crate::pattern::{Pattern, PatternError, Syntax};
 use crate::server_vars::{set_kind, CustomVars, ServerVar, SetTarget};
 use crate::template::{Names, Segment, Template, TemplateError};
 use crate::upstream::{default_cluster_name, Upstream};
 use crate::url;
+use std::cell::RefCell;
 
 /// `logicalGrouping`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +126,7 @@ pub struct Engine {
     pub(crate) upstream_header: String,
     pub(crate) preserve_host: bool,
     pub(crate) proxy_enabled: bool,
+    pub(crate) outbound: Outbound,
 }
 
 /// Default name of the header that carries the chosen cluster.
@@ -273,6 +278,122 @@ fn matches_everything(rule: &config::InboundRule) -> bool {
     )
 }
 
+fn parse_template(
+    names: &dyn Names,
+    source: &str,
+    at: &Location,
+    errs: &mut Vec<ConfigError>,
+) -> Template {
+    Template::parse(source, names).unwrap_or_else(|e| {
+        errs.push(template_error(at.clone(), source, e));
+        Template::default()
+    })
+}
+
+/// Compiles `<conditions>` (of an inbound rule, an outbound rule, or a preCondition's items).
+/// Returns them and the highest `{C:n}` index an action may use (`None`: no pattern condition).
+#[allow(clippy::too_many_arguments)]
+fn compile_conditions(
+    names: &dyn Names,
+    raw: &config::Conditions,
+    track_all_default: bool,
+    syntax: Syntax,
+    at: &Location,
+    rule_groups: usize,
+    errs: &mut Vec<ConfigError>,
+    warnings: &mut Vec<Warning>,
+) -> (CompiledConditions, Option<usize>) {
+    let grouping = parse_enum(
+        raw.logical_grouping.as_ref(),
+        Grouping::MatchAll,
+        Grouping::parse,
+        at.at(Element::Conditions, "logicalGrouping"),
+        "MatchAll or MatchAny",
+        errs,
+    );
+    let track_all = raw.track_all_captures.unwrap_or(track_all_default);
+    let mut items = Vec::with_capacity(raw.items.len());
+    // Capture indexes reachable so far: the max over conditions, or the running total.
+    let mut cond_max: Option<usize> = None;
+    for (k, c) in raw.items.iter().enumerate() {
+        let cat = at.at(Element::Condition(k), "input");
+        let input_source = match c.input.as_deref() {
+            None | Some("") => {
+                errs.push(ConfigError::Missing { at: cat.clone() });
+                continue;
+            }
+            Some(i) => i,
+        };
+        let input = parse_template(names, input_source, &cat, errs);
+        check_refs(
+            &input,
+            RefLimits {
+                rule_groups,
+                cond_max,
+            },
+            &cat,
+            errs,
+        );
+        warn_unknown_vars(&input, &cat, warnings);
+        let match_type = c.match_type.as_deref().unwrap_or("Pattern");
+        let test = match match_type.to_ascii_lowercase().as_str() {
+            "pattern" => {
+                let src = c.pattern.as_deref().unwrap_or("");
+                match Pattern::compile(src, syntax, c.ignore_case.unwrap_or(true)) {
+                    Ok(p) => {
+                        let g = p.groups();
+                        cond_max = Some(match (cond_max, track_all) {
+                            (None, _) => g,
+                            (Some(m), true) => m + g,
+                            (Some(m), false) => m.max(g),
+                        });
+                        CondTest::Pattern(p)
+                    }
+                    Err(e) => {
+                        errs.push(pattern_error(
+                            at.at(Element::Condition(k), "pattern"),
+                            src,
+                            e,
+                        ));
+                        continue;
+                    }
+                }
+            }
+            "isfile" | "isdirectory" => {
+                warnings.push(Warning {
+                    at: at.at(Element::Condition(k), "matchType"),
+                    message: format!(
+                        "matchType=\"{match_type}\" tests the file system; there is none behind Envoy, so it is always false{}",
+                        if c.negate.unwrap_or(false) { " (negated: always true)" } else { "" }
+                    ),
+                });
+                CondTest::NoFileSystem
+            }
+            _ => {
+                errs.push(ConfigError::UnknownValue {
+                    at: at.at(Element::Condition(k), "matchType"),
+                    value: match_type.to_string(),
+                    expected: "Pattern, IsFile or IsDirectory",
+                });
+                continue;
+            }
+        };
+        items.push(CompiledCondition {
+            input,
+            test,
+            negate: c.negate.unwrap_or(false),
+        });
+    }
+    (
+        CompiledConditions {
+            grouping,
+            track_all,
+            items,
+        },
+        cond_max,
+    )
+}
+
 struct Compiler<'a> {
     config: &'a FilterConfig,
     maps: Vec<CompiledMap>,
@@ -333,10 +454,7 @@ impl Compiler<'_> {
     }
 
     fn template(&self, source: &str, at: &Location, errs: &mut Vec<ConfigError>) -> Template {
-        Template::parse(source, &self.names()).unwrap_or_else(|e| {
-            errs.push(template_error(at.clone(), source, e));
-            Template::default()
-        })
+        parse_template(&self.names(), source, at, errs)
     }
 
     /// Compiles one rule; errors go to `errs` (the caller decides whether they count).
@@ -390,87 +508,16 @@ impl Compiler<'_> {
 
         // <conditions>
         let raw = rule.conditions.clone().unwrap_or_default();
-        let grouping = parse_enum(
-            raw.logical_grouping.as_ref(),
-            Grouping::MatchAll,
-            Grouping::parse,
-            at.at(Element::Conditions, "logicalGrouping"),
-            "MatchAll or MatchAny",
+        let (conditions, cond_max) = compile_conditions(
+            &self.names(),
+            &raw,
+            false,
+            syntax,
+            at,
+            rule_groups,
             errs,
+            warnings,
         );
-        let track_all = raw.track_all_captures.unwrap_or(false);
-        let mut items = Vec::with_capacity(raw.items.len());
-        // Capture indexes reachable so far: max over conditions, or the running total.
-        let mut cond_max: Option<usize> = None;
-        for (k, c) in raw.items.iter().enumerate() {
-            let cat = at.at(Element::Condition(k), "input");
-            let input_source = match c.input.as_deref() {
-                None | Some("") => {
-                    errs.push(ConfigError::Missing { at: cat.clone() });
-                    continue;
-                }
-                Some(i) => i,
-            };
-            let input = self.template(input_source, &cat, errs);
-            check_refs(
-                &input,
-                RefLimits {
-                    rule_groups,
-                    cond_max,
-                },
-                &cat,
-                errs,
-            );
-            warn_unknown_vars(&input, &cat, warnings);
-            let match_type = c.match_type.as_deref().unwrap_or("Pattern");
-            let test = match match_type.to_ascii_lowercase().as_str() {
-                "pattern" => {
-                    let src = c.pattern.as_deref().unwrap_or("");
-                    match Pattern::compile(src, syntax, c.ignore_case.unwrap_or(true)) {
-                        Ok(p) => {
-                            let g = p.groups();
-                            cond_max = Some(match (cond_max, track_all) {
-                                (None, _) => g,
-                                (Some(m), true) => m + g,
-                                (Some(m), false) => m.max(g),
-                            });
-                            CondTest::Pattern(p)
-                        }
-                        Err(e) => {
-                            errs.push(pattern_error(
-                                at.at(Element::Condition(k), "pattern"),
-                                src,
-                                e,
-                            ));
-                            continue;
-                        }
-                    }
-                }
-                "isfile" | "isdirectory" => {
-                    warnings.push(Warning {
-                        at: at.at(Element::Condition(k), "matchType"),
-                        message: format!(
-                            "matchType=\"{match_type}\" tests the file system; there is none behind Envoy, so it is always false{}",
-                            if c.negate.unwrap_or(false) { " (negated: always true)" } else { "" }
-                        ),
-                    });
-                    CondTest::NoFileSystem
-                }
-                _ => {
-                    errs.push(ConfigError::UnknownValue {
-                        at: at.at(Element::Condition(k), "matchType"),
-                        value: match_type.to_string(),
-                        expected: "Pattern, IsFile or IsDirectory",
-                    });
-                    continue;
-                }
-            };
-            items.push(CompiledCondition {
-                input,
-                test,
-                negate: c.negate.unwrap_or(false),
-            });
-        }
         let limits = RefLimits {
             rule_groups,
             cond_max,
@@ -526,11 +573,7 @@ impl Compiler<'_> {
             stop: rule.stop_processing.unwrap_or(false),
             pattern: pattern?,
             negate,
-            conditions: CompiledConditions {
-                grouping,
-                track_all,
-                items,
-            },
+            conditions,
             sets,
             action,
         })
@@ -848,6 +891,302 @@ impl Compiler<'_> {
     }
 }
 
+impl Compiler<'_> {
+    /// Compiles outboundRules, preConditions and customHeaders.
+    fn outbound(&mut self) -> Outbound {
+        let maps = &self.maps;
+        let map_index = |name: &str| maps.iter().position(|m| m.name.eq_ignore_ascii_case(name));
+        let names = OutboundNames {
+            maps: &map_index,
+            vars: &self.vars,
+            snapshot: RefCell::new(Vec::new()),
+        };
+        let mut errs = Vec::new();
+        let mut warnings = Vec::new();
+        let raw = self.config.outbound_rules.clone().unwrap_or_default();
+
+        let mut pre_conditions = Vec::with_capacity(raw.pre_conditions.len());
+        for (i, p) in raw.pre_conditions.iter().enumerate() {
+            let at = Location::new(Section::PreConditions, i, &p.name);
+            if p.name.trim().is_empty() {
+                errs.push(ConfigError::Missing {
+                    at: at.at(Element::Item, "name"),
+                });
+                continue;
+            }
+            if pre_conditions
+                .iter()
+                .any(|c: &CompiledPreCondition| c.name.eq_ignore_ascii_case(p.name.trim()))
+            {
+                errs.push(ConfigError::DuplicateName {
+                    at: at.at(Element::Item, "name"),
+                    name: p.name.clone(),
+                });
+                continue;
+            }
+            let syntax = parse_enum(
+                p.pattern_syntax.as_ref(),
+                Syntax::EcmaScript,
+                Syntax::parse,
+                at.at(Element::Item, "patternSyntax"),
+                "ECMAScript, Wildcard or ExactMatch",
+                &mut errs,
+            );
+            let conditions = config::Conditions {
+                logical_grouping: p.logical_grouping.clone(),
+                track_all_captures: Some(true),
+                items: p.items.clone(),
+            };
+            // A preCondition has no <conditions> element: its grouping sits on the item.
+            let at_items = at.clone();
+            let (conditions, _) = compile_conditions(
+                &names,
+                &conditions,
+                true,
+                syntax,
+                &at_items,
+                0,
+                &mut errs,
+                &mut warnings,
+            );
+            pre_conditions.push(CompiledPreCondition {
+                name: p.name.trim().to_string(),
+                conditions,
+            });
+        }
+
+        let mut rules = Vec::with_capacity(raw.rules.len());
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, r) in raw.rules.iter().enumerate() {
+            let at = Location::new(Section::OutboundRules, i, &r.name);
+            if r.name.trim().is_empty() {
+                errs.push(ConfigError::Missing {
+                    at: at.at(Element::Item, "name"),
+                });
+                continue;
+            }
+            if seen.iter().any(|n| n.eq_ignore_ascii_case(r.name.trim())) {
+                errs.push(ConfigError::DuplicateName {
+                    at: at.at(Element::Item, "name"),
+                    name: r.name.clone(),
+                });
+            }
+            seen.push(r.name.trim());
+            let enabled = r.enabled.unwrap_or(true);
+            let mut rule_errs = Vec::new();
+            let compiled = self.outbound_rule(
+                r,
+                &at,
+                &names,
+                &pre_conditions,
+                &mut rule_errs,
+                &mut warnings,
+            );
+            if enabled {
+                errs.extend(rule_errs);
+                rules.extend(compiled);
+            } else {
+                warnings.push(Warning {
+                    at: at.at(Element::Item, "enabled"),
+                    message: "is disabled and never runs".into(),
+                });
+                for e in rule_errs {
+                    warnings.push(Warning {
+                        at: e.location().cloned().unwrap_or_else(|| at.clone()),
+                        message: format!("would not load if enabled: {e}"),
+                    });
+                }
+            }
+        }
+
+        let mut custom_headers: Vec<(String, String)> = Vec::new();
+        for (i, h) in self.config.custom_headers.iter().enumerate() {
+            let name = h.name.trim().to_ascii_lowercase();
+            let at = Location::new(Section::CustomHeaders, i, &h.name);
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+                errs.push(ConfigError::UnknownValue {
+                    at: at.at(Element::Item, "name"),
+                    value: h.name.clone(),
+                    expected: "a header name",
+                });
+                continue;
+            }
+            if h.value.contains(['\r', '\n', '\0']) {
+                errs.push(ConfigError::UnknownValue {
+                    at: at.at(Element::Item, "value"),
+                    value: h.value.clone(),
+                    expected: "a header value without line breaks",
+                });
+                continue;
+            }
+            match custom_headers.iter_mut().find(|(n, _)| *n == name) {
+                Some(existing) => existing.1 = h.value.clone(),
+                None => custom_headers.push((name, h.value.clone())),
+            }
+        }
+
+        let snapshot_vars = names.snapshot.into_inner();
+        self.errs.extend(errs);
+        self.warnings.extend(warnings);
+        Outbound {
+            rules,
+            pre_conditions,
+            custom_headers,
+            snapshot_vars,
+        }
+    }
+
+    fn outbound_rule(
+        &self,
+        r: &config::OutboundRule,
+        at: &Location,
+        names: &OutboundNames<'_>,
+        pre_conditions: &[CompiledPreCondition],
+        errs: &mut Vec<ConfigError>,
+        warnings: &mut Vec<Warning>,
+    ) -> Option<CompiledOutboundRule> {
+        let before = errs.len();
+        let syntax = parse_enum(
+            r.pattern_syntax.as_ref(),
+            Syntax::EcmaScript,
+            Syntax::parse,
+            at.at(Element::Item, "patternSyntax"),
+            "ECMAScript, Wildcard or ExactMatch",
+            errs,
+        );
+        let pre_condition = match r.pre_condition.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => {
+                let found = pre_conditions
+                    .iter()
+                    .position(|p| p.name.eq_ignore_ascii_case(name));
+                if found.is_none()
+                    && !self.config.outbound_rules.as_ref().is_some_and(|o| {
+                        o.pre_conditions
+                            .iter()
+                            .any(|p| p.name.trim().eq_ignore_ascii_case(name))
+                    })
+                {
+                    errs.push(ConfigError::UnknownPreCondition {
+                        at: at.at(Element::Item, "preCondition"),
+                        name: name.to_string(),
+                    });
+                }
+                found
+            }
+        };
+        let m = r.match_target.clone().unwrap_or_default();
+        if m.filter_by_tags
+            .as_deref()
+            .is_some_and(|t| !t.trim().eq_ignore_ascii_case("none"))
+            || m.custom_tags.is_some()
+        {
+            errs.push(ConfigError::Unsupported {
+                at: at.at(Element::Match, "filterByTags"),
+                what: "rewriting URLs inside the response body (filterByTags)".into(),
+            });
+            return None;
+        }
+        let header = match m.server_variable.as_deref().map(str::trim) {
+            None | Some("") => {
+                errs.push(ConfigError::Unsupported {
+                    at: at.at(Element::Match, "serverVariable"),
+                    what: "an outbound rule without serverVariable (response body rewriting)"
+                        .into(),
+                });
+                return None;
+            }
+            Some(v) => match crate::server_vars::builtin(v) {
+                ServerVar::ResponseHeader(h) => h,
+                _ => {
+                    warnings.push(Warning {
+                        at: at.at(Element::Match, "serverVariable"),
+                        message: format!(
+                            "\"{v}\" is not a response header (RESPONSE_…); request variables cannot change once the response runs, so this rule does nothing on Envoy"
+                        ),
+                    });
+                    return None;
+                }
+            },
+        };
+        let pattern_src = m.pattern.as_deref().unwrap_or("");
+        let pattern = match Pattern::compile(pattern_src, syntax, m.ignore_case.unwrap_or(true)) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errs.push(pattern_error(
+                    at.at(Element::Match, "pattern"),
+                    pattern_src,
+                    e,
+                ));
+                None
+            }
+        };
+        let rule_groups = pattern.as_ref().map_or(9, Pattern::groups);
+        let raw_conditions = r.conditions.clone().unwrap_or_default();
+        let (conditions, cond_max) = compile_conditions(
+            names,
+            &raw_conditions,
+            true,
+            syntax,
+            at,
+            rule_groups,
+            errs,
+            warnings,
+        );
+        let action = match &r.action {
+            None => OutboundAction::None,
+            Some(a) => match a
+                .action_type
+                .as_deref()
+                .unwrap_or("None")
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "none" => OutboundAction::None,
+                "rewrite" => {
+                    let vat = at.at(Element::Action, "value");
+                    let value = parse_template(names, a.value.as_deref().unwrap_or(""), &vat, errs);
+                    check_refs(
+                        &value,
+                        RefLimits {
+                            rule_groups,
+                            cond_max,
+                        },
+                        &vat,
+                        errs,
+                    );
+                    warn_unknown_vars(&value, &vat, warnings);
+                    OutboundAction::Rewrite {
+                        value,
+                        replace: a.replace.unwrap_or(true),
+                    }
+                }
+                other => {
+                    errs.push(ConfigError::UnknownValue {
+                        at: at.at(Element::Action, "type"),
+                        value: other.to_string(),
+                        expected: "None or Rewrite",
+                    });
+                    OutboundAction::None
+                }
+            },
+        };
+        if errs.len() > before {
+            return None;
+        }
+        Some(CompiledOutboundRule {
+            name: r.name.clone(),
+            stop: r.stop_processing.unwrap_or(false),
+            pre_condition,
+            header,
+            pattern: pattern?,
+            negate: m.negate.unwrap_or(false),
+            conditions,
+            action,
+        })
+    }
+}
+
 impl Engine {
     /// Compiles a configuration; the first error refuses it.
     pub fn compile(config: &FilterConfig) -> Result<Engine, ConfigError> {
@@ -886,6 +1225,7 @@ impl Engine {
         let rules = c.rule_set(Section::Rules);
         let all: Vec<&CompiledRule> = global_rules.iter().chain(&rules).collect();
         let upstreams = c.upstreams(&all);
+        let outbound = c.outbound();
         let routing = config.routing.clone().unwrap_or_default();
         let upstream_header = routing
             .upstream_header
@@ -907,6 +1247,7 @@ impl Engine {
                 upstream_header,
                 preserve_host: proxy.preserve_host_header.unwrap_or(false),
                 proxy_enabled: proxy.enabled.unwrap_or(true),
+                outbound,
             },
             c.warnings,
         ))

@@ -9,6 +9,7 @@
 //! written into a header is kept free of CR/LF.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use crate::compile::{
     CompiledAction, CompiledConditions, CompiledRule, CondTest, Engine, Grouping,
@@ -35,6 +36,8 @@ struct Eval<'a> {
     query: Option<String>,
     /// The current target when the last Rewrite was absolute (ARR proxy).
     absolute: Option<String>,
+    /// The URL as the client sent it: (url_input, path_raw, query).
+    original: (String, String, Option<String>),
     rewritten: bool,
     rule_spans: Spans,
     /// The values `{C:n}` reads.
@@ -43,11 +46,25 @@ struct Eval<'a> {
     response_edits: Vec<HeaderEdit>,
     custom: Vec<Option<String>>,
     matched: Vec<String>,
+    /// Client headers the rules read (only those are compared before writing: reading a
+    /// header just to skip a write would cost as much as the write).
+    read_headers: RefCell<Vec<String>>,
+}
+
+/// Bytes a client sent, as text (invalid UTF-8 becomes U+FFFD; nothing here assumes UTF-8).
+pub(crate) fn lossy(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(v) => Cow::Owned(
+            String::from_utf8(v)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
+    }
 }
 
 /// `ip:port` from a property, split; the IP without brackets.
-fn address_parts(raw: Option<&[u8]>) -> (String, String) {
-    let text = raw.map(String::from_utf8_lossy).unwrap_or_default();
+fn address_parts(raw: Option<Cow<'_, [u8]>>) -> (String, String) {
+    let text = raw.map(lossy).unwrap_or_default();
     match url::split_host_port(&text) {
         Some((ip, Some(port))) => (ip.to_string(), port.to_string()),
         Some((ip, None)) => (ip.to_string(), String::new()),
@@ -61,7 +78,11 @@ impl Eval<'_> {
         if let Some(edit) = self.request_edits.iter().rev().find(|e| e.name == name) {
             return edit.value.as_deref().map(Cow::Borrowed);
         }
-        self.req.header(name).map(String::from_utf8_lossy)
+        let mut read = self.read_headers.borrow_mut();
+        if !read.iter().any(|r| r == name) {
+            read.push(name.to_string());
+        }
+        self.req.header(name).map(lossy)
     }
 
     fn https(&self) -> bool {
@@ -140,7 +161,7 @@ impl Eval<'_> {
                 &self
                     .req
                     .property(Property::Protocol)
-                    .map_or(Cow::Borrowed("HTTP/1.1"), String::from_utf8_lossy),
+                    .map_or(Cow::Borrowed("HTTP/1.1"), lossy),
             ),
             ServerVar::Header(name) => {
                 if let Some(v) = self.header(name) {
@@ -152,7 +173,10 @@ impl Eval<'_> {
                 _ => self.value_of(fallback, out),
             },
             // Response variables have no value before there is a response.
-            ServerVar::ResponseHeader(_) | ServerVar::ResponseStatus | ServerVar::Unknown(_) => {}
+            ServerVar::ResponseHeader(_)
+            | ServerVar::ResponseStatus
+            | ServerVar::Unknown(_)
+            | ServerVar::Snapshot(_) => {}
         }
     }
 }
@@ -527,15 +551,34 @@ impl<'a> Eval<'a> {
         }
         // A client can never choose the upstream cluster.
         let upstream_header = self.engine.upstream_header.as_str();
+        self.read_headers
+            .borrow_mut()
+            .push(upstream_header.to_string());
         if !proxied && self.req.header(upstream_header).is_some() {
             self.request_edits.push(HeaderEdit {
                 name: upstream_header.to_string(),
                 value: None,
             });
         }
+        // Outbound rules of a proxied request see the client's URL (§11).
+        if self.absolute.is_some() {
+            (self.url_input, self.path_raw, self.query) = self.original.clone();
+        }
+        let outbound_snapshot = self
+            .engine
+            .outbound_snapshot_vars()
+            .iter()
+            .map(|v| {
+                let mut out = String::new();
+                self.value_of(v, &mut out);
+                out
+            })
+            .collect();
+        let read = self.read_headers.into_inner();
         Decision {
+            outbound_snapshot,
             outcome,
-            request_headers: net_edits(self.request_edits, self.req),
+            request_headers: net_edits(self.request_edits, self.req, &read),
             response_headers: self.response_edits,
             matched_rules: self.matched,
         }
@@ -594,8 +637,9 @@ impl<'a> Eval<'a> {
 }
 
 /// Collapses edits to one final value per header, in first-edit order, and drops edits that
-/// change nothing (a header set to what the client sent, a removal of an absent header).
-fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts) -> Vec<HeaderEdit> {
+/// change nothing (a header set to what the client sent, a removal of an absent header) among
+/// the headers the rules read.
+fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[String]) -> Vec<HeaderEdit> {
     let mut out: Vec<HeaderEdit> = Vec::with_capacity(edits.len());
     for e in edits {
         match out.iter_mut().find(|o| o.name == e.name) {
@@ -604,10 +648,13 @@ fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts) -> Vec<HeaderEdit> 
         }
     }
     out.retain(|e| {
+        if !read.contains(&e.name) {
+            return true;
+        }
         let current = req.header(&e.name);
         match (&e.value, current) {
             (None, None) => false,
-            (Some(v), Some(c)) => v.as_bytes() != c,
+            (Some(v), Some(c)) => v.as_bytes() != c.as_ref(),
             _ => true,
         }
     });
@@ -626,7 +673,8 @@ impl Engine {
     }
 
     fn evaluate(&self, req: &dyn RequestFacts, mut trace: Option<&mut RequestTrace>) -> Decision {
-        let raw = req.header(":path").unwrap_or(b"/");
+        let raw_owned = req.header(":path").unwrap_or(Cow::Borrowed(b"/"));
+        let raw: &[u8] = &raw_owned;
         let (raw_path, raw_query) = match raw.iter().position(|b| *b == b'?') {
             Some(i) => (raw.get(..i).unwrap_or_default(), raw.get(i + 1..)),
             None => (raw, None),
@@ -639,6 +687,7 @@ impl Engine {
             request_headers: Vec::new(),
             response_headers: Vec::new(),
             matched_rules: Vec::new(),
+            outbound_snapshot: Vec::new(),
         };
         let decoded = match url::decode_path(raw_path) {
             Ok(d) => d,
@@ -651,17 +700,21 @@ impl Engine {
             }
         };
         let path_text = String::from_utf8_lossy(raw_path);
+        let url_input = decoded.strip_prefix('/').unwrap_or(&decoded).to_string();
+        let path_raw = if path_text.starts_with('/') {
+            path_text.into_owned()
+        } else {
+            format!("/{path_text}")
+        };
+        let query = raw_query.map(|q| String::from_utf8_lossy(q).into_owned());
         let mut eval = Eval {
             engine: self,
             req,
             original_target: String::from_utf8_lossy(raw).into_owned(),
-            url_input: decoded.strip_prefix('/').unwrap_or(&decoded).to_string(),
-            path_raw: if path_text.starts_with('/') {
-                path_text.into_owned()
-            } else {
-                format!("/{path_text}")
-            },
-            query: raw_query.map(|q| String::from_utf8_lossy(q).into_owned()),
+            original: (url_input.clone(), path_raw.clone(), query.clone()),
+            url_input,
+            path_raw,
+            query,
             absolute: None,
             rewritten: false,
             rule_spans: Spans::new(),
@@ -670,6 +723,7 @@ impl Engine {
             response_edits: Vec::new(),
             custom: vec![None; self.custom_vars.len()],
             matched: Vec::new(),
+            read_headers: RefCell::new(Vec::new()),
         };
         // Global rules first; a stopProcessing among them ends only their set (§1.11).
         let mut outcome = eval.run(&self.global_rules, trace.as_deref_mut());

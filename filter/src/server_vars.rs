@@ -50,6 +50,19 @@ pub enum ServerVar {
     Custom(usize, Box<ServerVar>),
     /// A name with no value on Envoy: reads as empty.
     Unknown(String),
+    /// In outbound rules: a request-side value captured at the end of the request phase
+    /// (index into the snapshot), since request headers cannot be read once the response runs.
+    Snapshot(usize),
+}
+
+impl ServerVar {
+    /// Whether the value comes from the response (outbound inputs).
+    pub fn is_response_side(&self) -> bool {
+        matches!(
+            self,
+            ServerVar::ResponseHeader(_) | ServerVar::ResponseStatus
+        )
+    }
 }
 
 /// Converts the part after `HTTP_` / `RESPONSE_` to a header name.
