@@ -75,6 +75,8 @@ pub fn location_path(at: &Location) -> String {
     match at.element {
         Element::Item => {}
         Element::Match => path.push_str("/match"),
+        // A preCondition carries logicalGrouping itself: it is its own <conditions>.
+        Element::Conditions if at.section == Section::PreConditions => {}
         Element::Conditions => path.push_str("/conditions"),
         Element::Condition(n) if at.section == Section::PreConditions => {
             path.push_str(&format!("/items/{n}"))
@@ -282,6 +284,12 @@ mod tests {
         assert_eq!(
             location_path(&at),
             "outboundRules/preConditions/0/items/2/input"
+        );
+        let at = Location::new(Section::PreConditions, 2, "p")
+            .at(Element::Conditions, "logicalGrouping");
+        assert_eq!(
+            location_path(&at),
+            "outboundRules/preConditions/2/logicalGrouping"
         );
         let at = Location::new(Section::Proxy, 0, "").at(Element::Item, "timeout");
         assert_eq!(location_path(&at), "proxy/timeout");
