@@ -132,7 +132,11 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
                 loaded.engine = Some(engine);
             }
         }
-        Err(errors) => {
+        Err((errors, warnings)) => {
+            for w in warnings {
+                let pos = spans.locate(&w.at).unwrap_or(fallback);
+                diagnostics.push(Diagnostic::warning(pos, w.to_string()));
+            }
             for e in errors {
                 let pos = locate_error(&spans, &e).unwrap_or(fallback);
                 // The importer already reported this spot (a duplicate name, a value it could

@@ -149,6 +149,46 @@ impl Names for NameTable<'_> {
     }
 }
 
+/// Parses `patternSyntax`; `None` after reporting an unknown value, so that the patterns of
+/// that item are not also reported as invalid in a syntax the author did not choose.
+fn parse_syntax(
+    value: Option<&String>,
+    at: Location,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Syntax> {
+    match value {
+        None => Some(Syntax::EcmaScript),
+        Some(v) => {
+            let parsed = Syntax::parse(v.trim());
+            if parsed.is_none() {
+                errs.push(ConfigError::UnknownValue {
+                    at,
+                    value: v.clone(),
+                    expected: "ECMAScript, Wildcard or ExactMatch",
+                });
+            }
+            parsed
+        }
+    }
+}
+
+/// Compiles a pattern, or nothing when its syntax was already reported unknown.
+fn compile_pattern(
+    source: &str,
+    syntax: Option<Syntax>,
+    ignore_case: bool,
+    at: Location,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Pattern> {
+    match Pattern::compile(source, syntax?, ignore_case) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            errs.push(pattern_error(at, source, e));
+            None
+        }
+    }
+}
+
 /// Parses an IIS boolean-ish enum (case-insensitive) or reports it.
 fn parse_enum<T>(
     value: Option<&String>,
@@ -298,7 +338,7 @@ fn compile_conditions(
     names: &dyn Names,
     raw: &config::Conditions,
     track_all_default: bool,
-    syntax: Syntax,
+    syntax: Option<Syntax>,
     at: &Location,
     rule_groups: usize,
     errs: &mut Vec<ConfigError>,
@@ -340,8 +380,9 @@ fn compile_conditions(
         let test = match match_type.to_ascii_lowercase().as_str() {
             "pattern" => {
                 let src = c.pattern.as_deref().unwrap_or("");
-                match Pattern::compile(src, syntax, c.ignore_case.unwrap_or(true)) {
-                    Ok(p) => {
+                let pat_at = at.at(Element::Condition(k), "pattern");
+                match compile_pattern(src, syntax, c.ignore_case.unwrap_or(true), pat_at, errs) {
+                    Some(p) => {
                         let g = p.groups();
                         cond_max = Some(match (cond_max, track_all) {
                             (None, _) => g,
@@ -350,14 +391,7 @@ fn compile_conditions(
                         });
                         CondTest::Pattern(p)
                     }
-                    Err(e) => {
-                        errs.push(pattern_error(
-                            at.at(Element::Condition(k), "pattern"),
-                            src,
-                            e,
-                        ));
-                        continue;
-                    }
+                    None => continue,
                 }
             }
             "isfile" | "isdirectory" => {
@@ -468,12 +502,9 @@ impl Compiler<'_> {
         warnings: &mut Vec<Warning>,
     ) -> Option<CompiledRule> {
         let before = errs.len();
-        let syntax = parse_enum(
+        let syntax = parse_syntax(
             rule.pattern_syntax.as_ref(),
-            Syntax::EcmaScript,
-            Syntax::parse,
             at.at(Element::Item, "patternSyntax"),
-            "ECMAScript, Wildcard or ExactMatch",
             errs,
         );
 
@@ -495,13 +526,10 @@ impl Compiler<'_> {
                         });
                         (None, false)
                     }
-                    Some(u) => match Pattern::compile(u, syntax, ignore_case) {
-                        Ok(p) => (Some(p), m.negate.unwrap_or(false)),
-                        Err(e) => {
-                            errs.push(pattern_error(at.at(Element::Match, "url"), u, e));
-                            (None, false)
-                        }
-                    },
+                    Some(u) => (
+                        compile_pattern(u, syntax, ignore_case, at.at(Element::Match, "url"), errs),
+                        m.negate.unwrap_or(false),
+                    ),
                 }
             }
         };
@@ -925,12 +953,9 @@ impl Compiler<'_> {
                 });
                 continue;
             }
-            let syntax = parse_enum(
+            let syntax = parse_syntax(
                 p.pattern_syntax.as_ref(),
-                Syntax::EcmaScript,
-                Syntax::parse,
                 at.at(Element::Item, "patternSyntax"),
-                "ECMAScript, Wildcard or ExactMatch",
                 &mut errs,
             );
             let conditions = config::Conditions {
@@ -1047,12 +1072,9 @@ impl Compiler<'_> {
         warnings: &mut Vec<Warning>,
     ) -> Option<CompiledOutboundRule> {
         let before = errs.len();
-        let syntax = parse_enum(
+        let syntax = parse_syntax(
             r.pattern_syntax.as_ref(),
-            Syntax::EcmaScript,
-            Syntax::parse,
             at.at(Element::Item, "patternSyntax"),
-            "ECMAScript, Wildcard or ExactMatch",
             errs,
         );
         let pre_condition = match r.pre_condition.as_deref().map(str::trim) {
@@ -1111,17 +1133,13 @@ impl Compiler<'_> {
             },
         };
         let pattern_src = m.pattern.as_deref().unwrap_or("");
-        let pattern = match Pattern::compile(pattern_src, syntax, m.ignore_case.unwrap_or(true)) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                errs.push(pattern_error(
-                    at.at(Element::Match, "pattern"),
-                    pattern_src,
-                    e,
-                ));
-                None
-            }
-        };
+        let pattern = compile_pattern(
+            pattern_src,
+            syntax,
+            m.ignore_case.unwrap_or(true),
+            at.at(Element::Match, "pattern"),
+            errs,
+        );
         let rule_groups = pattern.as_ref().map_or(9, Pattern::groups);
         let raw_conditions = r.conditions.clone().unwrap_or_default();
         let (conditions, cond_max) = compile_conditions(
@@ -1193,7 +1211,7 @@ impl Engine {
     pub fn compile(config: &FilterConfig) -> Result<Engine, ConfigError> {
         match Self::compile_all(config) {
             Ok((engine, _)) => Ok(engine),
-            Err(mut errs) => Err(if errs.is_empty() {
+            Err((mut errs, _)) => Err(if errs.is_empty() {
                 ConfigError::Json {
                     message: "configuration refused".into(),
                 }
@@ -1204,7 +1222,9 @@ impl Engine {
     }
 
     /// Compiles, collecting every error (for `iis-rewrite check`) and the warnings.
-    pub fn compile_all(config: &FilterConfig) -> Result<(Engine, Vec<Warning>), Vec<ConfigError>> {
+    pub fn compile_all(
+        config: &FilterConfig,
+    ) -> Result<(Engine, Vec<Warning>), (Vec<ConfigError>, Vec<Warning>)> {
         let mut c = Compiler {
             config,
             maps: Vec::new(),
@@ -1236,7 +1256,7 @@ impl Engine {
             .unwrap_or_else(|| DEFAULT_UPSTREAM_HEADER.to_string());
         let proxy = config.proxy.clone().unwrap_or_default();
         if !c.errs.is_empty() {
-            return Err(c.errs);
+            return Err((c.errs, c.warnings));
         }
         Ok((
             Engine {

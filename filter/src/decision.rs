@@ -11,9 +11,10 @@ pub enum Outcome {
     Continue,
     /// A relative Rewrite: the request goes on with this `:path` (path and query, encoded).
     Rewrite { path: String },
-    /// An absolute Rewrite (ARR proxy): the request goes to `cluster` with this `:path`;
-    /// `authority` is the Host to send when it changes (preserveHostHeader=false or a rule set
-    /// HTTP_HOST), `None` to keep the client's.
+    /// An absolute Rewrite (ARR proxy): the request goes to `cluster` with this `:path`.
+    /// `authority` is the target's `host[:port]` when preserveHostHeader is false; `None` when
+    /// the Host is not changed here: preserveHostHeader keeps the client's, or a rule set
+    /// HTTP_HOST (then the `:authority` edit in `request_headers` carries it).
     Proxy {
         cluster: String,
         scheme: String,

@@ -231,6 +231,13 @@ fn redirect_host_allowed(target: &str, request_host: &str, named: &[String]) -> 
     target == own || related(&target, &own) || related(&own, &target)
 }
 
+/// Whether a built Rewrite target names a proxy scheme (§11).
+fn is_proxy_target(target: &str) -> bool {
+    target
+        .split_once("://")
+        .is_some_and(|(scheme, _)| url::default_port(&scheme.to_ascii_lowercase()).is_some())
+}
+
 /// Appends the current query string as `appendQueryString` asks (§1.10, §11: the target's own
 /// query first, then `&`, then the original).
 fn with_query(mut target: String, append: bool, query: Option<&str>) -> String {
@@ -461,14 +468,23 @@ impl<'a> Eval<'a> {
                     *append_query,
                     self.query.as_deref(),
                 );
-                let proxied = url::parse_absolute(&target)
-                    .filter(|u| url::default_port(&u.scheme).is_some())
-                    .map(|u| u.rest.to_string());
-                match proxied {
-                    Some(rest) => self.rewrite_absolute(target, &rest),
-                    None => self.rewrite_local(&target),
+                // §11: a target starting with http://, https://, ws:// or wss:// is proxied;
+                // one that does not parse as such (userinfo, a bad port) is refused, never
+                // taken as a local path.
+                if !is_proxy_target(&target) {
+                    self.rewrite_local(&target);
+                    return None;
                 }
-                None
+                match url::parse_absolute(&target).map(|u| u.rest.to_string()) {
+                    Some(rest) => {
+                        self.rewrite_absolute(target, &rest);
+                        None
+                    }
+                    None => Some(Outcome::Refuse {
+                        status: 502,
+                        reason: "the proxy target is not a valid http(s)/ws(s) URL".into(),
+                    }),
+                }
             }
         }
     }
@@ -859,6 +875,16 @@ mod tests {
         assert!(matches!(d.outcome, Outcome::Redirect { .. }));
         let d = e.inbound(&StaticRequest::get("site.example", "/p/evil.example/x"));
         assert!(matches!(d.outcome, Outcome::Refuse { status: 502, .. }));
+        // Userinfo cannot smuggle a host in either.
+        let d = e.inbound(&StaticRequest::get(
+            "site.example",
+            "/p/internal:80@evil.example/x",
+        ));
+        assert!(
+            matches!(d.outcome, Outcome::Refuse { status: 502, .. }),
+            "{:?}",
+            d.outcome
+        );
     }
 
     #[test]

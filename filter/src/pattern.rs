@@ -76,6 +76,13 @@ impl Pattern {
         syntax: Syntax,
         ignore_case: bool,
     ) -> Result<Pattern, PatternError> {
+        // Bounds the time a configuration can spend compiling (regex-lite has no size limit).
+        if source.len() > MAX_PATTERN_LEN {
+            return Err(PatternError::Invalid(format!(
+                "the pattern is {} bytes long; at most {MAX_PATTERN_LEN} are accepted",
+                source.len()
+            )));
+        }
         let (matcher, groups) = match syntax {
             Syntax::ExactMatch => (
                 Matcher::Exact {
@@ -231,6 +238,12 @@ fn push_literal(out: &mut String, c: char) {
     }
 }
 
+/// Longest pattern accepted.
+pub const MAX_PATTERN_LEN: usize = 64 * 1024;
+
+/// ECMAScript `\S` as class ranges (the complement of [`ECMA_SPACE`]), usable inside a class.
+const ECMA_NON_SPACE: &str = r"\x{0}-\x{8}\x{E}-\x{1F}\x{21}-\x{9F}\x{A1}-\x{167F}\x{1681}-\x{1FFF}\x{200B}-\x{2027}\x{202A}-\x{202E}\x{2030}-\x{205E}\x{2060}-\x{2FFF}\x{3001}-\x{D7FF}\x{E000}-\x{FEFE}\x{FF00}-\x{10FFFF}";
+
 /// ECMAScript `\s` as a class body (Unicode white space and line terminators).
 const ECMA_SPACE: &str =
     r"\t\n\x0B\f\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}";
@@ -383,7 +396,15 @@ impl Translator<'_> {
                 '.' => out.push_str(ECMA_DOT),
                 '(' => self.group_open(out)?,
                 '{' => {
-                    if self.quantifier_ahead() {
+                    if !self.quantifier_ahead() {
+                        // IIS's ECMAScript engine refuses a brace that starts no quantifier; the
+                        // usual cause is a template written in a pattern.
+                        return Err(PatternError::Invalid(format!(
+                            "\"{{\" at offset {} starts no quantifier {{n}}, {{n,}} or {{n,m}}; patterns are not templates (IIS refuses this too); write \\{{ for a literal brace",
+                            self.pos - 1
+                        )));
+                    }
+                    {
                         // Copy the whole quantifier, closing brace included.
                         out.push('{');
                         while let Some(q) = self.peek() {
@@ -393,8 +414,6 @@ impl Translator<'_> {
                                 break;
                             }
                         }
-                    } else {
-                        out.push_str(r"\{");
                     }
                 }
                 '}' => out.push_str(r"\}"),
@@ -478,9 +497,7 @@ impl Translator<'_> {
                 out.push_str(ECMA_SPACE);
                 out.push(']');
             }
-            'S' if in_class => {
-                return Err(PatternError::Unsupported("\\S inside a character class"))
-            }
+            'S' if in_class => out.push_str(ECMA_NON_SPACE),
             'S' => {
                 out.push_str("[^");
                 out.push_str(ECMA_SPACE);
@@ -640,12 +657,15 @@ mod tests {
 
     #[test]
     fn ecmascript_dialect_differences_are_translated() {
-        // A brace that forms no quantifier is a literal.
-        assert!(ecma("^a{b}$").is_match("a{b}"));
+        // A brace that forms no quantifier is refused, as IIS does; an escaped one is literal.
+        assert!(ecma(r"^a\{b}$").is_match("a{b}"));
         assert!(ecma("^a{2}$").is_match("aa"));
-        assert!(ecma(r"^x{,2}$").is_match("x{,2}"));
+        assert!(ecma("^a{2,}b}$").is_match("aaab}"));
         // Identity escapes.
         assert!(ecma(r"^a\/b\-c\e$").is_match("a/b-ce"));
+        // `[\s\S]` is the usual "anything, newlines included".
+        assert!(ecma(r"^a[\s\S]b$").is_match("a\nb") && ecma(r"^a[\s\S]b$").is_match("axb"));
+        assert!(!ecma(r"^[^\S]$").is_match("x") && ecma(r"^[^\S]$").is_match(" "));
         // `.` excludes line terminators.
         assert!(!ecma("^a.b$").is_match("a\rb"));
         // `\s` is Unicode white space.
@@ -681,6 +701,12 @@ mod tests {
         assert!(matches!(un("(?<=a)b"), PatternError::Invalid(_)));
         assert!(matches!(un("*"), PatternError::Invalid(_)));
         assert!(matches!(un("(a"), PatternError::Invalid(_)));
+        assert!(matches!(un("^/{C:1}"), PatternError::Invalid(m) if m.contains("not templates")));
+        assert!(matches!(un(r"x{,2}"), PatternError::Invalid(_)));
+        assert!(matches!(
+            Pattern::compile(&"a".repeat(MAX_PATTERN_LEN + 1), Syntax::EcmaScript, true),
+            Err(PatternError::Invalid(_))
+        ));
     }
 
     #[test]

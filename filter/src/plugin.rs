@@ -130,7 +130,7 @@ fn compile(
     config: &FilterConfig,
     set: Option<&str>,
 ) -> Result<(Engine, Vec<Warning>), ConfigError> {
-    Engine::compile_all(config).map_err(|mut errs| {
+    Engine::compile_all(config).map_err(|(mut errs, _)| {
         let first = if errs.is_empty() {
             ConfigError::Json {
                 message: "configuration refused".into(),

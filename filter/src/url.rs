@@ -61,7 +61,46 @@ pub fn decode_path(raw: &[u8]) -> Result<String, PathError> {
     if out.windows(3).any(|w| escape_at(w).is_some()) {
         return Err(PathError::DoubleEscaped);
     }
-    String::from_utf8(out).map_err(|_| PathError::NotUtf8)
+    let text = String::from_utf8(out).map_err(|_| PathError::NotUtf8)?;
+    Ok(canonicalize(&text))
+}
+
+/// What HTTP.sys does to a decoded path before URL Rewrite sees it: `\` is `/`, and `.` and
+/// `..` segments are resolved (never above the root). Without this, `/x/..%2Fadmin` would slip
+/// past a rule on `^admin`.
+fn canonicalize(path: &str) -> String {
+    let path: Cow<'_, str> = if path.contains('\\') {
+        Cow::Owned(path.replace('\\', "/"))
+    } else {
+        Cow::Borrowed(path)
+    };
+    let has_dots = path.split('/').any(|seg| seg == "." || seg == "..");
+    if !has_dots {
+        return path.into_owned();
+    }
+    let absolute = path.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for seg in path.split('/').skip(usize::from(absolute)) {
+        trailing_slash = false;
+        match seg {
+            "." => trailing_slash = true,
+            ".." => {
+                out.pop();
+                trailing_slash = true;
+            }
+            s => out.push(s),
+        }
+    }
+    let mut result = String::with_capacity(path.len());
+    if absolute {
+        result.push('/');
+    }
+    result.push_str(&out.join("/"));
+    if trailing_slash && !result.ends_with('/') {
+        result.push('/');
+    }
+    result
 }
 
 /// Decodes `%XX` leniently (the `UrlDecode` function): invalid escapes stay as they are, and
@@ -262,6 +301,24 @@ mod tests {
         assert_eq!(decode_path(b"/a%252e%252e/"), Err(PathError::DoubleEscaped));
         // A lone `%25` decodes to `%` that starts no escape: not double escaping.
         assert_eq!(decode_path(b"/100%25").as_deref(), Ok("/100%"));
+    }
+
+    #[test]
+    fn decoded_paths_are_canonical() {
+        for (raw, want) in [
+            (&b"/x/../admin"[..], "/admin"),
+            (b"/x/%2e%2e/admin", "/admin"),
+            (b"/x/..%2Fadmin", "/admin"),
+            (b"/x/..%5Cadmin", "/admin"),
+            (b"/./admin", "/admin"),
+            (b"/../../admin/", "/admin/"),
+            (b"/a/b/..", "/a/"),
+            (b"/a/.", "/a/"),
+            (b"/a//b", "/a//b"),
+            (b"/a..b/.c", "/a..b/.c"),
+        ] {
+            assert_eq!(decode_path(raw).as_deref(), Ok(want), "{raw:?}");
+        }
     }
 
     #[test]
