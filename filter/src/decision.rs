@@ -56,4 +56,8 @@ pub struct Decision {
     pub response_headers: Vec<HeaderEdit>,
     /// Names of the rules whose pattern and conditions matched, in order.
     pub matched_rules: Vec<String>,
+    /// Values of the request-side variables the outbound rules read
+    /// (`Engine::outbound_snapshot_vars`), taken at the end of the request phase.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outbound_snapshot: Vec<String>,
 }

@@ -1,23 +1,876 @@
-//! (being written) Inbound rule evaluation.
-use crate::compile::Engine;
-use crate::decision::{Decision, Outcome};
-use crate::request::RequestFacts;
-use crate::trace::RequestTrace;
+//! Inbound rule evaluation (iis-reference.md §1): global rules, then distributed rules, each
+//! seeing the URL the earlier ones rewrote; conditions with MatchAll/MatchAny and the `{C:n}`
+//! capture rules of §1.7; `<set>` before the action; the five actions; stopProcessing.
+//!
+//! Where IIS is silent the project's decisions of §11 apply (relative redirects resolved against
+//! the site root, query merge order, `replace="false"` keeps, `//x` is a local path). Safety
+//! checks IIS does not make: a redirect may only leave for a host the rule names (or the
+//! request's own host family), a proxy target must be a configured upstream, and every value
+//! written into a header is kept free of CR/LF.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use crate::compile::{
+    CompiledAction, CompiledConditions, CompiledRule, CondTest, Engine, Grouping,
+};
+use crate::decision::{Decision, HeaderEdit, Outcome};
+use crate::pattern::Spans;
+use crate::request::{Property, RequestFacts};
+use crate::server_vars::{ServerVar, SetTarget};
+use crate::template::Expand;
+use crate::trace::{ConditionTrace, RequestTrace, RuleTrace};
+use crate::url::{self, PathError};
+
+/// Per-request evaluation state.
+struct Eval<'a> {
+    engine: &'a Engine,
+    req: &'a dyn RequestFacts,
+    /// The request target exactly as sent (lossy UTF-8), for HTTP_URL / UNENCODED_URL.
+    original_target: String,
+    /// The current URL as rules see it: decoded, without the leading `/`.
+    url_input: String,
+    /// The current path as it would be sent (encoded), with its leading `/`.
+    path_raw: String,
+    /// The current query string, without `?`.
+    query: Option<String>,
+    /// The current target when the last Rewrite was absolute (ARR proxy).
+    absolute: Option<String>,
+    /// The URL as the client sent it: (url_input, path_raw, query).
+    original: (String, String, Option<String>),
+    rewritten: bool,
+    rule_spans: Spans,
+    /// The values `{C:n}` reads.
+    cond_caps: Vec<String>,
+    request_edits: Vec<HeaderEdit>,
+    response_edits: Vec<HeaderEdit>,
+    custom: Vec<Option<String>>,
+    matched: Vec<String>,
+    /// Client headers the rules read (only those are compared before writing: reading a
+    /// header just to skip a write would cost as much as the write).
+    read_headers: RefCell<Vec<String>>,
+}
+
+/// Bytes a client sent, as text (invalid UTF-8 becomes U+FFFD; nothing here assumes UTF-8).
+pub(crate) fn lossy(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(v) => Cow::Owned(
+            String::from_utf8(v)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
+    }
+}
+
+/// `ip:port` from a property, split; the IP without brackets.
+fn address_parts(raw: Option<Cow<'_, [u8]>>) -> (String, String) {
+    let text = raw.map(lossy).unwrap_or_default();
+    match url::split_host_port(&text) {
+        Some((ip, Some(port))) => (ip.to_string(), port.to_string()),
+        Some((ip, None)) => (ip.to_string(), String::new()),
+        None => (text.into_owned(), String::new()),
+    }
+}
+
+impl Eval<'_> {
+    /// A request header as the rules see it now (their own edits win over the client's value).
+    fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        if let Some(edit) = self.request_edits.iter().rev().find(|e| e.name == name) {
+            return edit.value.as_deref().map(Cow::Borrowed);
+        }
+        let mut read = self.read_headers.borrow_mut();
+        if !read.iter().any(|r| r == name) {
+            read.push(name.to_string());
+        }
+        self.req.header(name).map(lossy)
+    }
+
+    fn https(&self) -> bool {
+        self.req
+            .property(Property::TlsVersion)
+            .is_some_and(|v| !v.is_empty())
+    }
+
+    fn host(&self) -> Cow<'_, str> {
+        self.header(":authority").unwrap_or(Cow::Borrowed(""))
+    }
+
+    fn server_name(&self) -> String {
+        let host = self.host();
+        match url::split_host_port(&host) {
+            Some((h, _)) if host.starts_with('[') => format!("[{h}]"),
+            Some((h, _)) => h.to_string(),
+            None => host.into_owned(),
+        }
+    }
+
+    fn request_uri(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{}", self.path_raw, q),
+            None => self.path_raw.clone(),
+        }
+    }
+
+    fn is_websocket_upgrade(&self) -> bool {
+        self.req
+            .header("upgrade")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"))
+    }
+
+    fn value_of(&self, var: &ServerVar, out: &mut String) {
+        match var {
+            ServerVar::Https => out.push_str(if self.https() { "on" } else { "off" }),
+            ServerVar::ServerPortSecure => out.push(if self.https() { '1' } else { '0' }),
+            ServerVar::HttpHost => out.push_str(&self.host()),
+            ServerVar::ServerName => out.push_str(&self.server_name()),
+            ServerVar::ServerPort => {
+                out.push_str(&address_parts(self.req.property(Property::DestinationAddress)).1)
+            }
+            ServerVar::ServerAddr => {
+                out.push_str(&address_parts(self.req.property(Property::DestinationAddress)).0)
+            }
+            ServerVar::RemoteAddr => {
+                out.push_str(&address_parts(self.req.property(Property::SourceAddress)).0)
+            }
+            ServerVar::RemotePort => {
+                out.push_str(&address_parts(self.req.property(Property::SourceAddress)).1)
+            }
+            ServerVar::RequestMethod => {
+                out.push_str(&self.header(":method").unwrap_or(Cow::Borrowed("GET")))
+            }
+            ServerVar::QueryString => out.push_str(self.query.as_deref().unwrap_or("")),
+            ServerVar::RequestUri => out.push_str(&self.request_uri()),
+            ServerVar::Url | ServerVar::PhysicalPath => {
+                out.push('/');
+                out.push_str(&self.url_input);
+            }
+            ServerVar::HttpUrl | ServerVar::UnencodedUrl => out.push_str(&self.original_target),
+            ServerVar::CacheUrl => {
+                let scheme = match (self.is_websocket_upgrade(), self.https()) {
+                    (true, true) => "wss",
+                    (true, false) => "ws",
+                    (false, true) => "https",
+                    (false, false) => "http",
+                };
+                out.push_str(scheme);
+                out.push_str("://");
+                out.push_str(&self.host());
+                out.push_str(&self.original_target);
+            }
+            ServerVar::ServerProtocol => out.push_str(
+                &self
+                    .req
+                    .property(Property::Protocol)
+                    .map_or(Cow::Borrowed("HTTP/1.1"), lossy),
+            ),
+            ServerVar::Header(name) => {
+                if let Some(v) = self.header(name) {
+                    out.push_str(&v);
+                }
+            }
+            ServerVar::Custom(slot, fallback) => match self.custom.get(*slot) {
+                Some(Some(v)) => out.push_str(v),
+                _ => self.value_of(fallback, out),
+            },
+            // Response variables have no value before there is a response.
+            ServerVar::ResponseHeader(_)
+            | ServerVar::ResponseStatus
+            | ServerVar::Unknown(_)
+            | ServerVar::Snapshot(_) => {}
+        }
+    }
+}
+
+impl Expand for Eval<'_> {
+    fn var(&self, var: &ServerVar, out: &mut String) {
+        self.value_of(var, out);
+    }
+
+    fn rule_capture(&self, n: u8, out: &mut String) {
+        if let Some(Some((a, b))) = self.rule_spans.get(usize::from(n)) {
+            out.push_str(self.url_input.get(*a..*b).unwrap_or_default());
+        }
+    }
+
+    fn cond_capture(&self, n: u8, out: &mut String) {
+        if let Some(v) = self.cond_caps.get(usize::from(n)) {
+            out.push_str(v);
+        }
+    }
+
+    fn map(&self, index: usize, key: &str, out: &mut String) {
+        if let Some(m) = self.engine.maps.get(index) {
+            out.push_str(m.lookup(key));
+        }
+    }
+}
+
+/// Whether `target` may be a redirect destination of a request for `request_host`: one of the
+/// hosts the rule names, or the request's own host, a parent or a sub-domain of it (canonical
+/// host rules such as www → bare domain).
+fn redirect_host_allowed(target: &str, request_host: &str, named: &[String]) -> bool {
+    let target = target.trim_end_matches('.').to_ascii_lowercase();
+    if named.contains(&target) {
+        return true;
+    }
+    let own = url::split_host_port(request_host)
+        .map_or(request_host, |(h, _)| h)
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if own.is_empty() || target.is_empty() {
+        return false;
+    }
+    let related = |a: &str, b: &str| {
+        a.len() > b.len()
+            && a.ends_with(b)
+            && a.as_bytes().get(a.len() - b.len() - 1) == Some(&b'.')
+    };
+    target == own || related(&target, &own) || related(&own, &target)
+}
+
+/// Appends the current query string as `appendQueryString` asks (§1.10, §11: the target's own
+/// query first, then `&`, then the original).
+fn with_query(mut target: String, append: bool, query: Option<&str>) -> String {
+    if let (true, Some(q)) = (append, query.filter(|q| !q.is_empty())) {
+        target.push(if target.contains('?') { '&' } else { '?' });
+        target.push_str(q);
+    }
+    target
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Continue => "continue".into(),
+        Outcome::Rewrite { path } => format!("Rewrite to {path}"),
+        Outcome::Proxy { cluster, path, .. } => format!("Proxy to {cluster} path {path}"),
+        Outcome::Redirect { status, location } => format!("Redirect {status} to {location}"),
+        Outcome::CustomResponse { status, .. } => format!("CustomResponse {status}"),
+        Outcome::Abort => "AbortRequest".into(),
+        Outcome::Refuse { status, reason } => format!("refused {status}: {reason}"),
+    }
+}
+
+impl<'a> Eval<'a> {
+    fn conditions(
+        &mut self,
+        c: &CompiledConditions,
+        trace: Option<&mut Vec<ConditionTrace>>,
+    ) -> bool {
+        self.cond_caps.clear();
+        let mut trace = trace;
+        let mut spans = Spans::new();
+        let mut any = false;
+        for item in &c.items {
+            let input = item.input.expand_to_string(self);
+            let found = match &item.test {
+                CondTest::Pattern(p) => p.find(&input, &mut spans),
+                CondTest::NoFileSystem => {
+                    spans.clear();
+                    false
+                }
+            };
+            let result = found != item.negate;
+            let caps: Vec<String> = if found && !item.negate {
+                spans
+                    .iter()
+                    .map(|s| {
+                        s.and_then(|(a, b)| input.get(a..b))
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if let Some(t) = trace.as_deref_mut() {
+                t.push(ConditionTrace {
+                    input: input.clone(),
+                    pattern: match &item.test {
+                        CondTest::Pattern(p) => p.source().to_string(),
+                        CondTest::NoFileSystem => "(IsFile/IsDirectory)".into(),
+                    },
+                    negate: item.negate,
+                    matched: result,
+                    captures: caps.clone(),
+                });
+            }
+            if !caps.is_empty() {
+                if c.track_all {
+                    // C:0 is the first matched condition's whole match; then every matched
+                    // condition's groups in order (§1.7).
+                    let mut it = caps.into_iter();
+                    let whole = it.next();
+                    if self.cond_caps.is_empty() {
+                        self.cond_caps.extend(whole);
+                    }
+                    self.cond_caps.extend(it);
+                } else {
+                    self.cond_caps = caps;
+                }
+            }
+            match c.grouping {
+                Grouping::MatchAll if !result => return false,
+                Grouping::MatchAny if result => return true,
+                _ => any |= result,
+            }
+        }
+        match c.grouping {
+            Grouping::MatchAll => true,
+            Grouping::MatchAny => c.items.is_empty() || any,
+        }
+    }
+
+    fn apply_sets(&mut self, rule: &CompiledRule, trace: Option<&mut Vec<(String, String)>>) {
+        let mut trace = trace;
+        for s in &rule.sets {
+            let value = s.value.expand_to_string(self);
+            if let Some(t) = trace.as_deref_mut() {
+                t.push((s.name.clone(), value.clone()));
+            }
+            match &s.target {
+                SetTarget::RequestHeader(name) => {
+                    if !s.replace && self.header(name).is_some_and(|v| !v.is_empty()) {
+                        continue;
+                    }
+                    let value = (!value.is_empty())
+                        .then(|| url::sanitize_header_value(&value).into_owned());
+                    self.request_edits.push(HeaderEdit {
+                        name: name.clone(),
+                        value,
+                    });
+                }
+                SetTarget::ResponseHeader(name) => {
+                    let value = (!value.is_empty())
+                        .then(|| url::sanitize_header_value(&value).into_owned());
+                    self.response_edits.push(HeaderEdit {
+                        name: name.clone(),
+                        value,
+                    });
+                }
+                SetTarget::Custom(slot) => {
+                    if let Some(cell) = self.custom.get_mut(*slot) {
+                        if !s.replace && cell.as_deref().is_some_and(|v| !v.is_empty()) {
+                            continue;
+                        }
+                        *cell = Some(value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes `target` (a relative Rewrite result) the current URL.
+    fn rewrite_local(&mut self, target: &str) {
+        let (path, query) = url::split_query(target);
+        let mut path_raw = url::encode_request_target(path).into_owned();
+        if !path_raw.starts_with('/') {
+            path_raw.insert(0, '/');
+        }
+        self.url_input = url::url_decode(path_raw.get(1..).unwrap_or_default());
+        self.path_raw = path_raw;
+        self.query = query.map(|q| url::encode_request_target(q).into_owned());
+        self.absolute = None;
+        self.rewritten = true;
+    }
+
+    /// Makes an absolute Rewrite result the current target; later rules see its path.
+    fn rewrite_absolute(&mut self, target: String, rest: &str) {
+        let (path, query) = url::split_query(rest);
+        let path = if path.is_empty() { "/" } else { path };
+        self.url_input = url::url_decode(path.get(1..).unwrap_or_default());
+        self.path_raw = url::encode_request_target(path).into_owned();
+        self.query = query.map(|q| url::encode_request_target(q).into_owned());
+        self.absolute = Some(target);
+        self.rewritten = true;
+    }
+
+    fn redirect(&self, target: String, status: u16, named_hosts: &[String]) -> Outcome {
+        // Browsers treat `\` like `/`: `/\evil` and `\\evil` are protocol-relative too.
+        let normalized = target.replace('\\', "/");
+        let foreign_host = if let Some(u) = url::parse_absolute(&normalized) {
+            Some(u.host)
+        } else if let Some(rest) = normalized.strip_prefix("//") {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let authority = rest.get(..end).unwrap_or_default();
+            Some(
+                url::split_host_port(authority)
+                    .map_or(authority, |(h, _)| h)
+                    .to_ascii_lowercase(),
+            )
+        } else {
+            None
+        };
+        let location = match foreign_host {
+            Some(host) => {
+                if !redirect_host_allowed(&host, &self.host(), named_hosts) {
+                    return Outcome::Refuse {
+                        status: 400,
+                        reason: format!(
+                            "redirect to host \"{host}\", which the rule does not name"
+                        ),
+                    };
+                }
+                normalized
+            }
+            // Relative: resolved against the site root (§11).
+            None if target.starts_with('/') => target,
+            None => format!("/{target}"),
+        };
+        Outcome::Redirect {
+            status,
+            location: url::sanitize_header_value(&url::encode_request_target(&location))
+                .into_owned(),
+        }
+    }
+
+    /// Runs the action of a rule that fired; `Some` ends processing.
+    fn action(&mut self, rule: &CompiledRule) -> Option<Outcome> {
+        match &rule.action {
+            CompiledAction::None => None,
+            CompiledAction::Abort => Some(Outcome::Abort),
+            CompiledAction::CustomResponse {
+                status,
+                sub_status,
+                reason,
+                description,
+            } => Some(Outcome::CustomResponse {
+                status: *status,
+                sub_status: *sub_status,
+                reason: url::sanitize_header_value(&reason.expand_to_string(self)).into_owned(),
+                body: description.expand_to_string(self),
+            }),
+            CompiledAction::Redirect {
+                url,
+                append_query,
+                status,
+                named_hosts,
+            } => {
+                let target = with_query(
+                    url.expand_to_string(self),
+                    *append_query,
+                    self.query.as_deref(),
+                );
+                Some(self.redirect(target, *status, named_hosts))
+            }
+            CompiledAction::Rewrite { url, append_query } => {
+                let target = with_query(
+                    url.expand_to_string(self),
+                    *append_query,
+                    self.query.as_deref(),
+                );
+                let proxied = url::parse_absolute(&target)
+                    .filter(|u| url::default_port(&u.scheme).is_some())
+                    .map(|u| u.rest.to_string());
+                match proxied {
+                    Some(rest) => self.rewrite_absolute(target, &rest),
+                    None => self.rewrite_local(&target),
+                }
+                None
+            }
+        }
+    }
+
+    fn run(
+        &mut self,
+        rules: &[CompiledRule],
+        mut trace: Option<&mut RequestTrace>,
+    ) -> Option<Outcome> {
+        for rule in rules {
+            let found = rule.pattern.find(&self.url_input, &mut self.rule_spans);
+            let matched = found != rule.negate;
+            if rule.negate {
+                // A negated match yields no captures (§8.20).
+                self.rule_spans.clear();
+            }
+            let mut rt = trace.as_ref().map(|_| RuleTrace {
+                name: rule.name.clone(),
+                input: self.url_input.clone(),
+                pattern: rule.pattern.source().to_string(),
+                pattern_matched: matched,
+                captures: self
+                    .rule_spans
+                    .iter()
+                    .map(|s| {
+                        s.and_then(|(a, b)| self.url_input.get(a..b))
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                    .collect(),
+                ..RuleTrace::default()
+            });
+            let fired = matched
+                && self.conditions(&rule.conditions, rt.as_mut().map(|t| &mut t.conditions));
+            if fired {
+                self.matched.push(rule.name.clone());
+                self.apply_sets(rule, rt.as_mut().map(|t| &mut t.set));
+            }
+            let outcome = if fired { self.action(rule) } else { None };
+            let stop = fired && (rule.stop || outcome.is_some());
+            if let (Some(t), Some(mut r)) = (trace.as_deref_mut(), rt) {
+                r.fired = fired;
+                r.stopped = stop;
+                r.action = fired.then(|| match (&outcome, &rule.action) {
+                    (Some(o), _) => describe(o),
+                    (None, CompiledAction::Rewrite { .. }) => match &self.absolute {
+                        Some(target) => format!("Rewrite to {target} (proxy)"),
+                        None => format!("Rewrite to {}", self.request_uri()),
+                    },
+                    (None, _) => "None".into(),
+                });
+                t.rules.push(r);
+            }
+            if outcome.is_some() {
+                return outcome;
+            }
+            if stop {
+                break;
+            }
+        }
+        None
+    }
+
+    fn finish(mut self, outcome: Option<Outcome>) -> Decision {
+        let outcome = match outcome {
+            Some(o) => o,
+            None => self.final_outcome(),
+        };
+        let proxied = matches!(outcome, Outcome::Proxy { .. });
+        if self.rewritten
+            && matches!(outcome, Outcome::Rewrite { .. } | Outcome::Proxy { .. })
+            && !self
+                .request_edits
+                .iter()
+                .any(|e| e.name == "x-original-url")
+        {
+            // URL Rewrite sets HTTP_X_ORIGINAL_URL when it rewrites (§2.2, §7.4).
+            let original = url::sanitize_header_value(&self.original_target).into_owned();
+            self.request_edits.push(HeaderEdit {
+                name: "x-original-url".into(),
+                value: Some(original),
+            });
+        }
+        // A client can never choose the upstream cluster.
+        let upstream_header = self.engine.upstream_header.as_str();
+        self.read_headers
+            .borrow_mut()
+            .push(upstream_header.to_string());
+        if !proxied && self.req.header(upstream_header).is_some() {
+            self.request_edits.push(HeaderEdit {
+                name: upstream_header.to_string(),
+                value: None,
+            });
+        }
+        // Outbound rules of a proxied request see the client's URL (§11).
+        if self.absolute.is_some() {
+            (self.url_input, self.path_raw, self.query) = self.original.clone();
+        }
+        let outbound_snapshot = self
+            .engine
+            .outbound_snapshot_vars()
+            .iter()
+            .map(|v| {
+                let mut out = String::new();
+                self.value_of(v, &mut out);
+                out
+            })
+            .collect();
+        let read = self.read_headers.into_inner();
+        Decision {
+            outbound_snapshot,
+            outcome,
+            request_headers: net_edits(self.request_edits, self.req, &read),
+            response_headers: self.response_edits,
+            matched_rules: self.matched,
+        }
+    }
+
+    fn final_outcome(&self) -> Outcome {
+        let Some(target) = &self.absolute else {
+            return if self.rewritten {
+                Outcome::Rewrite {
+                    path: self.request_uri(),
+                }
+            } else {
+                Outcome::Continue
+            };
+        };
+        let Some(u) = url::parse_absolute(target) else {
+            return Outcome::Refuse {
+                status: 502,
+                reason: "proxy target is not a valid URL".into(),
+            };
+        };
+        if !self.engine.proxy_enabled {
+            return Outcome::Refuse {
+                status: 404,
+                reason: "proxying is disabled (proxy enabled=false)".into(),
+            };
+        }
+        let tls = url::scheme_is_tls(&u.scheme);
+        let Some(port) = u.port.or_else(|| url::default_port(&u.scheme)) else {
+            return Outcome::Refuse {
+                status: 502,
+                reason: "proxy target has no port".into(),
+            };
+        };
+        let Some(upstream) = self.engine.find_upstream(tls, &u.host, port) else {
+            return Outcome::Refuse {
+                status: 502,
+                reason: format!(
+                    "proxy target {}://{}:{} is not a configured upstream",
+                    u.scheme, u.host, port
+                ),
+            };
+        };
+        let host_set_by_rule = self.request_edits.iter().any(|e| e.name == ":authority");
+        let authority = (!self.engine.preserve_host && !host_set_by_rule)
+            .then(|| u.authority.to_ascii_lowercase());
+        Outcome::Proxy {
+            cluster: upstream.cluster.clone(),
+            scheme: u.scheme.clone(),
+            host: upstream.host.clone(),
+            port,
+            path: self.request_uri(),
+            authority,
+        }
+    }
+}
+
+/// Collapses edits to one final value per header, in first-edit order, and drops edits that
+/// change nothing (a header set to what the client sent, a removal of an absent header) among
+/// the headers the rules read.
+fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[String]) -> Vec<HeaderEdit> {
+    let mut out: Vec<HeaderEdit> = Vec::with_capacity(edits.len());
+    for e in edits {
+        match out.iter_mut().find(|o| o.name == e.name) {
+            Some(o) => o.value = e.value,
+            None => out.push(e),
+        }
+    }
+    out.retain(|e| {
+        if !read.contains(&e.name) {
+            return true;
+        }
+        let current = req.header(&e.name);
+        match (&e.value, current) {
+            (None, None) => false,
+            (Some(v), Some(c)) => v.as_bytes() != c.as_ref(),
+            _ => true,
+        }
+    });
+    out
+}
 
 impl Engine {
     /// Evaluates the inbound rules for one request.
     pub fn inbound(&self, req: &dyn RequestFacts) -> Decision {
-        let mut t = RequestTrace::default();
-        self.inbound_traced(req, &mut t)
+        self.evaluate(req, None)
     }
 
-    /// Same, recording what each rule did.
-    pub fn inbound_traced(&self, _req: &dyn RequestFacts, _trace: &mut RequestTrace) -> Decision {
-        Decision {
-            outcome: Outcome::Continue,
+    /// Same, recording what each rule did (for `iis-rewrite explain`).
+    pub fn inbound_traced(&self, req: &dyn RequestFacts, trace: &mut RequestTrace) -> Decision {
+        self.evaluate(req, Some(trace))
+    }
+
+    fn evaluate(&self, req: &dyn RequestFacts, mut trace: Option<&mut RequestTrace>) -> Decision {
+        let raw_owned = req.header(":path").unwrap_or(Cow::Borrowed(b"/"));
+        let raw: &[u8] = &raw_owned;
+        let (raw_path, raw_query) = match raw.iter().position(|b| *b == b'?') {
+            Some(i) => (raw.get(..i).unwrap_or_default(), raw.get(i + 1..)),
+            None => (raw, None),
+        };
+        let refuse = |status: u16, reason: &str| Decision {
+            outcome: Outcome::Refuse {
+                status,
+                reason: reason.to_string(),
+            },
             request_headers: Vec::new(),
             response_headers: Vec::new(),
             matched_rules: Vec::new(),
+            outbound_snapshot: Vec::new(),
+        };
+        let decoded = match url::decode_path(raw_path) {
+            Ok(d) => d,
+            Err(PathError::BadEscape) => {
+                return refuse(400, "invalid percent-encoding in the path")
+            }
+            Err(PathError::NotUtf8) => return refuse(400, "the path does not decode to UTF-8"),
+            Err(PathError::DoubleEscaped) => {
+                return refuse(404, "double-escaped path (request filtering, 404.11)")
+            }
+        };
+        let path_text = String::from_utf8_lossy(raw_path);
+        let url_input = decoded.strip_prefix('/').unwrap_or(&decoded).to_string();
+        let path_raw = if path_text.starts_with('/') {
+            path_text.into_owned()
+        } else {
+            format!("/{path_text}")
+        };
+        let query = raw_query.map(|q| String::from_utf8_lossy(q).into_owned());
+        let mut eval = Eval {
+            engine: self,
+            req,
+            original_target: String::from_utf8_lossy(raw).into_owned(),
+            original: (url_input.clone(), path_raw.clone(), query.clone()),
+            url_input,
+            path_raw,
+            query,
+            absolute: None,
+            rewritten: false,
+            rule_spans: Spans::new(),
+            cond_caps: Vec::new(),
+            request_edits: Vec::new(),
+            response_edits: Vec::new(),
+            custom: vec![None; self.custom_vars.len()],
+            matched: Vec::new(),
+            read_headers: RefCell::new(Vec::new()),
+        };
+        // Global rules first; a stopProcessing among them ends only their set (§1.11).
+        let mut outcome = eval.run(&self.global_rules, trace.as_deref_mut());
+        if outcome.is_none() {
+            outcome = eval.run(&self.rules, trace);
+        }
+        eval.finish(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FilterConfig;
+    use crate::request::StaticRequest;
+
+    fn engine(json: &str) -> Engine {
+        Engine::compile(&serde_json::from_str::<FilterConfig>(json).unwrap()).unwrap()
+    }
+
+    fn edit(d: &Decision, name: &str) -> Option<Option<String>> {
+        d.request_headers
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.value.clone())
+    }
+
+    #[test]
+    fn jellyfin_basic_inbound() {
+        let e = engine(include_str!("../../testdata/jellyfin-basic-inbound.json"));
+        let d = e.inbound(&StaticRequest::get("media.example.com", "/"));
+        assert_eq!(
+            d.outcome,
+            Outcome::Redirect {
+                status: 302,
+                location: "/web/".into()
+            }
+        );
+        let d = e.inbound(&StaticRequest::get("media.example.com", "/web/?x=1"));
+        let Outcome::Proxy {
+            cluster,
+            path,
+            authority,
+            ..
+        } = &d.outcome
+        else {
+            panic!("{:?}", d.outcome)
+        };
+        assert_eq!(cluster, "iis|http|localhost|8096");
+        assert_eq!(path, "/web/index.html?x=1");
+        assert_eq!(authority, &None, "Jellyfin preserves the Host header");
+        assert_eq!(edit(&d, "x-forwarded-proto"), Some(Some("http".into())));
+        assert_eq!(edit(&d, "x-forwarded-protocol"), Some(Some("http".into())));
+        assert_eq!(edit(&d, "x-real-ip"), Some(Some("127.0.0.1".into())));
+        assert_eq!(
+            edit(&d, "x-forwarded-host"),
+            Some(Some("media.example.com".into()))
+        );
+        assert_eq!(edit(&d, "x-forwarded-port"), Some(Some("80".into())));
+        assert_eq!(edit(&d, "x-original-url"), Some(Some("/web/?x=1".into())));
+        assert_eq!(d.matched_rules, ["ForwardedHttp", "web", "Proxy"]);
+
+        let d = e.inbound(&StaticRequest::get("h", "/Items/1").over_tls());
+        assert_eq!(edit(&d, "x-forwarded-proto"), Some(Some("https".into())));
+
+        let d = e.inbound(&StaticRequest::get("h", "/.well-known/acme-challenge/t"));
+        assert_eq!(d.outcome, Outcome::Continue);
+        assert_eq!(d.matched_rules, ["ForwardedHttp"]);
+    }
+
+    #[test]
+    fn client_cannot_pick_the_upstream() {
+        let e = engine(r#"{"rules":[]}"#);
+        let d = e.inbound(
+            &StaticRequest::get("h", "/").with_header("x-iis-rewrite-upstream", "iis|http|a|1"),
+        );
+        assert_eq!(edit(&d, "x-iis-rewrite-upstream"), Some(None));
+    }
+
+    #[test]
+    fn open_redirects_and_open_proxies_are_refused() {
+        let e = engine(
+            r#"{"rules":[
+              {"name":"r","match":{"url":"^go/(.*)"},"action":{"type":"Redirect","url":"{R:1}"}},
+              {"name":"p","match":{"url":"^p/([^/]+)/(.*)"},"action":{"type":"Rewrite","url":"http://{R:1}/{R:2}"}}
+            ]}"#,
+        );
+        for evil in [
+            "/go///evil.example/x",
+            "/go/%2F%2Fevil.example",
+            "/go/http://evil.example/",
+            "/go/%5C%5Cevil.example",
+        ] {
+            let d = e.inbound(&StaticRequest::get("site.example", evil));
+            assert!(
+                matches!(d.outcome, Outcome::Refuse { status: 400, .. }),
+                "{evil}: {:?}",
+                d.outcome
+            );
+        }
+        let d = e.inbound(&StaticRequest::get("site.example", "/go/about"));
+        assert_eq!(
+            d.outcome,
+            Outcome::Redirect {
+                status: 301,
+                location: "/about".into()
+            }
+        );
+        let d = e.inbound(&StaticRequest::get(
+            "site.example",
+            "/go/https://www.site.example/",
+        ));
+        assert!(matches!(d.outcome, Outcome::Redirect { .. }));
+        let d = e.inbound(&StaticRequest::get("site.example", "/p/evil.example/x"));
+        assert!(matches!(d.outcome, Outcome::Refuse { status: 502, .. }));
+    }
+
+    #[test]
+    fn header_values_cannot_inject_lines() {
+        let e = engine(
+            r#"{"rules":[{"name":"h","match":{"url":"(.*)"},
+              "serverVariables":[{"name":"HTTP_X_PATH","value":"{R:1}"}],
+              "action":{"type":"Redirect","url":"/x/{R:1}"}}]}"#,
+        );
+        let d = e.inbound(&StaticRequest::get("h", "/a%0D%0ASet-Cookie:%20x=1"));
+        let Outcome::Redirect { location, .. } = &d.outcome else {
+            panic!()
+        };
+        assert!(!location.contains(['\r', '\n']), "{location}");
+    }
+
+    #[test]
+    fn undecodable_paths_are_refused_not_panicked() {
+        let e = engine(r#"{"rules":[{"name":"a","match":{"url":".*"}}]}"#);
+        for (raw, status) in [
+            (&b"/%zz"[..], 400),
+            (b"/%C3%28", 400),
+            (b"/\xff\xfe", 400),
+            (b"/a%252e", 404),
+        ] {
+            let d =
+                e.inbound(&StaticRequest::get("h", "/").with_header_bytes(":path", raw.to_vec()));
+            assert!(
+                matches!(d.outcome, Outcome::Refuse { status: s, .. } if s == status),
+                "{raw:?}: {:?}",
+                d.outcome
+            );
         }
     }
 }

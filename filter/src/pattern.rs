@@ -1,1 +1,713 @@
-//! (being written)
+//! Pattern syntaxes of URL Rewrite (iis-reference.md §4): ECMAScript (unanchored search, the IIS
+//! default), Wildcard (anchored, each `*` a capture) and ExactMatch, all compiled once.
+//!
+//! ECMAScript patterns run on regex-lite after a translation that keeps their ECMAScript meaning
+//! where the two dialects differ: `.` excludes all line terminators, `\s` is the Unicode space
+//! set, a `{` or `}` that forms no quantifier is literal, `[` inside a class is literal, `[]` and
+//! `[^]` keep their ECMAScript sense, identity escapes (`\/`, `\-`, `\e`) are literals, and with
+//! ignoreCase non-ASCII letters match both cases (regex-lite folds ASCII only). Look-aheads at
+//! the very start of a `^`-anchored pattern (`^(?!api/).*`) run as separate guards, which is
+//! exactly their meaning there. What has no exact translation — back-references inside a pattern
+//! (`\1`), other look-arounds — is refused at load, naming the construct.
+
+use regex_lite::{Regex, RegexBuilder};
+use std::fmt::Write as _;
+
+/// `patternSyntax`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    EcmaScript,
+    Wildcard,
+    ExactMatch,
+}
+
+impl Syntax {
+    /// Parses an attribute value (case-insensitive, §11).
+    pub fn parse(value: &str) -> Option<Syntax> {
+        match value.to_ascii_lowercase().as_str() {
+            "ecmascript" => Some(Syntax::EcmaScript),
+            "wildcard" => Some(Syntax::Wildcard),
+            "exactmatch" => Some(Syntax::ExactMatch),
+            _ => None,
+        }
+    }
+}
+
+/// Why a pattern cannot be compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatternError {
+    /// Not a valid pattern (IIS refuses it too).
+    Invalid(String),
+    /// Valid ECMAScript that this engine cannot run exactly.
+    Unsupported(&'static str),
+}
+
+#[derive(Debug)]
+enum Matcher {
+    Regex {
+        re: Regex,
+        /// Leading look-aheads: (anchored body, must match).
+        guards: Vec<(Regex, bool)>,
+        /// A literal every match starts with at position 0 (patterns `^literal…`).
+        prefix: Option<String>,
+        ignore_case: bool,
+    },
+    Exact {
+        text: String,
+        ignore_case: bool,
+    },
+}
+
+/// A compiled pattern.
+#[derive(Debug)]
+pub struct Pattern {
+    source: String,
+    matcher: Matcher,
+    groups: usize,
+}
+
+/// Capture spans of one match: index 0 is the whole match; `None` for a group that did not
+/// take part.
+pub type Spans = Vec<Option<(usize, usize)>>;
+
+impl Pattern {
+    pub fn compile(
+        source: &str,
+        syntax: Syntax,
+        ignore_case: bool,
+    ) -> Result<Pattern, PatternError> {
+        let (matcher, groups) = match syntax {
+            Syntax::ExactMatch => (
+                Matcher::Exact {
+                    text: source.to_string(),
+                    ignore_case,
+                },
+                0,
+            ),
+            Syntax::Wildcard => {
+                let (re, groups) = build(&wildcard_to_regex(source), ignore_case)?;
+                (
+                    Matcher::Regex {
+                        re,
+                        guards: Vec::new(),
+                        prefix: None,
+                        ignore_case,
+                    },
+                    groups,
+                )
+            }
+            Syntax::EcmaScript => {
+                let t = Translation::run(source, ignore_case)?;
+                let (re, groups) = build(&t.main, ignore_case)?;
+                let mut guards = Vec::with_capacity(t.guards.len());
+                for (body, positive) in &t.guards {
+                    guards.push((build(body, ignore_case)?.0, *positive));
+                }
+                let prefix = t.prefix.filter(|p| !ignore_case || p.is_ascii());
+                (
+                    Matcher::Regex {
+                        re,
+                        guards,
+                        prefix,
+                        ignore_case,
+                    },
+                    groups,
+                )
+            }
+        };
+        Ok(Pattern {
+            source: source.to_string(),
+            matcher,
+            groups,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Number of capture groups, not counting group 0.
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// Tests `input`; on a match fills `spans` (0 = whole match) and returns true.
+    pub fn find(&self, input: &str, spans: &mut Spans) -> bool {
+        spans.clear();
+        match &self.matcher {
+            Matcher::Exact { text, ignore_case } => {
+                let equal = if *ignore_case {
+                    text.len() == input.len() && text.to_lowercase() == input.to_lowercase()
+                        || text.eq_ignore_ascii_case(input)
+                } else {
+                    text == input
+                };
+                if equal {
+                    spans.push(Some((0, input.len())));
+                }
+                equal
+            }
+            Matcher::Regex {
+                re,
+                guards,
+                prefix,
+                ignore_case,
+            } => {
+                if let Some(p) = prefix {
+                    let head = input.as_bytes().get(..p.len());
+                    let ok = match head {
+                        Some(h) if *ignore_case => h.eq_ignore_ascii_case(p.as_bytes()),
+                        Some(h) => h == p.as_bytes(),
+                        None => false,
+                    };
+                    if !ok {
+                        return false;
+                    }
+                }
+                if !guards.iter().all(|(g, want)| g.is_match(input) == *want) {
+                    return false;
+                }
+                let mut locs = re.capture_locations();
+                if re.captures_read(&mut locs, input).is_none() {
+                    return false;
+                }
+                spans.extend((0..locs.len()).map(|i| locs.get(i)));
+                true
+            }
+        }
+    }
+
+    /// Whether `input` matches, without captures.
+    pub fn is_match(&self, input: &str) -> bool {
+        match &self.matcher {
+            Matcher::Regex { .. } => {
+                let mut spans = Spans::new();
+                self.find(input, &mut spans)
+            }
+            Matcher::Exact { .. } => self.find(input, &mut Spans::new()),
+        }
+    }
+}
+
+fn build(regex: &str, ignore_case: bool) -> Result<(Regex, usize), PatternError> {
+    let re = RegexBuilder::new(regex)
+        .case_insensitive(ignore_case)
+        .build()
+        .map_err(|e| PatternError::Invalid(first_line(&e.to_string())))?;
+    let groups = re.captures_len().saturating_sub(1);
+    Ok((re, groups))
+}
+
+fn first_line(s: &str) -> String {
+    // regex-lite errors are one line; keep only that in config errors.
+    s.lines().next().unwrap_or(s).to_string()
+}
+
+/// Wildcard: `*` captures any run (newlines included), `?` is one character, the rest literal,
+/// and the whole input must match (§4.2).
+fn wildcard_to_regex(source: &str) -> String {
+    let mut out = String::from(r"\A(?s:");
+    for c in source.chars() {
+        match c {
+            '*' => out.push_str("(.*)"),
+            '?' => out.push('.'),
+            _ => push_literal(&mut out, c),
+        }
+    }
+    out.push_str(r")\z");
+    out
+}
+
+/// Appends `c` so that it matches itself, in or out of a class.
+fn push_literal(out: &mut String, c: char) {
+    if c.is_ascii_punctuation() && c != '<' && c != '>' {
+        out.push('\\');
+        out.push(c);
+    } else if c.is_ascii_alphanumeric() || !c.is_ascii() || c == '<' || c == '>' || c == ' ' {
+        out.push(c);
+    } else {
+        let _ = write!(out, r"\x{{{:X}}}", u32::from(c));
+    }
+}
+
+/// ECMAScript `\s` as a class body (Unicode white space and line terminators).
+const ECMA_SPACE: &str =
+    r"\t\n\x0B\f\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}";
+/// ECMAScript `.`: anything but a line terminator.
+const ECMA_DOT: &str = r"[^\n\r\x{2028}\x{2029}]";
+
+/// The result of translating one ECMAScript pattern.
+struct Translation {
+    main: String,
+    guards: Vec<(String, bool)>,
+    prefix: Option<String>,
+}
+
+struct Translator<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    ignore_case: bool,
+    source: &'a str,
+}
+
+impl Translation {
+    fn run(source: &str, ignore_case: bool) -> Result<Translation, PatternError> {
+        let mut t = Translator {
+            chars: source.chars().collect(),
+            pos: 0,
+            ignore_case,
+            source,
+        };
+        let mut main = String::with_capacity(source.len() + 8);
+        let mut guards = Vec::new();
+        let anchored = t.peek() == Some('^');
+        if anchored {
+            t.pos += 1;
+            main.push('^');
+            // Leading look-aheads of an anchored pattern are tests of the whole input at 0.
+            while t.starts_with("(?=") || t.starts_with("(?!") {
+                let positive = t.chars.get(t.pos + 2) == Some(&'=');
+                t.pos += 3;
+                let body = t.group_body()?;
+                let inner = Translation::run(&body, ignore_case)?;
+                if !inner.guards.is_empty() || has_capture_group(&body) {
+                    return Err(PatternError::Unsupported(
+                        "a capture group inside a look-ahead",
+                    ));
+                }
+                guards.push((format!("^(?:{})", inner.main), positive));
+            }
+        }
+        let prefix = if anchored { t.literal_prefix() } else { None };
+        t.translate_into(&mut main)?;
+        Ok(Translation {
+            main,
+            guards,
+            prefix,
+        })
+    }
+}
+
+/// Whether an ECMAScript fragment has a capturing group (not `(?…`, not escaped, not in a class).
+fn has_capture_group(s: &str) -> bool {
+    let mut chars = s.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class && chars.peek() != Some(&'?') => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+impl Translator<'_> {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn starts_with(&self, s: &str) -> bool {
+        s.chars()
+            .enumerate()
+            .all(|(k, c)| self.chars.get(self.pos + k) == Some(&c))
+    }
+
+    /// Reads up to the `)` that closes a group whose opening was consumed; returns the body.
+    fn group_body(&mut self) -> Result<String, PatternError> {
+        let mut depth = 1usize;
+        let mut in_class = false;
+        let mut body = String::new();
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                '\\' => {
+                    body.push(c);
+                    if let Some(n) = self.peek() {
+                        body.push(n);
+                        self.pos += 1;
+                    }
+                    continue;
+                }
+                '[' if !in_class => in_class = true,
+                ']' if in_class => in_class = false,
+                '(' if !in_class => depth += 1,
+                ')' if !in_class => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(body);
+                    }
+                }
+                _ => {}
+            }
+            body.push(c);
+        }
+        Err(PatternError::Invalid("unterminated group".into()))
+    }
+
+    /// The literal run right after `^` that every match must start with (for a cheap test
+    /// before running the regex); a literal followed by a quantifier is not required.
+    fn literal_prefix(&self) -> Option<String> {
+        let mut out = String::new();
+        let mut i = self.pos;
+        while let Some(&c) = self.chars.get(i) {
+            let next = self.chars.get(i + 1).copied();
+            let (lit, width) = match c {
+                '\\' => match next {
+                    Some(n) if n.is_ascii_punctuation() => (n, 2),
+                    _ => break,
+                },
+                c if c.is_alphanumeric() || "/_-=&%:;,@!'\"~ ".contains(c) => (c, 1),
+                _ => break,
+            };
+            if matches!(self.chars.get(i + width), Some('*' | '?' | '+' | '{')) {
+                break;
+            }
+            out.push(lit);
+            i += width;
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn translate_into(&mut self, out: &mut String) -> Result<(), PatternError> {
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                '\\' => self.escape(out, false)?,
+                '[' => self.class(out)?,
+                '.' => out.push_str(ECMA_DOT),
+                '(' => self.group_open(out)?,
+                '{' => {
+                    if self.quantifier_ahead() {
+                        // Copy the whole quantifier, closing brace included.
+                        out.push('{');
+                        while let Some(q) = self.peek() {
+                            self.pos += 1;
+                            out.push(q);
+                            if q == '}' {
+                                break;
+                            }
+                        }
+                    } else {
+                        out.push_str(r"\{");
+                    }
+                }
+                '}' => out.push_str(r"\}"),
+                ']' => out.push_str(r"\]"),
+                c if self.ignore_case && !c.is_ascii() => push_case_pair(out, c, false),
+                _ => out.push(c),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a `{`: whether `n}`, `n,}` or `n,m}` follows (a quantifier, not a literal).
+    fn quantifier_ahead(&self) -> bool {
+        let mut i = self.pos;
+        let digits = |i: &mut usize| {
+            let start = *i;
+            while matches!(self.chars.get(*i), Some(c) if c.is_ascii_digit()) {
+                *i += 1;
+            }
+            *i > start
+        };
+        if !digits(&mut i) {
+            return false;
+        }
+        if self.chars.get(i) == Some(&',') {
+            i += 1;
+            digits(&mut i);
+        }
+        self.chars.get(i) == Some(&'}')
+    }
+
+    fn group_open(&mut self, out: &mut String) -> Result<(), PatternError> {
+        if self.peek() != Some('?') {
+            out.push('(');
+            return Ok(());
+        }
+        if self.starts_with("?:") {
+            self.pos += 2;
+            out.push_str("(?:");
+        } else if self.starts_with("?=") || self.starts_with("?!") {
+            return Err(PatternError::Unsupported(
+                "a look-ahead (?=…)/(?!…) that is not at the start of a ^-anchored pattern",
+            ));
+        } else if self.starts_with("?<=") || self.starts_with("?<!") {
+            return Err(PatternError::Invalid(
+                "look-behind is not ECMAScript (IIS refuses it too)".into(),
+            ));
+        } else if self.starts_with("?<") {
+            // Named group: regex-lite spells it (?P<name>…).
+            self.pos += 2;
+            out.push_str("(?P<");
+        } else {
+            return Err(PatternError::Invalid(format!(
+                "\"(?\" at offset {} is not ECMAScript",
+                self.pos - 1
+            )));
+        }
+        Ok(())
+    }
+
+    /// Translates an escape whose `\` was consumed.
+    fn escape(&mut self, out: &mut String, in_class: bool) -> Result<(), PatternError> {
+        let Some(c) = self.peek() else {
+            return Err(PatternError::Invalid("pattern ends with \\".into()));
+        };
+        self.pos += 1;
+        match c {
+            'd' | 'D' | 'w' | 'W' | 'n' | 'r' | 't' | 'f' | 'v' => {
+                out.push('\\');
+                out.push(c);
+            }
+            'b' | 'B' if !in_class => {
+                out.push('\\');
+                out.push(c);
+            }
+            // In a class, ECMAScript \b is backspace.
+            'b' => out.push_str(r"\x08"),
+            's' if in_class => out.push_str(ECMA_SPACE),
+            's' => {
+                out.push('[');
+                out.push_str(ECMA_SPACE);
+                out.push(']');
+            }
+            'S' if in_class => {
+                return Err(PatternError::Unsupported("\\S inside a character class"))
+            }
+            'S' => {
+                out.push_str("[^");
+                out.push_str(ECMA_SPACE);
+                out.push(']');
+            }
+            '0' if !matches!(self.peek(), Some('0'..='9')) => out.push_str(r"\x00"),
+            '1'..='9' => {
+                return Err(PatternError::Unsupported(
+                    "a back-reference (\\1…\\9) inside a pattern",
+                ))
+            }
+            'x' => {
+                let hex = self.take_hex(2);
+                match hex {
+                    Some(v) => push_code(out, v),
+                    None => push_literal(out, 'x'),
+                }
+            }
+            'u' => match self.take_hex(4) {
+                Some(v) => push_code(out, v),
+                None => push_literal(out, 'u'),
+            },
+            'c' => match self.peek() {
+                Some(l) if l.is_ascii_alphabetic() => {
+                    self.pos += 1;
+                    push_code(out, u32::from(l) % 32);
+                }
+                _ => {
+                    out.push_str(r"\\");
+                    push_literal(out, 'c');
+                }
+            },
+            'k' => return Err(PatternError::Unsupported("a named back-reference \\k<…>")),
+            // Any other escaped character stands for itself (ECMAScript identity escape).
+            _ => push_literal(out, c),
+        }
+        Ok(())
+    }
+
+    fn take_hex(&mut self, n: usize) -> Option<u32> {
+        let digits: String = self.chars.get(self.pos..self.pos + n)?.iter().collect();
+        let v = u32::from_str_radix(&digits, 16).ok()?;
+        if digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            self.pos += n;
+            Some(v)
+        } else {
+            None
+        }
+    }
+
+    /// Translates a class whose `[` was consumed.
+    fn class(&mut self, out: &mut String) -> Result<(), PatternError> {
+        let negated = self.peek() == Some('^');
+        if negated {
+            self.pos += 1;
+        }
+        // ECMAScript `[]` never matches and `[^]` matches anything; regex-lite would read the
+        // `]` as a literal member.
+        if self.peek() == Some(']') {
+            self.pos += 1;
+            out.push_str(if negated {
+                r"[\x{0}-\x{10FFFF}]"
+            } else {
+                r"[^\x{0}-\x{10FFFF}]"
+            });
+            return Ok(());
+        }
+        out.push('[');
+        if negated {
+            out.push('^');
+        }
+        loop {
+            let Some(c) = self.peek() else {
+                return Err(PatternError::Invalid(format!(
+                    "unterminated character class in \"{}\"",
+                    self.source
+                )));
+            };
+            self.pos += 1;
+            match c {
+                ']' => break,
+                '\\' => self.escape(out, true)?,
+                // Literal in ECMAScript classes, set-operation syntax in regex-lite.
+                '[' | '&' | '~' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '-' => out.push('-'),
+                c if self.ignore_case && !c.is_ascii() => push_case_pair(out, c, true),
+                _ => out.push(c),
+            }
+        }
+        out.push(']');
+        Ok(())
+    }
+}
+
+fn push_code(out: &mut String, v: u32) {
+    let _ = write!(out, r"\x{{{v:X}}}");
+}
+
+/// A non-ASCII letter under ignoreCase: both its cases (regex-lite folds ASCII only).
+fn push_case_pair(out: &mut String, c: char, in_class: bool) {
+    let lower: Vec<char> = c.to_lowercase().collect();
+    let upper: Vec<char> = c.to_uppercase().collect();
+    let mut set = vec![c];
+    for alt in [lower, upper] {
+        if let [one] = alt.as_slice() {
+            if !set.contains(one) {
+                set.push(*one);
+            }
+        }
+    }
+    if set.len() == 1 {
+        out.push(c);
+        return;
+    }
+    if !in_class {
+        out.push('[');
+    }
+    set.iter().for_each(|c| out.push(*c));
+    if !in_class {
+        out.push(']');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(p: &Pattern, input: &str) -> Option<Vec<String>> {
+        let mut spans = Spans::new();
+        p.find(input, &mut spans).then(|| {
+            spans
+                .iter()
+                .map(|s| s.map_or(String::new(), |(a, b)| input[a..b].to_string()))
+                .collect()
+        })
+    }
+
+    fn ecma(src: &str) -> Pattern {
+        Pattern::compile(src, Syntax::EcmaScript, true).unwrap()
+    }
+
+    #[test]
+    fn ecmascript_is_an_unanchored_case_insensitive_search() {
+        let p = ecma("blog");
+        assert!(p.is_match("blogger") && p.is_match("demo/BLOG"));
+        let p = Pattern::compile("blog", Syntax::EcmaScript, false).unwrap();
+        assert!(!p.is_match("BLOG"));
+        assert_eq!(
+            caps(&ecma("^(web)?$"), ""),
+            Some(vec!["".into(), "".into()])
+        );
+        assert_eq!(caps(&ecma("^(web)?$"), "web").unwrap()[1], "web");
+    }
+
+    #[test]
+    fn ecmascript_dialect_differences_are_translated() {
+        // A brace that forms no quantifier is a literal.
+        assert!(ecma("^a{b}$").is_match("a{b}"));
+        assert!(ecma("^a{2}$").is_match("aa"));
+        assert!(ecma(r"^x{,2}$").is_match("x{,2}"));
+        // Identity escapes.
+        assert!(ecma(r"^a\/b\-c\e$").is_match("a/b-ce"));
+        // `.` excludes line terminators.
+        assert!(!ecma("^a.b$").is_match("a\rb"));
+        // `\s` is Unicode white space.
+        assert!(ecma(r"^a\sb$").is_match("a\u{3000}b"));
+        // `[` inside a class is literal; `[]` never matches, `[^]` matches anything.
+        assert!(ecma(r"^[[x]$").is_match("["));
+        assert!(!ecma("^[]$").is_match("]"));
+        assert!(ecma("^a[^]b$").is_match("a\nb"));
+        // Non-ASCII letters fold under ignoreCase.
+        assert!(ecma("^é$").is_match("É"));
+        assert!(ecma("^[é]$").is_match("É"));
+        // \u escapes.
+        assert!(ecma(r"^\u00e9$").is_match("é"));
+        // Named groups count as groups.
+        assert_eq!(ecma("(?<x>a)(b)").groups(), 2);
+    }
+
+    #[test]
+    fn leading_lookaheads_are_guards() {
+        let p = ecma("^(?!api/)(.*)$");
+        assert!(!p.is_match("api/x"));
+        assert_eq!(caps(&p, "web/x").unwrap()[1], "web/x");
+        let p = ecma("^(?=.*\\.js$)(?!vendor/)(.*)$");
+        assert!(p.is_match("a/b.js") && !p.is_match("vendor/b.js") && !p.is_match("a/b.css"));
+        assert_eq!(p.groups(), 1);
+    }
+
+    #[test]
+    fn constructs_without_exact_translation_are_refused() {
+        let un = |s| Pattern::compile(s, Syntax::EcmaScript, true).unwrap_err();
+        assert!(matches!(un(r"^(a)\1$"), PatternError::Unsupported(_)));
+        assert!(matches!(un("a(?!b)"), PatternError::Unsupported(_)));
+        assert!(matches!(un("(?<=a)b"), PatternError::Invalid(_)));
+        assert!(matches!(un("*"), PatternError::Invalid(_)));
+        assert!(matches!(un("(a"), PatternError::Invalid(_)));
+    }
+
+    #[test]
+    fn wildcard_is_anchored_and_captures_each_star() {
+        let p = Pattern::compile("*.*", Syntax::Wildcard, true).unwrap();
+        assert_eq!(caps(&p, "logo.jpg").unwrap(), ["logo.jpg", "logo", "jpg"]);
+        let p = Pattern::compile("blog", Syntax::Wildcard, true).unwrap();
+        assert!(p.is_match("BLOG") && !p.is_match("blogger"));
+        let p = Pattern::compile("a?c(x)", Syntax::Wildcard, true).unwrap();
+        assert!(p.is_match("abc(x)") && !p.is_match("ac(x)"));
+    }
+
+    #[test]
+    fn exact_match_compares_the_whole_input() {
+        let p = Pattern::compile("Web/Index.html", Syntax::ExactMatch, true).unwrap();
+        assert_eq!(caps(&p, "web/index.HTML").unwrap(), ["web/index.HTML"]);
+        assert!(!p.is_match("web/index.html2"));
+        let p = Pattern::compile("ÉTÉ", Syntax::ExactMatch, true).unwrap();
+        assert!(p.is_match("été"));
+    }
+
+    #[test]
+    fn literal_prefix_prefilter_agrees_with_the_regex() {
+        let p = ecma("^web/index");
+        assert!(p.is_match("WEB/index.html") && !p.is_match("api/web/index"));
+        // A literal followed by a quantifier is not required.
+        let p = ecma("^webs?/");
+        assert!(p.is_match("web/"));
+    }
+}

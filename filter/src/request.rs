@@ -2,6 +2,8 @@
 //! tests and for `iis-rewrite explain`. Values are bytes as the client sent them: nothing a client
 //! controls is assumed to be UTF-8 (iis-reference.md §2 maps these facts to server variables).
 
+use std::borrow::Cow;
+
 /// A connection or stream fact that is not a header (proxy-wasm properties).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Property {
@@ -20,9 +22,9 @@ pub enum Property {
 pub trait RequestFacts {
     /// A request header by lowercase name; pseudo-headers `:path` (with query), `:authority`,
     /// `:method` and `:scheme` included. Repeated headers come comma-joined.
-    fn header(&self, name: &str) -> Option<&[u8]>;
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>>;
     /// A connection or stream property.
-    fn property(&self, property: Property) -> Option<&[u8]>;
+    fn property(&self, property: Property) -> Option<Cow<'_, [u8]>>;
 }
 
 /// A request held in memory: what tests, the case corpus and `iis-rewrite explain` evaluate.
@@ -72,17 +74,17 @@ impl StaticRequest {
 }
 
 impl RequestFacts for StaticRequest {
-    fn header(&self, name: &str) -> Option<&[u8]> {
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| Cow::Borrowed(v.as_slice()))
     }
 
-    fn property(&self, property: Property) -> Option<&[u8]> {
+    fn property(&self, property: Property) -> Option<Cow<'_, [u8]>> {
         self.properties
             .iter()
             .find(|(p, _)| *p == property)
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| Cow::Borrowed(v.as_slice()))
     }
 }

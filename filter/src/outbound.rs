@@ -1,0 +1,645 @@
+//! Outbound rules on response headers, their preConditions, and `<httpProtocol><customHeaders>`
+//! (iis-reference.md §5, §6).
+//!
+//! Order per response: inbound `RESPONSE_*` sets, then customHeaders (present when outbound rules
+//! run, so a rule can change them, §6), then the enabled outbound rules in order. Each rule runs
+//! only when its preCondition holds (evaluated once per response); it matches its pattern
+//! against the current value of its header (an absent header reads as empty), checks its
+//! conditions (`trackAllCaptures` defaults to true here), and Rewrite sets the header, where an
+//! empty value removes it and `replace="false"` appends with `, `. `stopProcessing` ends outbound
+//! processing for the response. Request-side inputs (`{HTTP_USER_AGENT}`, `{REQUEST_URI}`, custom
+//! variables) come from a snapshot the request phase took: request headers cannot be read once
+//! the response runs. Body rewriting (`filterByTags`, rules without `serverVariable`) is refused.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use crate::compile::{CompiledConditions, CondTest, Engine, Grouping};
+use crate::decision::HeaderEdit;
+use crate::inbound::lossy;
+use crate::pattern::{Pattern, Spans};
+use crate::server_vars::{CustomVars, ServerVar};
+use crate::template::{Expand, Names, Template};
+use crate::trace::{ConditionTrace, RuleTrace};
+use crate::url;
+
+/// What the outbound rules may ask about the response.
+pub trait ResponseFacts {
+    /// A response header by lowercase name; `:status` is the status code.
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>>;
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledPreCondition {
+    pub name: String,
+    pub conditions: CompiledConditions,
+}
+
+#[derive(Debug)]
+pub(crate) enum OutboundAction {
+    None,
+    Rewrite { value: Template, replace: bool },
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledOutboundRule {
+    pub name: String,
+    pub stop: bool,
+    pub pre_condition: Option<usize>,
+    /// Lowercase response header name.
+    pub header: String,
+    pub pattern: Pattern,
+    pub negate: bool,
+    pub conditions: CompiledConditions,
+    pub action: OutboundAction,
+}
+
+/// The compiled response side of a configuration.
+#[derive(Debug, Default)]
+pub(crate) struct Outbound {
+    pub rules: Vec<CompiledOutboundRule>,
+    pub pre_conditions: Vec<CompiledPreCondition>,
+    /// (lowercase name, value) after `<clear/>`/`<remove/>`.
+    pub custom_headers: Vec<(String, String)>,
+    /// Request-side variables the response phase reads, in snapshot order.
+    pub snapshot_vars: Vec<ServerVar>,
+}
+
+impl Outbound {
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.custom_headers.is_empty()
+    }
+}
+
+/// Resolves outbound template names: response variables stay, request-side ones become
+/// snapshot slots.
+pub(crate) struct OutboundNames<'a> {
+    pub maps: &'a dyn Fn(&str) -> Option<usize>,
+    pub vars: &'a CustomVars,
+    pub snapshot: RefCell<Vec<ServerVar>>,
+}
+
+impl Names for OutboundNames<'_> {
+    fn map(&self, name: &str) -> Option<usize> {
+        (self.maps)(name)
+    }
+
+    fn var(&self, name: &str) -> ServerVar {
+        let v = self.vars.resolve(name);
+        if v.is_response_side() || matches!(v, ServerVar::Unknown(_)) {
+            return v;
+        }
+        let mut snap = self.snapshot.borrow_mut();
+        let i = match snap.iter().position(|s| *s == v) {
+            Some(i) => i,
+            None => {
+                snap.push(v);
+                snap.len() - 1
+            }
+        };
+        ServerVar::Snapshot(i)
+    }
+}
+
+/// One response's evaluation state.
+struct OutEval<'a> {
+    engine: &'a Engine,
+    resp: &'a dyn ResponseFacts,
+    snapshot: &'a [String],
+    edits: Vec<HeaderEdit>,
+    read: RefCell<Vec<String>>,
+    /// The current rule's match input and spans.
+    input: String,
+    spans: Spans,
+    cond_caps: Vec<String>,
+}
+
+impl OutEval<'_> {
+    fn current(&self, name: &str) -> Option<Cow<'_, str>> {
+        if let Some(e) = self.edits.iter().rev().find(|e| e.name == name) {
+            return e.value.as_deref().map(Cow::Borrowed);
+        }
+        let mut read = self.read.borrow_mut();
+        if !read.iter().any(|r| r == name) {
+            read.push(name.to_string());
+        }
+        self.resp.header(name).map(lossy)
+    }
+
+    fn set(&mut self, name: &str, value: Option<String>) {
+        self.edits.push(HeaderEdit {
+            name: name.to_string(),
+            value: value.map(|v| url::sanitize_header_value(&v).into_owned()),
+        });
+    }
+
+    /// Evaluates conditions; returns whether they hold, leaving `{C:n}` values in `cond_caps`.
+    fn conditions(
+        &mut self,
+        c: &CompiledConditions,
+        mut trace: Option<&mut Vec<ConditionTrace>>,
+    ) -> bool {
+        self.cond_caps.clear();
+        let mut spans = Spans::new();
+        let mut any = false;
+        for item in &c.items {
+            let input = item.input.expand_to_string(self);
+            let found = match &item.test {
+                CondTest::Pattern(p) => p.find(&input, &mut spans),
+                CondTest::NoFileSystem => false,
+            };
+            let result = found != item.negate;
+            let caps: Vec<String> = if found && !item.negate {
+                spans
+                    .iter()
+                    .map(|s| {
+                        s.and_then(|(a, b)| input.get(a..b))
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if let Some(t) = trace.as_deref_mut() {
+                t.push(ConditionTrace {
+                    input: input.clone(),
+                    pattern: match &item.test {
+                        CondTest::Pattern(p) => p.source().to_string(),
+                        CondTest::NoFileSystem => String::new(),
+                    },
+                    negate: item.negate,
+                    matched: result,
+                    captures: caps.clone(),
+                });
+            }
+            if !caps.is_empty() {
+                if c.track_all {
+                    let mut it = caps.into_iter();
+                    let whole = it.next();
+                    if self.cond_caps.is_empty() {
+                        self.cond_caps.extend(whole);
+                    }
+                    self.cond_caps.extend(it);
+                } else {
+                    self.cond_caps = caps;
+                }
+            }
+            match c.grouping {
+                Grouping::MatchAll if !result => return false,
+                Grouping::MatchAny if result => return true,
+                _ => any |= result,
+            }
+        }
+        match c.grouping {
+            Grouping::MatchAll => true,
+            Grouping::MatchAny => c.items.is_empty() || any,
+        }
+    }
+}
+
+impl Expand for OutEval<'_> {
+    fn var(&self, var: &ServerVar, out: &mut String) {
+        match var {
+            ServerVar::ResponseHeader(name) => {
+                if let Some(v) = self.current(name) {
+                    out.push_str(&v);
+                }
+            }
+            ServerVar::ResponseStatus => {
+                if let Some(v) = self.resp.header(":status") {
+                    out.push_str(&lossy(v));
+                }
+            }
+            ServerVar::Snapshot(i) => {
+                if let Some(v) = self.snapshot.get(*i) {
+                    out.push_str(v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn rule_capture(&self, n: u8, out: &mut String) {
+        if let Some(Some((a, b))) = self.spans.get(usize::from(n)) {
+            out.push_str(self.input.get(*a..*b).unwrap_or_default());
+        }
+    }
+
+    fn cond_capture(&self, n: u8, out: &mut String) {
+        if let Some(v) = self.cond_caps.get(usize::from(n)) {
+            out.push_str(v);
+        }
+    }
+
+    fn map(&self, index: usize, key: &str, out: &mut String) {
+        if let Some(m) = self.engine.maps.get(index) {
+            out.push_str(m.lookup(key));
+        }
+    }
+}
+
+/// Whether a comma-separated header value already carries `value`.
+fn carries(current: &str, value: &str) -> bool {
+    current == value || current.split(',').any(|v| v.trim() == value)
+}
+
+impl Engine {
+    /// The request-side variables the response phase needs, in snapshot order.
+    pub fn outbound_snapshot_vars(&self) -> &[ServerVar] {
+        &self.outbound.snapshot_vars
+    }
+
+    /// Whether the response phase has anything to do besides inbound `RESPONSE_*` sets.
+    pub fn has_outbound(&self) -> bool {
+        !self.outbound.is_empty()
+    }
+
+    /// Evaluates customHeaders and outbound rules for one response. `preset` are the inbound
+    /// `RESPONSE_*` sets still to apply; `snapshot` the values of
+    /// [`Engine::outbound_snapshot_vars`] taken in the request phase. Returns the response header
+    /// edits that change something, one per header.
+    pub fn outbound(
+        &self,
+        resp: &dyn ResponseFacts,
+        snapshot: &[String],
+        preset: &[HeaderEdit],
+    ) -> Vec<HeaderEdit> {
+        self.evaluate_outbound(resp, snapshot, preset, None)
+    }
+
+    /// Same, recording each outbound rule's evaluation.
+    pub fn outbound_traced(
+        &self,
+        resp: &dyn ResponseFacts,
+        snapshot: &[String],
+        preset: &[HeaderEdit],
+        trace: &mut Vec<RuleTrace>,
+    ) -> Vec<HeaderEdit> {
+        self.evaluate_outbound(resp, snapshot, preset, Some(trace))
+    }
+
+    fn evaluate_outbound(
+        &self,
+        resp: &dyn ResponseFacts,
+        snapshot: &[String],
+        preset: &[HeaderEdit],
+        mut trace: Option<&mut Vec<RuleTrace>>,
+    ) -> Vec<HeaderEdit> {
+        let mut ev = OutEval {
+            engine: self,
+            resp,
+            snapshot,
+            edits: preset.to_vec(),
+            read: RefCell::new(Vec::new()),
+            input: String::new(),
+            spans: Spans::new(),
+            cond_caps: Vec::new(),
+        };
+        for (name, value) in &self.outbound.custom_headers {
+            let add = match ev.current(name) {
+                None => Some(value.clone()),
+                Some(c) if c.is_empty() => Some(value.clone()),
+                Some(c) if carries(&c, value) => None,
+                // IIS adds a custom header to what the backend sent (§6): both values.
+                Some(c) => Some(format!("{c}, {value}")),
+            };
+            if add.is_some() {
+                ev.set(name, add);
+            }
+        }
+        let mut pre_results: Vec<Option<bool>> = vec![None; self.outbound.pre_conditions.len()];
+        for rule in &self.outbound.rules {
+            let mut rt = trace.as_ref().map(|_| RuleTrace {
+                name: rule.name.clone(),
+                pattern: rule.pattern.source().to_string(),
+                ..RuleTrace::default()
+            });
+            if let Some(i) = rule.pre_condition {
+                let holds = match pre_results.get(i).copied().flatten() {
+                    Some(r) => r,
+                    None => {
+                        let r = self
+                            .outbound
+                            .pre_conditions
+                            .get(i)
+                            .is_some_and(|p| ev.conditions(&p.conditions, None));
+                        if let Some(slot) = pre_results.get_mut(i) {
+                            *slot = Some(r);
+                        }
+                        r
+                    }
+                };
+                if !holds {
+                    if let (Some(t), Some(mut r)) = (trace.as_deref_mut(), rt) {
+                        r.action = Some("skipped: preCondition false".into());
+                        t.push(r);
+                    }
+                    continue;
+                }
+            }
+            ev.input = ev
+                .current(&rule.header)
+                .map(Cow::into_owned)
+                .unwrap_or_default();
+            let input = std::mem::take(&mut ev.input);
+            let found = rule.pattern.find(&input, &mut ev.spans);
+            ev.input = input;
+            let matched = found != rule.negate;
+            if rule.negate {
+                ev.spans.clear();
+            }
+            if let Some(r) = rt.as_mut() {
+                r.input = ev.input.clone();
+                r.pattern_matched = matched;
+            }
+            let fired =
+                matched && ev.conditions(&rule.conditions, rt.as_mut().map(|r| &mut r.conditions));
+            if fired {
+                if let OutboundAction::Rewrite { value, replace } = &rule.action {
+                    let v = value.expand_to_string(&ev);
+                    let new = match (*replace, ev.current(&rule.header)) {
+                        (false, Some(c)) if !c.is_empty() && !v.is_empty() => {
+                            Some(format!("{c}, {v}"))
+                        }
+                        (false, Some(c)) if !c.is_empty() => Some(c.into_owned()),
+                        _ => (!v.is_empty()).then_some(v),
+                    };
+                    if let Some(r) = rt.as_mut() {
+                        r.action = Some(match &new {
+                            Some(v) => format!("set {}: {v}", rule.header),
+                            None => format!("remove {}", rule.header),
+                        });
+                    }
+                    ev.set(&rule.header, new);
+                }
+            }
+            if let (Some(t), Some(mut r)) = (trace.as_deref_mut(), rt) {
+                r.fired = fired;
+                r.stopped = fired && rule.stop;
+                t.push(r);
+            }
+            if fired && rule.stop {
+                break;
+            }
+        }
+        // One final value per header; drop what changes nothing.
+        let mut out: Vec<HeaderEdit> = Vec::with_capacity(ev.edits.len());
+        for e in ev.edits {
+            match out.iter_mut().find(|o| o.name == e.name) {
+                Some(o) => o.value = e.value,
+                None => out.push(e),
+            }
+        }
+        let read = ev.read.into_inner();
+        out.retain(|e| {
+            if !read.contains(&e.name) {
+                return true;
+            }
+            match (&e.value, resp.header(&e.name)) {
+                (None, None) => false,
+                (Some(v), Some(c)) => v.as_bytes() != c.as_ref(),
+                _ => true,
+            }
+        });
+        out
+    }
+}
+
+/// A response held in memory (tests, `iis-rewrite explain`).
+#[derive(Debug, Clone, Default)]
+pub struct StaticResponse {
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl StaticResponse {
+    pub fn new(status: u16) -> Self {
+        StaticResponse::default().with_header(":status", status.to_string())
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        let name = name.to_ascii_lowercase();
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.as_ref().to_vec()));
+        self
+    }
+}
+
+impl ResponseFacts for StaticResponse {
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| Cow::Borrowed(v.as_slice()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FilterConfig;
+    use crate::request::StaticRequest;
+
+    const CONFIG: &str = r#"{
+      "rules": [{"name": "Proxy", "match": {"url": ".*"},
+                 "action": {"type": "Rewrite", "url": "http://localhost:8096/{R:0}"}}],
+      "outboundRules": {
+        "preConditions": [
+          {"name": "images", "logicalGrouping": "MatchAny", "items": [
+            {"input": "{REQUEST_URI}", "pattern": "Items/.+/Images/.*"},
+            {"input": "{RESPONSE_CONTENT_TYPE}", "pattern": "^image/.+"}]},
+          {"name": "browsers", "logicalGrouping": "MatchAll", "items": [
+            {"input": "{HTTP_USER_AGENT}", "pattern": "Web0S", "negate": true},
+            {"input": "{HTTP_USER_AGENT}", "pattern": "playstation", "negate": true},
+            {"input": "{HTTP_USER_AGENT}", "pattern": "Dalvik", "negate": true},
+            {"input": "{RESPONSE_CONTENT_TYPE}", "pattern": "^text/html"}]}
+        ],
+        "rules": [
+          {"name": "Add Cache", "preCondition": "images",
+           "match": {"serverVariable": "RESPONSE_Cache_Control", "pattern": "(.*)"},
+           "action": {"type": "Rewrite", "value": "max-age=604800"}},
+          {"name": "CSP", "preCondition": "browsers",
+           "match": {"serverVariable": "RESPONSE_Content_Security_Policy", "pattern": ".*"},
+           "action": {"type": "Rewrite", "value": "default-src 'self'"}},
+          {"name": "Hide server", "match": {"serverVariable": "RESPONSE_Server", "pattern": ".+"},
+           "action": {"type": "Rewrite", "value": ""}},
+          {"name": "Disabled", "enabled": false,
+           "match": {"serverVariable": "RESPONSE_X_Disabled", "pattern": ".*"},
+           "action": {"type": "Rewrite", "value": "on"}}
+        ]
+      },
+      "customHeaders": [
+        {"name": "X-Content-Type-Options", "value": "nosniff"},
+        {"name": "Cache-Control", "value": "no-cache"}
+      ]
+    }"#;
+
+    fn engine() -> Engine {
+        Engine::compile(&serde_json::from_str::<FilterConfig>(CONFIG).unwrap()).unwrap()
+    }
+
+    fn respond(
+        e: &Engine,
+        path: &str,
+        ua: &str,
+        resp: StaticResponse,
+    ) -> Vec<(String, Option<String>)> {
+        let d = e.inbound(&StaticRequest::get("h", path).with_header("user-agent", ua));
+        e.outbound(&resp, &d.outbound_snapshot, &d.response_headers)
+            .into_iter()
+            .map(|h| (h.name, h.value))
+            .collect()
+    }
+
+    fn get<'a>(edits: &'a [(String, Option<String>)], name: &str) -> Option<&'a Option<String>> {
+        edits.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    const DESKTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0";
+
+    #[test]
+    fn only_needed_request_values_are_snapshotted() {
+        let e = engine();
+        assert_eq!(
+            e.outbound_snapshot_vars(),
+            [
+                ServerVar::RequestUri,
+                ServerVar::Header("user-agent".into())
+            ]
+        );
+        // A proxied request's outbound rules see the client's URL, not the target's.
+        let d = e.inbound(&StaticRequest::get("h", "/Items/5/Images/Primary?x=1"));
+        assert_eq!(d.outbound_snapshot[0], "/Items/5/Images/Primary?x=1");
+    }
+
+    #[test]
+    fn custom_headers_then_outbound_rules() {
+        let e = engine();
+        let html = StaticResponse::new(200).with_header("content-type", "text/html; charset=utf-8");
+        let edits = respond(&e, "/web/index.html", DESKTOP, html.clone());
+        assert_eq!(
+            get(&edits, "x-content-type-options"),
+            Some(&Some("nosniff".into()))
+        );
+        assert_eq!(get(&edits, "cache-control"), Some(&Some("no-cache".into())));
+        assert_eq!(
+            get(&edits, "content-security-policy"),
+            Some(&Some("default-src 'self'".into()))
+        );
+        assert_eq!(get(&edits, "x-disabled"), None, "disabled rules stay off");
+
+        // An image: the outbound rule overwrites the custom Cache-Control.
+        let img = StaticResponse::new(200).with_header("content-type", "image/jpeg");
+        let edits = respond(&e, "/Items/1/Images/Primary", DESKTOP, img);
+        assert_eq!(
+            get(&edits, "cache-control"),
+            Some(&Some("max-age=604800".into()))
+        );
+        assert_eq!(get(&edits, "content-security-policy"), None);
+    }
+
+    #[test]
+    fn tv_and_android_clients_get_no_csp() {
+        let e = engine();
+        let html = StaticResponse::new(200).with_header("content-type", "text/html");
+        for ua in [
+            "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36",
+            "Mozilla/5.0 (PlayStation 5 3.00) AppleWebKit/605.1.15",
+            "Mozilla/5.0 (PLAYSTATION 4 9.00)",
+            "Dalvik/2.1.0 (Linux; U; Android 12)",
+        ] {
+            let edits = respond(&e, "/web/index.html", ua, html.clone());
+            assert_eq!(get(&edits, "content-security-policy"), None, "{ua}");
+            assert_eq!(
+                get(&edits, "x-content-type-options"),
+                Some(&Some("nosniff".into()))
+            );
+        }
+    }
+
+    #[test]
+    fn backend_values_empty_rewrites_and_append() {
+        let e = engine();
+        // Same value from the backend: not duplicated; another value: both, as IIS does.
+        let resp = StaticResponse::new(200)
+            .with_header("x-content-type-options", "nosniff")
+            .with_header("cache-control", "private")
+            .with_header("server", "Kestrel");
+        let edits = respond(&e, "/a", DESKTOP, resp);
+        assert_eq!(get(&edits, "x-content-type-options"), None);
+        assert_eq!(
+            get(&edits, "cache-control"),
+            Some(&Some("private, no-cache".into()))
+        );
+        assert_eq!(
+            get(&edits, "server"),
+            Some(&None),
+            "an empty Rewrite value removes"
+        );
+
+        let e = Engine::compile(
+            &serde_json::from_str::<FilterConfig>(
+                r#"{"outboundRules":{"rules":[{"name":"v","match":{"serverVariable":"RESPONSE_Vary","pattern":".*"},
+                 "action":{"type":"Rewrite","value":"Origin","replace":false}}]}}"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let edits = respond(
+            &e,
+            "/a",
+            DESKTOP,
+            StaticResponse::new(200).with_header("vary", "Accept"),
+        );
+        assert_eq!(get(&edits, "vary"), Some(&Some("Accept, Origin".into())));
+        let edits = respond(&e, "/a", DESKTOP, StaticResponse::new(200));
+        assert_eq!(get(&edits, "vary"), Some(&Some("Origin".into())));
+    }
+
+    #[test]
+    fn captures_status_and_stop_processing() {
+        let e = Engine::compile(
+            &serde_json::from_str::<FilterConfig>(
+                r#"{"outboundRules":{"preConditions":[{"name":"redirects","items":[{"input":"{RESPONSE_STATUS}","pattern":"^30[12]"}]}],
+                "rules":[
+                 {"name":"loc","preCondition":"redirects","stopProcessing":true,
+                  "match":{"serverVariable":"RESPONSE_Location","pattern":"^https?://backend(:\\d+)?/(.*)"},
+                  "action":{"type":"Rewrite","value":"https://{HTTP_HOST}/{R:2}"}},
+                 {"name":"after","match":{"serverVariable":"RESPONSE_X_After","pattern":".*"},
+                  "action":{"type":"Rewrite","value":"1"}}]}}"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let d = e.inbound(&StaticRequest::get("front.example", "/x"));
+        let resp =
+            StaticResponse::new(302).with_header("location", "http://backend:8080/login?r=1");
+        let edits = e.outbound(&resp, &d.outbound_snapshot, &[]);
+        assert_eq!(
+            edits,
+            [HeaderEdit {
+                name: "location".into(),
+                value: Some("https://front.example/login?r=1".into())
+            }]
+        );
+        let edits = e.outbound(&StaticResponse::new(200), &d.outbound_snapshot, &[]);
+        assert_eq!(edits.len(), 1, "{edits:?}");
+    }
+
+    #[test]
+    fn config_errors() {
+        let err = |json: &str| {
+            Engine::compile(&serde_json::from_str::<FilterConfig>(json).unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","preCondition":"nope","match":{"serverVariable":"RESPONSE_X","pattern":".*"}}]}}"#)
+            .contains("unknown preCondition \"nope\""));
+        assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"filterByTags":"A","pattern":".*"}}]}}"#)
+            .contains("filterByTags"));
+        assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"serverVariable":"RESPONSE_X","pattern":"(a"}}]}}"#)
+            .contains("invalid pattern"));
+        assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"serverVariable":"RESPONSE_X","pattern":"(a)"},"action":{"type":"Rewrite","value":"{R:2}"}}]}}"#)
+            .contains("{R:2}"));
+    }
+}

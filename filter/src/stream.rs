@@ -1,0 +1,511 @@
+//! One HTTP stream through the filter: turns a [`Decision`] into host operations. Every host
+//! operation goes through the [`Host`] trait, so this logic (what is read, what is written, in
+//! which phase, how many host calls a request costs) runs natively in tests against a recording
+//! host; `glue` implements `Host` with one proxy-wasm call per method.
+//!
+//! Envoy facts relied on (shared/envoy-proxy-wasm.md, each checked by an e2e contract test):
+//! editing `:path` or any request header re-selects the route (ABI 0.2.1); the upstream is
+//! chosen by a `cluster_header` route reading the header we set; our own local replies still
+//! pass `on_http_response_headers`; request headers must not be touched after the request phase.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::compile::Engine;
+use crate::decision::{Decision, HeaderEdit, Outcome};
+use crate::outbound::ResponseFacts;
+use crate::request::{Property, RequestFacts};
+
+/// The host operations a stream needs.
+pub trait Host {
+    fn request_header(&self, name: &str) -> Option<Vec<u8>>;
+    /// `None` removes the header.
+    fn set_request_header(&self, name: &str, value: Option<&str>);
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    fn response_header(&self, name: &str) -> Option<Vec<u8>>;
+    /// `None` removes the header.
+    fn set_response_header(&self, name: &str, value: Option<&str>);
+    fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
+    /// Resets the stream: no response at all (AbortRequest).
+    fn reset_stream(&self);
+}
+
+/// What the stream tells the host after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Continue,
+    /// A local reply was sent or the stream was reset: stop iteration.
+    Stop,
+}
+
+/// The property path of a request fact.
+fn property_path(p: Property) -> &'static [&'static str] {
+    match p {
+        Property::SourceAddress => &["source", "address"],
+        Property::DestinationAddress => &["destination", "address"],
+        Property::TlsVersion => &["connection", "tls_version"],
+        Property::Protocol => &["request", "protocol"],
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FactKey {
+    Header(String),
+    Property(Property),
+}
+
+/// Request facts fetched from the host lazily, each at most once per request.
+struct HostFacts<'h> {
+    host: &'h dyn Host,
+    cache: RefCell<Vec<(FactKey, Option<Vec<u8>>)>>,
+}
+
+impl HostFacts<'_> {
+    fn fetch(&self, key: FactKey) -> Option<Cow<'_, [u8]>> {
+        if let Some((_, v)) = self.cache.borrow().iter().find(|(k, _)| *k == key) {
+            return v.clone().map(Cow::Owned);
+        }
+        let value = match &key {
+            FactKey::Header(name) => self.host.request_header(name),
+            FactKey::Property(p) => self.host.property(property_path(*p)),
+        };
+        self.cache.borrow_mut().push((key, value.clone()));
+        value.map(Cow::Owned)
+    }
+}
+
+impl RequestFacts for HostFacts<'_> {
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        self.fetch(FactKey::Header(name.to_string()))
+    }
+    fn property(&self, property: Property) -> Option<Cow<'_, [u8]>> {
+        self.fetch(FactKey::Property(property))
+    }
+}
+
+/// Response headers fetched from the host lazily, each at most once per response.
+struct HostResponse<'h> {
+    host: &'h dyn Host,
+    cache: RefCell<Vec<(String, Option<Vec<u8>>)>>,
+}
+
+impl ResponseFacts for HostResponse<'_> {
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        if let Some((_, v)) = self.cache.borrow().iter().find(|(k, _)| k == name) {
+            return v.clone().map(Cow::Owned);
+        }
+        let value = self.host.response_header(name);
+        self.cache
+            .borrow_mut()
+            .push((name.to_string(), value.clone()));
+        value.map(Cow::Owned)
+    }
+}
+
+/// The state of one stream.
+pub struct Stream {
+    engine: Rc<Engine>,
+    /// Response headers the inbound rules set (`RESPONSE_*`), applied in the response phase.
+    response_edits: Vec<HeaderEdit>,
+    /// Request-side values the outbound rules read.
+    snapshot: Vec<String>,
+    /// The filter answered this request itself.
+    local_reply: bool,
+}
+
+impl Stream {
+    pub fn new(engine: Rc<Engine>) -> Self {
+        Stream {
+            engine,
+            response_edits: Vec::new(),
+            snapshot: Vec::new(),
+            local_reply: false,
+        }
+    }
+
+    /// Evaluates the inbound rules and applies the decision.
+    pub fn on_request_headers(&mut self, host: &dyn Host) -> Verdict {
+        let facts = HostFacts {
+            host,
+            cache: RefCell::new(Vec::new()),
+        };
+        let decision = self.engine.inbound(&facts);
+        log::debug!(
+            "iis-rewrite: rules {:?} -> {:?}",
+            decision.matched_rules,
+            decision.outcome
+        );
+        let original_path = facts.header(":path").map(|p| p.into_owned());
+        self.apply(host, decision, original_path.as_deref())
+    }
+
+    fn apply(
+        &mut self,
+        host: &dyn Host,
+        decision: Decision,
+        original_path: Option<&[u8]>,
+    ) -> Verdict {
+        let Decision {
+            outcome,
+            request_headers,
+            response_headers,
+            outbound_snapshot,
+            ..
+        } = decision;
+        self.snapshot = outbound_snapshot;
+        let local_headers = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
+            let mut h: Vec<(String, String)> = extra
+                .iter()
+                .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+                .collect();
+            for e in &response_headers {
+                if let Some(v) = &e.value {
+                    h.push((e.name.clone(), v.clone()));
+                }
+            }
+            h
+        };
+        let send = |host: &dyn Host, status: u16, headers: Vec<(String, String)>, body: &[u8]| {
+            let refs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            host.send_response(u32::from(status), &refs, body);
+        };
+        match outcome {
+            Outcome::Continue | Outcome::Rewrite { .. } | Outcome::Proxy { .. } => {
+                for e in &request_headers {
+                    host.set_request_header(&e.name, e.value.as_deref());
+                }
+                let new_path = match &outcome {
+                    Outcome::Rewrite { path } => Some(path),
+                    Outcome::Proxy {
+                        cluster,
+                        path,
+                        authority,
+                        ..
+                    } => {
+                        host.set_request_header(self.engine.upstream_header(), Some(cluster));
+                        if let Some(a) = authority {
+                            host.set_request_header(":authority", Some(a));
+                        }
+                        Some(path)
+                    }
+                    _ => None,
+                };
+                if let Some(p) = new_path {
+                    if original_path != Some(p.as_bytes()) {
+                        host.set_request_header(":path", Some(p));
+                    }
+                }
+                self.response_edits = response_headers;
+                Verdict::Continue
+            }
+            Outcome::Redirect { status, location } => {
+                self.local_reply = true;
+                send(host, status, local_headers(&[("location", &location)]), b"");
+                Verdict::Stop
+            }
+            Outcome::CustomResponse { status, body, .. } => {
+                self.local_reply = true;
+                let headers = local_headers(&[("content-type", "text/plain; charset=utf-8")]);
+                send(host, status, headers, body.as_bytes());
+                Verdict::Stop
+            }
+            Outcome::Abort => {
+                self.local_reply = true;
+                host.reset_stream();
+                Verdict::Stop
+            }
+            Outcome::Refuse { status, reason } => {
+                self.local_reply = true;
+                log::debug!("iis-rewrite: request refused ({status}): {reason}");
+                let body = format!("{reason}\n");
+                send(
+                    host,
+                    status,
+                    vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+                    body.as_bytes(),
+                );
+                Verdict::Stop
+            }
+        }
+    }
+
+    /// Applies what the response phase owes: the inbound `RESPONSE_*` sets, customHeaders and
+    /// outbound rules. It runs for upstream responses and for the filter's own local replies
+    /// (whose headers already carry the inbound sets), not after an AbortRequest.
+    pub fn on_response_headers(&mut self, host: &dyn Host) -> Verdict {
+        let preset = if self.local_reply {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.response_edits)
+        };
+        let edits = if self.engine.has_outbound() {
+            let response = HostResponse {
+                host,
+                cache: RefCell::new(Vec::new()),
+            };
+            self.engine.outbound(&response, &self.snapshot, &preset)
+        } else {
+            preset
+        };
+        for e in &edits {
+            host.set_response_header(&e.name, e.value.as_deref());
+        }
+        Verdict::Continue
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::FilterConfig;
+    use std::cell::RefCell;
+
+    /// A local reply: status, headers, body.
+    pub type Sent = (u32, Vec<(String, String)>, Vec<u8>);
+
+    /// A host that answers from fixed values and records every call.
+    #[derive(Default)]
+    pub struct RecordingHost {
+        pub request: RefCell<Vec<(String, Vec<u8>)>>,
+        pub response: RefCell<Vec<(String, Vec<u8>)>>,
+        pub properties: Vec<(Vec<&'static str>, Vec<u8>)>,
+        pub calls: RefCell<Vec<String>>,
+        pub sent: RefCell<Option<Sent>>,
+        pub reset: RefCell<bool>,
+    }
+
+    impl RecordingHost {
+        pub fn request(path: &str, host: &str) -> Self {
+            RecordingHost {
+                request: RefCell::new(vec![
+                    (":path".into(), path.into()),
+                    (":authority".into(), host.into()),
+                    (":method".into(), b"GET".to_vec()),
+                ]),
+                properties: vec![
+                    (vec!["source", "address"], b"192.0.2.7:41000".to_vec()),
+                    (vec!["destination", "address"], b"127.0.0.1:8080".to_vec()),
+                ],
+                ..Default::default()
+            }
+        }
+        pub fn calls_of(&self, prefix: &str) -> usize {
+            self.calls
+                .borrow()
+                .iter()
+                .filter(|c| c.starts_with(prefix))
+                .count()
+        }
+        pub fn req(&self, name: &str) -> Option<String> {
+            self.request
+                .borrow()
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        }
+    }
+
+    fn set(list: &RefCell<Vec<(String, Vec<u8>)>>, name: &str, value: Option<&str>) {
+        let mut l = list.borrow_mut();
+        l.retain(|(n, _)| n != name);
+        if let Some(v) = value {
+            l.push((name.to_string(), v.as_bytes().to_vec()));
+        }
+    }
+
+    impl Host for RecordingHost {
+        fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+            self.calls
+                .borrow_mut()
+                .push(format!("get_request_header {name}"));
+            self.request
+                .borrow()
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        }
+        fn set_request_header(&self, name: &str, value: Option<&str>) {
+            self.calls
+                .borrow_mut()
+                .push(format!("set_request_header {name}"));
+            set(&self.request, name, value);
+        }
+        fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+            self.calls
+                .borrow_mut()
+                .push(format!("get_property {}", path.join(".")));
+            self.properties
+                .iter()
+                .find(|(p, _)| p.as_slice() == path)
+                .map(|(_, v)| v.clone())
+        }
+        fn response_header(&self, name: &str) -> Option<Vec<u8>> {
+            self.calls
+                .borrow_mut()
+                .push(format!("get_response_header {name}"));
+            self.response
+                .borrow()
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        }
+        fn set_response_header(&self, name: &str, value: Option<&str>) {
+            self.calls
+                .borrow_mut()
+                .push(format!("set_response_header {name}"));
+            set(&self.response, name, value);
+        }
+        fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+            self.calls
+                .borrow_mut()
+                .push(format!("send_response {status}"));
+            *self.sent.borrow_mut() = Some((
+                status,
+                headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                body.to_vec(),
+            ));
+        }
+        fn reset_stream(&self) {
+            self.calls.borrow_mut().push("reset_stream".into());
+            *self.reset.borrow_mut() = true;
+        }
+    }
+
+    pub fn stream(json: &str) -> Stream {
+        let config: FilterConfig = serde_json::from_str(json).unwrap();
+        Stream::new(Rc::new(Engine::compile(&config).unwrap()))
+    }
+
+    #[test]
+    fn jellyfin_proxy_request_host_calls() {
+        let mut s = stream(include_str!("../../testdata/jellyfin-basic-inbound.json"));
+        let host = RecordingHost::request("/web/?x=1", "media.example.com");
+        assert_eq!(s.on_request_headers(&host), Verdict::Continue);
+        assert_eq!(
+            host.req("x-iis-rewrite-upstream").as_deref(),
+            Some("iis|http|localhost|8096")
+        );
+        assert_eq!(host.req(":path").as_deref(), Some("/web/index.html?x=1"));
+        assert_eq!(host.req("x-real-ip").as_deref(), Some("192.0.2.7"));
+        assert_eq!(host.req("x-forwarded-port").as_deref(), Some("8080"));
+        // Each fact is read once, whatever the number of rules reading it.
+        let calls = host.calls.borrow().clone();
+        let mut reads: Vec<&String> = calls.iter().filter(|c| c.starts_with("get_")).collect();
+        let n = reads.len();
+        reads.dedup();
+        assert_eq!(n, reads.len(), "a fact was read twice: {calls:?}");
+        // :path, :authority, TLS state, client and local address. The upstream header is not
+        // read: a proxied request overwrites it anyway.
+        assert_eq!(n, 5, "{n} reads: {calls:?}");
+        // Written: 5 forwarded headers + x-original-url + upstream + :path.
+        assert_eq!(host.calls_of("set_request_header"), 8, "{calls:?}");
+    }
+
+    #[test]
+    fn redirect_is_a_local_reply_and_response_phase_leaves_it_alone() {
+        let mut s = stream(include_str!("../../testdata/jellyfin-basic-inbound.json"));
+        let host = RecordingHost::request("/", "media.example.com");
+        assert_eq!(s.on_request_headers(&host), Verdict::Stop);
+        let (status, headers, _) = host.sent.borrow().clone().unwrap();
+        assert_eq!(status, 302);
+        assert!(headers.contains(&("location".into(), "/web/".into())));
+        assert_eq!(host.calls_of("set_request_header"), 0);
+        s.on_response_headers(&host);
+        assert_eq!(host.calls_of("get_request_header :path"), 1);
+        assert_eq!(host.calls_of("set_response_header"), 0);
+    }
+
+    #[test]
+    fn abort_resets_the_stream() {
+        let mut s = stream(
+            r#"{"rules":[{"name":"a","match":{"url":"^x$"},"action":{"type":"AbortRequest"}}]}"#,
+        );
+        let host = RecordingHost::request("/x", "h");
+        assert_eq!(s.on_request_headers(&host), Verdict::Stop);
+        assert!(*host.reset.borrow());
+        assert!(host.sent.borrow().is_none());
+    }
+
+    #[test]
+    fn a_request_no_rule_touches_costs_few_host_calls() {
+        let mut s = stream(
+            r#"{"rules":[{"name":"a","match":{"url":"^api/"},"action":{"type":"Rewrite","url":"/v2/{R:0}"}}]}"#,
+        );
+        let host = RecordingHost::request("/index.html", "h");
+        assert_eq!(s.on_request_headers(&host), Verdict::Continue);
+        // :path and the forged-upstream-header check; nothing written.
+        assert_eq!(host.calls.borrow().len(), 2, "{:?}", host.calls.borrow());
+    }
+
+    #[test]
+    fn inbound_response_sets_apply_in_the_response_phase() {
+        let mut s = stream(
+            r#"{"rules":[{"name":"a","match":{"url":".*"},
+               "serverVariables":[{"name":"RESPONSE_Cache_Control","value":"no-store"}]}]}"#,
+        );
+        let host = RecordingHost::request("/a", "h");
+        s.on_request_headers(&host);
+        s.on_response_headers(&host);
+        assert_eq!(
+            host.response
+                .borrow()
+                .first()
+                .map(|(n, v)| (n.clone(), v.clone())),
+            Some(("cache-control".to_string(), b"no-store".to_vec()))
+        );
+    }
+}
+
+#[cfg(test)]
+mod response_tests {
+    use super::tests::*;
+    use super::*;
+
+    const CONFIG: &str = r#"{
+      "rules": [{"name": "r", "match": {"url": "^$"}, "action": {"type": "Redirect", "url": "/web/", "redirectType": "Found"}}],
+      "outboundRules": {"rules": [{"name": "csp", "match": {"serverVariable": "RESPONSE_Content_Security_Policy", "pattern": ".*"},
+         "conditions": {"items": [{"input": "{HTTP_USER_AGENT}", "pattern": "Web0S", "negate": true}]},
+         "action": {"type": "Rewrite", "value": "default-src 'self'"}}]},
+      "customHeaders": [{"name": "X-Frame-Options", "value": "SAMEORIGIN"}]
+    }"#;
+
+    #[test]
+    fn response_phase_never_reads_request_headers_and_reads_each_response_header_once() {
+        let mut s = stream(CONFIG);
+        let host = RecordingHost::request("/web/index.html", "h");
+        host.request
+            .borrow_mut()
+            .push(("user-agent".into(), b"Firefox".to_vec()));
+        s.on_request_headers(&host);
+        let request_calls = host.calls.borrow().len();
+        s.on_response_headers(&host);
+        let calls: Vec<String> = host.calls.borrow()[request_calls..].to_vec();
+        assert!(calls.iter().all(|c| !c.contains("request")), "{calls:?}");
+        // Two reads (x-frame-options, content-security-policy), two writes.
+        assert_eq!(calls.len(), 4, "{calls:?}");
+        assert_eq!(host.response.borrow().len(), 2);
+    }
+
+    #[test]
+    fn custom_headers_and_outbound_rules_apply_to_our_own_redirects() {
+        let mut s = stream(CONFIG);
+        let host = RecordingHost::request("/", "h");
+        assert_eq!(s.on_request_headers(&host), Verdict::Stop);
+        // Envoy runs the response callback for the filter's own local reply.
+        s.on_response_headers(&host);
+        let names: Vec<String> = host
+            .response
+            .borrow()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        assert_eq!(names, ["x-frame-options", "content-security-policy"]);
+    }
+}
