@@ -18,8 +18,9 @@
 //!
 //! `expect` (only the keys present are checked):
 //! * `kind` (`continue|rewrite|proxy|redirect|custom_response|abort|refuse`) or `kindIn` (any of).
-//! * `path` (rewrite, proxy), `cluster`, `host`, `port`, `scheme`, `authority` (proxy; `null` =
-//!   the client's Host is kept), `status` (redirect, custom_response, refuse), `location`,
+//! * `path` (rewrite, proxy), `cluster`, `host`, `port`, `scheme`, `authority` (proxy: the Host
+//!   the upstream receives — the outcome's `authority`, else a `:authority` edit; `null` = the
+//!   client's Host is kept), `status` (redirect, custom_response, refuse), `location`,
 //!   `locationIn` (any of), `body`, `reason`, `subStatus` (custom_response).
 //! * `requestHeaders`: lowercase name → value or `null`. The decision carries the *edits* the
 //!   filter makes, so the runner takes the last edit of that name:
@@ -388,10 +389,16 @@ fn check(case: &Case, req: &Request, d: &Decision) -> Vec<String> {
             want("scheme", x.clone(), Some(scheme.clone()), false);
         }
         if let Some(a) = &e.authority {
+            // The Host the upstream receives: the outcome's authority, else a `:authority`
+            // (or `host`) edit, else the client's own Host (`null`).
             let expected = a.as_str().map(str::to_string);
-            if expected != *authority {
+            let edited = last_edit(&d.request_headers, ":authority")
+                .or_else(|| last_edit(&d.request_headers, "host"))
+                .and_then(|e| e.value.clone());
+            let sent = authority.clone().or(edited);
+            if expected != sent {
                 errs.push(format!(
-                    "authority: expected {expected:?}, got {authority:?}"
+                    "authority (Host sent upstream): expected {expected:?}, got {sent:?}"
                 ));
             }
         }
