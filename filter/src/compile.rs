@@ -126,6 +126,7 @@ pub struct Engine {
     pub(crate) upstream_header: String,
     pub(crate) preserve_host: bool,
     pub(crate) proxy_enabled: bool,
+    pub(crate) reverse_rewrite_host: bool,
     pub(crate) outbound: Outbound,
 }
 
@@ -1247,6 +1248,9 @@ impl Engine {
                 upstream_header,
                 preserve_host: proxy.preserve_host_header.unwrap_or(false),
                 proxy_enabled: proxy.enabled.unwrap_or(true),
+                reverse_rewrite_host: proxy
+                    .reverse_rewrite_host_in_response_headers
+                    .unwrap_or(true),
                 outbound,
             },
             c.warnings,

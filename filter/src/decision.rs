@@ -46,6 +46,16 @@ pub struct HeaderEdit {
     pub value: Option<String>,
 }
 
+/// The client side of a proxied request, for ARR's reverse rewriting of backend `Location`
+/// headers (iis-reference.md §7.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientOrigin {
+    /// `http` or `https`: the scheme the client used.
+    pub scheme: String,
+    /// The Host the client sent (with its port, if any).
+    pub host: String,
+}
+
 /// Everything the inbound rules decided for one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -60,4 +70,8 @@ pub struct Decision {
     /// (`Engine::outbound_snapshot_vars`), taken at the end of the request phase.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outbound_snapshot: Vec<String>,
+    /// Set when the request is proxied and `reverseRewriteHostInResponseHeaders` is on: backend
+    /// `Location`/`Content-Location` URLs get this scheme and host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reverse_rewrite: Option<ClientOrigin>,
 }

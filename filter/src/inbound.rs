@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use crate::compile::{
     CompiledAction, CompiledConditions, CompiledRule, CondTest, Engine, Grouping,
 };
-use crate::decision::{Decision, HeaderEdit, Outcome};
+use crate::decision::{ClientOrigin, Decision, HeaderEdit, Outcome};
 use crate::pattern::Spans;
 use crate::request::{Property, RequestFacts};
 use crate::server_vars::{ServerVar, SetTarget};
@@ -535,6 +535,15 @@ impl<'a> Eval<'a> {
             None => self.final_outcome(),
         };
         let proxied = matches!(outcome, Outcome::Proxy { .. });
+        let reverse_rewrite = (proxied && self.engine.reverse_rewrite_host).then(|| ClientOrigin {
+            scheme: if self.https() { "https" } else { "http" }.to_string(),
+            host: self
+                .req
+                .header(":authority")
+                .map(lossy)
+                .unwrap_or_default()
+                .into_owned(),
+        });
         if self.rewritten
             && matches!(outcome, Outcome::Rewrite { .. } | Outcome::Proxy { .. })
             && !self
@@ -576,6 +585,7 @@ impl<'a> Eval<'a> {
             .collect();
         let read = self.read_headers.into_inner();
         Decision {
+            reverse_rewrite,
             outbound_snapshot,
             outcome,
             request_headers: net_edits(self.request_edits, self.req, &read),
@@ -688,6 +698,7 @@ impl Engine {
             response_headers: Vec::new(),
             matched_rules: Vec::new(),
             outbound_snapshot: Vec::new(),
+            reverse_rewrite: None,
         };
         let decoded = match url::decode_path(raw_path) {
             Ok(d) => d,

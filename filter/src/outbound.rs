@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use crate::compile::{CompiledConditions, CondTest, Engine, Grouping};
-use crate::decision::HeaderEdit;
+use crate::decision::{ClientOrigin, HeaderEdit};
 use crate::inbound::lossy;
 use crate::pattern::{Pattern, Spans};
 use crate::server_vars::{CustomVars, ServerVar};
@@ -239,6 +239,16 @@ impl Expand for OutEval<'_> {
     }
 }
 
+/// An absolute backend URL with the client's scheme and host (path kept); `None` for relative
+/// values, which ARR leaves alone.
+fn reverse_rewrite(value: &str, origin: &ClientOrigin) -> Option<String> {
+    let u = url::parse_absolute(value)?;
+    if !matches!(u.scheme.as_str(), "http" | "https") || origin.host.is_empty() {
+        return None;
+    }
+    Some(format!("{}://{}{}", origin.scheme, origin.host, u.rest))
+}
+
 /// Whether a comma-separated header value already carries `value`.
 fn carries(current: &str, value: &str) -> bool {
     current == value || current.split(',').any(|v| v.trim() == value)
@@ -265,7 +275,20 @@ impl Engine {
         snapshot: &[String],
         preset: &[HeaderEdit],
     ) -> Vec<HeaderEdit> {
-        self.evaluate_outbound(resp, snapshot, preset, None)
+        self.evaluate_outbound(resp, snapshot, preset, None, None)
+    }
+
+    /// [`Engine::outbound`] for a response to a proxied request: `origin` (from
+    /// `Decision::reverse_rewrite`) turns backend `Location`/`Content-Location` URLs back to the
+    /// client's scheme and host first, as ARR does before outbound rules run (§7.5).
+    pub fn outbound_for_proxied(
+        &self,
+        resp: &dyn ResponseFacts,
+        snapshot: &[String],
+        preset: &[HeaderEdit],
+        origin: Option<&ClientOrigin>,
+    ) -> Vec<HeaderEdit> {
+        self.evaluate_outbound(resp, snapshot, preset, origin, None)
     }
 
     /// Same, recording each outbound rule's evaluation.
@@ -276,7 +299,7 @@ impl Engine {
         preset: &[HeaderEdit],
         trace: &mut Vec<RuleTrace>,
     ) -> Vec<HeaderEdit> {
-        self.evaluate_outbound(resp, snapshot, preset, Some(trace))
+        self.evaluate_outbound(resp, snapshot, preset, None, Some(trace))
     }
 
     fn evaluate_outbound(
@@ -284,6 +307,7 @@ impl Engine {
         resp: &dyn ResponseFacts,
         snapshot: &[String],
         preset: &[HeaderEdit],
+        origin: Option<&ClientOrigin>,
         mut trace: Option<&mut Vec<RuleTrace>>,
     ) -> Vec<HeaderEdit> {
         let mut ev = OutEval {
@@ -296,6 +320,14 @@ impl Engine {
             spans: Spans::new(),
             cond_caps: Vec::new(),
         };
+        if let Some(origin) = origin {
+            for name in ["location", "content-location"] {
+                let back = ev.current(name).and_then(|v| reverse_rewrite(&v, origin));
+                if back.is_some() {
+                    ev.set(name, back);
+                }
+            }
+        }
         for (name, value) in &self.outbound.custom_headers {
             let add = match ev.current(name) {
                 None => Some(value.clone()),
@@ -624,6 +656,38 @@ mod tests {
         );
         let edits = e.outbound(&StaticResponse::new(200), &d.outbound_snapshot, &[]);
         assert_eq!(edits.len(), 1, "{edits:?}");
+    }
+
+    #[test]
+    fn backend_redirects_are_reverse_rewritten_to_the_client_host() {
+        let e = engine();
+        let d = e.inbound(&StaticRequest::get("media.example.com:8443", "/web/").over_tls());
+        let origin = d.reverse_rewrite.clone().expect("proxied");
+        let resp = StaticResponse::new(302)
+            .with_header("location", "http://localhost:8096/web/index.html?x=1")
+            .with_header("content-location", "/relative/stays");
+        let edits = e.outbound_for_proxied(&resp, &d.outbound_snapshot, &[], Some(&origin));
+        assert_eq!(
+            edits
+                .iter()
+                .find(|h| h.name == "location")
+                .and_then(|h| h.value.clone()),
+            Some("https://media.example.com:8443/web/index.html?x=1".into())
+        );
+        assert!(edits.iter().all(|h| h.name != "content-location"));
+        // Switched off: the backend's Location passes unchanged.
+        let e = Engine::compile(
+            &serde_json::from_str::<FilterConfig>(
+                r#"{"rules":[{"name":"p","match":{"url":".*"},"action":{"type":"Rewrite","url":"http://b/{R:0}"}}],
+                   "proxy":{"reverseRewriteHostInResponseHeaders":false}}"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            e.inbound(&StaticRequest::get("h", "/")).reverse_rewrite,
+            None
+        );
     }
 
     #[test]

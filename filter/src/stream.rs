@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::compile::Engine;
-use crate::decision::{Decision, HeaderEdit, Outcome};
+use crate::decision::{ClientOrigin, Decision, HeaderEdit, Outcome};
 use crate::outbound::ResponseFacts;
 use crate::request::{Property, RequestFacts};
 
@@ -110,6 +110,8 @@ pub struct Stream {
     response_edits: Vec<HeaderEdit>,
     /// Request-side values the outbound rules read.
     snapshot: Vec<String>,
+    /// For a proxied request: the client's scheme and host, for reverse rewriting.
+    origin: Option<ClientOrigin>,
     /// The filter answered this request itself.
     local_reply: bool,
 }
@@ -120,6 +122,7 @@ impl Stream {
             engine,
             response_edits: Vec::new(),
             snapshot: Vec::new(),
+            origin: None,
             local_reply: false,
         }
     }
@@ -151,9 +154,11 @@ impl Stream {
             request_headers,
             response_headers,
             outbound_snapshot,
+            reverse_rewrite,
             ..
         } = decision;
         self.snapshot = outbound_snapshot;
+        self.origin = reverse_rewrite;
         let local_headers = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
             let mut h: Vec<(String, String)> = extra
                 .iter()
@@ -242,12 +247,17 @@ impl Stream {
         } else {
             std::mem::take(&mut self.response_edits)
         };
-        let edits = if self.engine.has_outbound() {
+        let edits = if self.engine.has_outbound() || self.origin.is_some() {
             let response = HostResponse {
                 host,
                 cache: RefCell::new(Vec::new()),
             };
-            self.engine.outbound(&response, &self.snapshot, &preset)
+            self.engine.outbound_for_proxied(
+                &response,
+                &self.snapshot,
+                &preset,
+                self.origin.as_ref(),
+            )
         } else {
             preset
         };
