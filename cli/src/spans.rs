@@ -63,6 +63,7 @@ pub fn section_path(section: Section) -> &'static str {
         Section::AllowedServerVariables => "allowedServerVariables",
         Section::Routing => "routing/upstreams",
         Section::Proxy => "proxy",
+        Section::WebFarms => "webFarms",
     }
 }
 

@@ -1665,6 +1665,7 @@ impl Importer<'_> {
                 "reverseRewriteHostInResponseHeaders",
                 "proxy",
             ),
+            ..ProxySettings::default()
         };
         let ignored: Vec<&str> = a
             .list

@@ -34,6 +34,10 @@ pub struct FilterConfig {
     /// `system.webServer/proxy` (ARR server-level proxy settings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<ProxySettings>,
+    /// `webFarms` (ARR server farms, applicationHost.config): a Rewrite to
+    /// `http(s)://<farm name>/…` goes to the farm.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub web_farms: Vec<WebFarm>,
     /// How the filter steers Envoy to upstreams (not an IIS element).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<Routing>,
@@ -272,6 +276,122 @@ pub struct ProxySettings {
     pub timeout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reverse_rewrite_host_in_response_headers: Option<bool>,
+    /// Header ARR adds with the client address (`X-Forwarded-For`); empty disables it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_forwarded_for_header_name: Option<String>,
+    /// ARR appends `:port` to the client address (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_port_in_x_forwarded_for: Option<bool>,
+    /// Not an IIS attribute: basic authentication the filter adds to every proxied request
+    /// (`Authorization: Basic …`), with the user also sent as `Remote-User`. The password is put
+    /// here by `iis-rewrite envoy` from a file or an environment variable; it is never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_auth: Option<BackendAuth>,
+    /// Not an IIS attribute: how many proxies in front of Envoy are trusted (Envoy's
+    /// `xff_num_trusted_hops`); only then is a client's X-Forwarded-For appended to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_hops: Option<u32>,
+}
+
+/// Basic authentication towards the upstream.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackendAuth {
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for BackendAuth {
+    // The password never reaches a log line through Debug.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendAuth")
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// `<webFarm name enabled>` with its servers and `<applicationRequestRouting>` settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebFarm {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<FarmServer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancing: Option<LoadBalancing>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// The farm's `<protocol>`: the same attributes as `system.webServer/proxy`, with the farm
+    /// defaults (timeout 30 s, preserveHostHeader true, reverseRewriteHostInResponseHeaders
+    /// false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<ProxySettings>,
+}
+
+/// `<server address enabled>` + `<applicationRequestRouting httpPort httpsPort weight hostName>`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FarmServer {
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_name: Option<String>,
+}
+
+/// `<loadBalancing algorithm hashServerVariable queryStringNames>`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoadBalancing {
+    /// `WeightedRoundRobin` (default) | `RequestHash` | legacy names ARR 3 maps to round robin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_server_variable: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_string_names: Option<String>,
+}
+
+/// `<healthCheck url interval timeout statusCodeMatch responseMatch …>`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthCheck {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code_match: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_match: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+}
+
+/// `<affinity useCookie cookieName timeout>`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Affinity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_cookie: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 /// How absolute rewrites reach Envoy clusters.

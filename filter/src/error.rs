@@ -17,6 +17,7 @@ pub enum Section {
     AllowedServerVariables,
     Routing,
     Proxy,
+    WebFarms,
 }
 
 impl Section {
@@ -32,6 +33,7 @@ impl Section {
             Section::AllowedServerVariables => "allowedServerVariable",
             Section::Routing => "upstream",
             Section::Proxy => "proxy",
+            Section::WebFarms => "webFarm",
         }
     }
 }
