@@ -115,6 +115,25 @@ impl CompiledMap {
     }
 }
 
+/// An ARR server farm as the filter sees it (servers and balancing are Envoy's business).
+#[derive(Debug)]
+pub(crate) struct CompiledFarm {
+    pub name: String,
+    pub reverse_rewrite: bool,
+}
+
+/// What ARR adds to every proxied request (§7.4).
+#[derive(Debug)]
+pub(crate) struct ProxyHeaders {
+    /// `xForwardedForHeaderName` (lowercase); `None` when set to empty.
+    pub xff_header: Option<String>,
+    pub xff_port: bool,
+    /// With trusted proxies in front, the X-Forwarded-For Envoy built is kept.
+    pub trusted_hops: u32,
+    /// `Authorization` value and user, from `proxy.backendAuth`.
+    pub backend_auth: Option<(String, String)>,
+}
+
 /// A compiled configuration: what the filter holds between requests.
 #[derive(Debug)]
 pub struct Engine {
@@ -128,7 +147,14 @@ pub struct Engine {
     pub(crate) proxy_enabled: bool,
     pub(crate) reverse_rewrite_host: bool,
     pub(crate) outbound: Outbound,
+    pub(crate) farms: Vec<CompiledFarm>,
+    /// (farm, tls, cluster) of every farm cluster the rules can reach.
+    pub(crate) farm_clusters: Vec<(String, bool, String)>,
+    pub(crate) proxy_headers: ProxyHeaders,
 }
+
+/// What `compile_all` returns for a refused configuration: every error, and the warnings.
+pub type Refused = (Vec<ConfigError>, Vec<Warning>);
 
 /// Default name of the header that carries the chosen cluster.
 pub const DEFAULT_UPSTREAM_HEADER: &str = "x-iis-rewrite-upstream";
@@ -1206,6 +1232,119 @@ impl Compiler<'_> {
     }
 }
 
+impl Compiler<'_> {
+    /// The enabled farms, with the farm defaults of §7.2.
+    fn farms(&mut self) -> Vec<CompiledFarm> {
+        let mut out: Vec<CompiledFarm> = Vec::new();
+        for (i, f) in self.config.web_farms.iter().enumerate() {
+            let at = Location::new(Section::WebFarms, i, &f.name);
+            let name = f.name.trim();
+            if name.is_empty() {
+                self.errs.push(ConfigError::Missing {
+                    at: at.at(Element::Item, "name"),
+                });
+                continue;
+            }
+            if out.iter().any(|o| o.name.eq_ignore_ascii_case(name)) {
+                self.errs.push(ConfigError::DuplicateName {
+                    at: at.at(Element::Item, "name"),
+                    name: name.to_string(),
+                });
+                continue;
+            }
+            if !f.enabled.unwrap_or(true) {
+                continue;
+            }
+            let protocol = f.protocol.clone().unwrap_or_default();
+            let preserve_host = protocol.preserve_host_header.unwrap_or(true);
+            if !preserve_host {
+                self.warnings.push(Warning {
+                    at: at.at(Element::Item, "preserveHostHeader"),
+                    message: "preserveHostHeader=\"false\" on a farm is not supported: the client's Host is sent".into(),
+                });
+            }
+            if f.servers.iter().all(|s| !s.enabled.unwrap_or(true)) {
+                self.warnings.push(Warning {
+                    at: at.clone(),
+                    message: "has no enabled server: requests routed to it get 503".into(),
+                });
+            }
+            out.push(CompiledFarm {
+                name: name.to_string(),
+                reverse_rewrite: protocol
+                    .reverse_rewrite_host_in_response_headers
+                    .unwrap_or(false),
+            });
+        }
+        out
+    }
+
+    /// Farm clusters the rules can reach: a farm named literally (or in a map value) with its
+    /// scheme; both schemes when the scheme is a capture; every farm when the host is one.
+    fn farm_clusters(
+        &self,
+        rules: &[&CompiledRule],
+        farms: &[CompiledFarm],
+    ) -> Vec<(String, bool, String)> {
+        let mut reach: Vec<(String, bool)> = Vec::new();
+        let mut add = |farm: &str, tls: bool| {
+            if let Some(f) = farms.iter().find(|f| f.name.eq_ignore_ascii_case(farm)) {
+                if !reach.iter().any(|(n, t)| *n == f.name && *t == tls) {
+                    reach.push((f.name.clone(), tls));
+                }
+            }
+        };
+        let mut any_dynamic = false;
+        for rule in rules {
+            let CompiledAction::Rewrite { url, .. } = &rule.action else {
+                continue;
+            };
+            let segments = url.segments();
+            match segments.first() {
+                Some(Segment::Literal(text)) => match url::parse_absolute(text) {
+                    Some(u) => add(&u.host, url::scheme_is_tls(&u.scheme)),
+                    // `http://{R:1}/…`: the host is dynamic.
+                    None if text.contains("://") && text.trim_end().ends_with("://") => {
+                        any_dynamic = true
+                    }
+                    None => {}
+                },
+                Some(_) => {
+                    if let Some(Segment::Literal(text)) = segments.get(1) {
+                        if let Some(after) = text.strip_prefix("://") {
+                            let end = after.find(['/', '?', ':']).unwrap_or(after.len());
+                            let host = after.get(..end).unwrap_or_default();
+                            add(host, false);
+                            add(host, true);
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        for m in &self.maps {
+            for v in m.entries.values().chain(std::iter::once(&m.default)) {
+                if let Some(u) = url::parse_absolute(v) {
+                    add(&u.host, url::scheme_is_tls(&u.scheme));
+                }
+            }
+        }
+        if any_dynamic {
+            for f in farms {
+                add(&f.name, false);
+                add(&f.name, true);
+            }
+        }
+        reach
+            .into_iter()
+            .map(|(farm, tls)| {
+                let cluster = crate::upstream::farm_cluster_name(tls, &farm);
+                (farm, tls, cluster)
+            })
+            .collect()
+    }
+}
+
 impl Engine {
     /// Compiles a configuration; the first error refuses it.
     pub fn compile(config: &FilterConfig) -> Result<Engine, ConfigError> {
@@ -1224,7 +1363,7 @@ impl Engine {
     /// Compiles, collecting every error (for `iis-rewrite check`) and the warnings.
     pub fn compile_all(
         config: &FilterConfig,
-    ) -> Result<(Engine, Vec<Warning>), (Vec<ConfigError>, Vec<Warning>)> {
+    ) -> Result<(Engine, Vec<Warning>), Refused> {
         let mut c = Compiler {
             config,
             maps: Vec::new(),
@@ -1245,7 +1384,11 @@ impl Engine {
         let global_rules = c.rule_set(Section::GlobalRules);
         let rules = c.rule_set(Section::Rules);
         let all: Vec<&CompiledRule> = global_rules.iter().chain(&rules).collect();
-        let upstreams = c.upstreams(&all);
+        let farms = c.farms();
+        let mut upstreams = c.upstreams(&all);
+        // A host naming a farm is the farm, not a literal upstream.
+        upstreams.retain(|u| !farms.iter().any(|f| f.name.eq_ignore_ascii_case(&u.host)));
+        let farm_clusters = c.farm_clusters(&all, &farms);
         let outbound = c.outbound();
         let routing = config.routing.clone().unwrap_or_default();
         let upstream_header = routing
@@ -1272,6 +1415,24 @@ impl Engine {
                     .reverse_rewrite_host_in_response_headers
                     .unwrap_or(true),
                 outbound,
+                farms,
+                farm_clusters,
+                proxy_headers: ProxyHeaders {
+                    xff_header: match proxy.x_forwarded_for_header_name.as_deref().map(str::trim) {
+                        None => Some("x-forwarded-for".into()),
+                        Some("") => None,
+                        Some(h) => Some(h.to_ascii_lowercase()),
+                    },
+                    xff_port: proxy.include_port_in_x_forwarded_for.unwrap_or(true),
+                    trusted_hops: proxy.trusted_hops.unwrap_or(0),
+                    backend_auth: proxy.backend_auth.as_ref().map(|a| {
+                        let credentials = format!("{}:{}", a.user, a.password);
+                        (
+                            format!("Basic {}", url::base64(credentials.as_bytes())),
+                            a.user.clone(),
+                        )
+                    }),
+                },
             },
             c.warnings,
         ))
@@ -1306,6 +1467,17 @@ impl Engine {
             .iter()
             .chain(&self.rules)
             .map(|r| r.name.as_str())
+    }
+
+    /// Every farm cluster the rules can reach: (farm name, tls, cluster name).
+    pub fn farm_clusters(&self) -> &[(String, bool, String)] {
+        &self.farm_clusters
+    }
+
+    pub(crate) fn find_farm(&self, host: &str) -> Option<&CompiledFarm> {
+        self.farms
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(host))
     }
 
     pub(crate) fn find_upstream(&self, tls: bool, host: &str, port: u16) -> Option<&Upstream> {

@@ -555,7 +555,17 @@ impl<'a> Eval<'a> {
             None => self.final_outcome(),
         };
         let proxied = matches!(outcome, Outcome::Proxy { .. });
-        let reverse_rewrite = (proxied && self.engine.reverse_rewrite_host).then(|| ClientOrigin {
+        let reverse_on = match &outcome {
+            Outcome::Proxy { host, .. } => self
+                .engine
+                .find_farm(host)
+                .map_or(self.engine.reverse_rewrite_host, |f| f.reverse_rewrite),
+            _ => false,
+        };
+        if proxied {
+            self.add_proxy_headers();
+        }
+        let reverse_rewrite = reverse_on.then(|| ClientOrigin {
             scheme: if self.https() { "https" } else { "http" }.to_string(),
             host: self
                 .req
@@ -615,6 +625,37 @@ impl<'a> Eval<'a> {
         }
     }
 
+    /// What ARR adds to a proxied request (§7.4): X-Forwarded-For with the client address
+    /// (port included by default), and the backend credentials when configured.
+    fn add_proxy_headers(&mut self) {
+        let ph = &self.engine.proxy_headers;
+        if let (Some(name), 0) = (&ph.xff_header, ph.trusted_hops) {
+            let (ip, port) = address_parts(self.req.property(Property::SourceAddress));
+            let value = match (
+                ph.xff_port && !port.is_empty() && port != "0",
+                ip.contains(':'),
+            ) {
+                (true, true) => format!("[{ip}]:{port}"),
+                (true, false) => format!("{ip}:{port}"),
+                (false, _) => ip,
+            };
+            self.request_edits.push(HeaderEdit {
+                name: name.clone(),
+                value: Some(value),
+            });
+        }
+        if let Some((authorization, user)) = &ph.backend_auth {
+            self.request_edits.push(HeaderEdit {
+                name: "authorization".into(),
+                value: Some(authorization.clone()),
+            });
+            self.request_edits.push(HeaderEdit {
+                name: "remote-user".into(),
+                value: Some(url::sanitize_header_value(user).into_owned()),
+            });
+        }
+    }
+
     fn final_outcome(&self) -> Outcome {
         let Some(target) = &self.absolute else {
             return if self.rewritten {
@@ -638,6 +679,22 @@ impl<'a> Eval<'a> {
             };
         }
         let tls = url::scheme_is_tls(&u.scheme);
+        let host_set_by_rule = self.request_edits.iter().any(|e| e.name == ":authority");
+        // A host naming an ARR server farm is the farm (§7.3).
+        if let Some(farm) = self.engine.find_farm(&u.host) {
+            let port = u
+                .port
+                .or_else(|| url::default_port(&u.scheme))
+                .unwrap_or(80);
+            return Outcome::Proxy {
+                cluster: crate::upstream::farm_cluster_name(tls, &farm.name),
+                scheme: u.scheme.clone(),
+                host: farm.name.clone(),
+                port,
+                path: self.request_uri(),
+                authority: None,
+            };
+        }
         let Some(port) = u.port.or_else(|| url::default_port(&u.scheme)) else {
             return Outcome::Refuse {
                 status: 502,
@@ -653,7 +710,6 @@ impl<'a> Eval<'a> {
                 ),
             };
         };
-        let host_set_by_rule = self.request_edits.iter().any(|e| e.name == ":authority");
         let authority = (!self.engine.preserve_host && !host_set_by_rule)
             .then(|| u.authority.to_ascii_lowercase());
         Outcome::Proxy {
@@ -884,6 +940,45 @@ mod tests {
             matches!(d.outcome, Outcome::Refuse { status: 502, .. }),
             "{:?}",
             d.outcome
+        );
+    }
+
+    #[test]
+    fn farms_forwarded_for_and_backend_auth() {
+        let e = engine(
+            r#"{"rules":[{"name":"farm","match":{"url":".*"},"action":{"type":"Rewrite","url":"https://Lync/{R:0}"}}],
+               "webFarms":[{"name":"lync","servers":[{"address":"10.0.0.1","httpsPort":4443}]}],
+               "proxy":{"backendAuth":{"user":"svc","password":"p@ss"}}}"#,
+        );
+        assert_eq!(
+            e.farm_clusters(),
+            [("lync".to_string(), true, "iis-farm|https|lync".to_string())]
+        );
+        assert!(e.upstreams().is_empty());
+        let req = StaticRequest::get("meet.example.com", "/x")
+            .with_property(Property::SourceAddress, "[2001:db8::1]:51234")
+            .with_header("x-forwarded-for", "6.6.6.6");
+        let d = e.inbound(&req);
+        let Outcome::Proxy {
+            cluster, authority, ..
+        } = &d.outcome
+        else {
+            panic!("{:?}", d.outcome)
+        };
+        assert_eq!(cluster, "iis-farm|https|lync");
+        assert_eq!(authority, &None, "farms keep the client's Host");
+        assert_eq!(
+            edit(&d, "x-forwarded-for"),
+            Some(Some("[2001:db8::1]:51234".into()))
+        );
+        assert_eq!(
+            edit(&d, "authorization"),
+            Some(Some("Basic c3ZjOnBAc3M=".into()))
+        );
+        assert_eq!(edit(&d, "remote-user"), Some(Some("svc".into())));
+        assert_eq!(
+            d.reverse_rewrite, None,
+            "farms do not reverse-rewrite by default"
         );
     }
 

@@ -130,6 +130,8 @@ pub struct Stream {
     origin: Option<ClientOrigin>,
     /// The filter answered this request itself.
     local_reply: bool,
+    /// The request went to an upstream through ARR proxying.
+    proxied: bool,
 }
 
 impl Stream {
@@ -148,6 +150,7 @@ impl Stream {
             snapshot: Vec::new(),
             origin: None,
             local_reply: false,
+            proxied: false,
         }
     }
 
@@ -228,6 +231,7 @@ impl Stream {
         } = decision;
         self.snapshot = outbound_snapshot;
         self.origin = reverse_rewrite;
+        self.proxied = matches!(outcome, Outcome::Proxy { .. });
         let local_headers = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
             let mut h: Vec<(String, String)> = extra
                 .iter()
@@ -321,11 +325,22 @@ impl Stream {
         } else {
             std::mem::take(&mut self.response_edits)
         };
+        let response = HostResponse {
+            host,
+            cache: RefCell::new(Vec::new()),
+        };
+        if self.proxied {
+            // ARR traces backend redirects; so do we, at debug level.
+            if let Some(location) = response.header("location") {
+                let status = response.header(":status").unwrap_or_default();
+                log::debug!(
+                    "iis-rewrite: backend redirect {} Location: {}",
+                    String::from_utf8_lossy(&status),
+                    String::from_utf8_lossy(&location)
+                );
+            }
+        }
         let edits = if engine.has_outbound() || self.origin.is_some() {
-            let response = HostResponse {
-                host,
-                cache: RefCell::new(Vec::new()),
-            };
             engine.outbound_for_proxied(&response, &self.snapshot, &preset, self.origin.as_ref())
         } else {
             preset
@@ -488,8 +503,9 @@ pub(crate) mod tests {
         // :path, :authority, TLS state, client and local address. The upstream header is not
         // read: a proxied request overwrites it anyway.
         assert_eq!(n, 5, "{n} reads: {calls:?}");
-        // Written: 5 forwarded headers + x-original-url + upstream + :path.
-        assert_eq!(host.calls_of("set_request_header"), 8, "{calls:?}");
+        // Written: the 5 headers of the rules, ARR's X-Forwarded-For, x-original-url, the
+        // upstream header and :path.
+        assert_eq!(host.calls_of("set_request_header"), 9, "{calls:?}");
     }
 
     #[test]

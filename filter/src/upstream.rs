@@ -27,3 +27,9 @@ pub fn default_cluster_name(tls: bool, host: &str, port: u16) -> String {
         port
     )
 }
+
+/// The cluster of an ARR server farm: `iis-farm|http|<farm>` or `iis-farm|https|<farm>` (the
+/// farm's servers on their `httpPort` or `httpsPort`).
+pub fn farm_cluster_name(tls: bool, farm: &str) -> String {
+    format!("iis-farm|{}|{}", if tls { "https" } else { "http" }, farm)
+}

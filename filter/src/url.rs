@@ -203,6 +203,29 @@ pub fn sanitize_header_value(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Standard base64 with padding (for `Authorization: Basic`).
+pub fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].iter().enumerate() {
+            if i <= chunk.len() {
+                let idx = usize::try_from((n >> shift) & 63).unwrap_or(0);
+                out.push(char::from(*ALPHABET.get(idx).unwrap_or(&b'A')));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Splits a request target into path and query (without the `?`).
 pub fn split_query(target: &str) -> (&str, Option<&str>) {
     match target.split_once('?') {
@@ -338,6 +361,19 @@ mod tests {
         assert_eq!(encode_request_target("/100%"), "/100%25");
         assert_eq!(encode_request_target("/x\r\ny#z"), "/x%0D%0Ay%23z");
         assert!(matches!(encode_request_target("/plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("user:p@ss", "dXNlcjpwQHNz"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
     }
 
     #[test]
