@@ -1361,9 +1361,7 @@ impl Engine {
     }
 
     /// Compiles, collecting every error (for `iis-rewrite check`) and the warnings.
-    pub fn compile_all(
-        config: &FilterConfig,
-    ) -> Result<(Engine, Vec<Warning>), Refused> {
+    pub fn compile_all(config: &FilterConfig) -> Result<(Engine, Vec<Warning>), Refused> {
         let mut c = Compiler {
             config,
             maps: Vec::new(),

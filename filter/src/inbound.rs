@@ -11,15 +11,14 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
-use crate::compile::{
-    CompiledAction, CompiledConditions, CompiledRule, CondTest, Engine, Grouping,
-};
+use crate::compile::{CompiledAction, CompiledRule, Engine};
+use crate::conditions::{evaluate_conditions, ConditionContext};
 use crate::decision::{ClientOrigin, Decision, HeaderEdit, Outcome};
 use crate::pattern::Spans;
 use crate::request::{Property, RequestFacts};
 use crate::server_vars::{ServerVar, SetTarget};
 use crate::template::Expand;
-use crate::trace::{ConditionTrace, RequestTrace, RuleTrace};
+use crate::trace::{RequestTrace, RuleTrace};
 use crate::url::{self, PathError};
 
 /// Per-request evaluation state.
@@ -184,6 +183,12 @@ impl Eval<'_> {
     }
 }
 
+impl ConditionContext for Eval<'_> {
+    fn cond_caps_mut(&mut self) -> &mut Vec<String> {
+        &mut self.cond_caps
+    }
+}
+
 impl Expand for Eval<'_> {
     fn var(&self, var: &ServerVar, out: &mut String) {
         self.value_of(var, out);
@@ -261,75 +266,6 @@ fn describe(outcome: &Outcome) -> String {
 }
 
 impl<'a> Eval<'a> {
-    fn conditions(
-        &mut self,
-        c: &CompiledConditions,
-        trace: Option<&mut Vec<ConditionTrace>>,
-    ) -> bool {
-        self.cond_caps.clear();
-        let mut trace = trace;
-        let mut spans = Spans::new();
-        let mut any = false;
-        for item in &c.items {
-            let input = item.input.expand_to_string(self);
-            let found = match &item.test {
-                CondTest::Pattern(p) => p.find(&input, &mut spans),
-                CondTest::NoFileSystem => {
-                    spans.clear();
-                    false
-                }
-            };
-            let result = found != item.negate;
-            let caps: Vec<String> = if found && !item.negate {
-                spans
-                    .iter()
-                    .map(|s| {
-                        s.and_then(|(a, b)| input.get(a..b))
-                            .unwrap_or_default()
-                            .to_string()
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            if let Some(t) = trace.as_deref_mut() {
-                t.push(ConditionTrace {
-                    input: input.clone(),
-                    pattern: match &item.test {
-                        CondTest::Pattern(p) => p.source().to_string(),
-                        CondTest::NoFileSystem => "(IsFile/IsDirectory)".into(),
-                    },
-                    negate: item.negate,
-                    matched: result,
-                    captures: caps.clone(),
-                });
-            }
-            if !caps.is_empty() {
-                if c.track_all {
-                    // C:0 is the first matched condition's whole match; then every matched
-                    // condition's groups in order (§1.7).
-                    let mut it = caps.into_iter();
-                    let whole = it.next();
-                    if self.cond_caps.is_empty() {
-                        self.cond_caps.extend(whole);
-                    }
-                    self.cond_caps.extend(it);
-                } else {
-                    self.cond_caps = caps;
-                }
-            }
-            match c.grouping {
-                Grouping::MatchAll if !result => return false,
-                Grouping::MatchAny if result => return true,
-                _ => any |= result,
-            }
-        }
-        match c.grouping {
-            Grouping::MatchAll => true,
-            Grouping::MatchAny => c.items.is_empty() || any,
-        }
-    }
-
     fn apply_sets(&mut self, rule: &CompiledRule, trace: Option<&mut Vec<(String, String)>>) {
         let mut trace = trace;
         for s in &rule.sets {
@@ -518,7 +454,11 @@ impl<'a> Eval<'a> {
                 ..RuleTrace::default()
             });
             let fired = matched
-                && self.conditions(&rule.conditions, rt.as_mut().map(|t| &mut t.conditions));
+                && evaluate_conditions(
+                    self,
+                    &rule.conditions,
+                    rt.as_mut().map(|t| &mut t.conditions),
+                );
             if fired {
                 self.matched.push(rule.name.clone());
                 self.fired.push(self.rule_offset + index);

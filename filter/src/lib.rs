@@ -7,6 +7,7 @@
 //! `iis-rewrite` command links the same engine natively.
 
 pub mod compile;
+mod conditions;
 pub mod config;
 pub mod decision;
 pub mod error;

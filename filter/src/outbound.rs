@@ -14,13 +14,14 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
-use crate::compile::{CompiledConditions, CondTest, Engine, Grouping};
+use crate::compile::{CompiledConditions, Engine};
+use crate::conditions::{evaluate_conditions, ConditionContext};
 use crate::decision::{ClientOrigin, HeaderEdit};
 use crate::inbound::lossy;
 use crate::pattern::{Pattern, Spans};
 use crate::server_vars::{CustomVars, ServerVar};
 use crate::template::{Expand, Names, Template};
-use crate::trace::{ConditionTrace, RuleTrace};
+use crate::trace::RuleTrace;
 use crate::url;
 
 /// What the outbound rules may ask about the response.
@@ -132,69 +133,11 @@ impl OutEval<'_> {
             value: value.map(|v| url::sanitize_header_value(&v).into_owned()),
         });
     }
+}
 
-    /// Evaluates conditions; returns whether they hold, leaving `{C:n}` values in `cond_caps`.
-    fn conditions(
-        &mut self,
-        c: &CompiledConditions,
-        mut trace: Option<&mut Vec<ConditionTrace>>,
-    ) -> bool {
-        self.cond_caps.clear();
-        let mut spans = Spans::new();
-        let mut any = false;
-        for item in &c.items {
-            let input = item.input.expand_to_string(self);
-            let found = match &item.test {
-                CondTest::Pattern(p) => p.find(&input, &mut spans),
-                CondTest::NoFileSystem => false,
-            };
-            let result = found != item.negate;
-            let caps: Vec<String> = if found && !item.negate {
-                spans
-                    .iter()
-                    .map(|s| {
-                        s.and_then(|(a, b)| input.get(a..b))
-                            .unwrap_or_default()
-                            .to_string()
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            if let Some(t) = trace.as_deref_mut() {
-                t.push(ConditionTrace {
-                    input: input.clone(),
-                    pattern: match &item.test {
-                        CondTest::Pattern(p) => p.source().to_string(),
-                        CondTest::NoFileSystem => String::new(),
-                    },
-                    negate: item.negate,
-                    matched: result,
-                    captures: caps.clone(),
-                });
-            }
-            if !caps.is_empty() {
-                if c.track_all {
-                    let mut it = caps.into_iter();
-                    let whole = it.next();
-                    if self.cond_caps.is_empty() {
-                        self.cond_caps.extend(whole);
-                    }
-                    self.cond_caps.extend(it);
-                } else {
-                    self.cond_caps = caps;
-                }
-            }
-            match c.grouping {
-                Grouping::MatchAll if !result => return false,
-                Grouping::MatchAny if result => return true,
-                _ => any |= result,
-            }
-        }
-        match c.grouping {
-            Grouping::MatchAll => true,
-            Grouping::MatchAny => c.items.is_empty() || any,
-        }
+impl ConditionContext for OutEval<'_> {
+    fn cond_caps_mut(&mut self) -> &mut Vec<String> {
+        &mut self.cond_caps
     }
 }
 
@@ -355,7 +298,7 @@ impl Engine {
                             .outbound
                             .pre_conditions
                             .get(i)
-                            .is_some_and(|p| ev.conditions(&p.conditions, None));
+                            .is_some_and(|p| evaluate_conditions(&mut ev, &p.conditions, None));
                         if let Some(slot) = pre_results.get_mut(i) {
                             *slot = Some(r);
                         }
@@ -385,8 +328,12 @@ impl Engine {
                 r.input = ev.input.clone();
                 r.pattern_matched = matched;
             }
-            let fired =
-                matched && ev.conditions(&rule.conditions, rt.as_mut().map(|r| &mut r.conditions));
+            let fired = matched
+                && evaluate_conditions(
+                    &mut ev,
+                    &rule.conditions,
+                    rt.as_mut().map(|r| &mut r.conditions),
+                );
             if fired {
                 if let OutboundAction::Rewrite { value, replace } = &rule.action {
                     let v = value.expand_to_string(&ev);

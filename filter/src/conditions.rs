@@ -1,0 +1,81 @@
+//! Evaluation of `<conditions>` (iis-reference.md §1.6, §1.7), shared by inbound rules, outbound
+//! rules and preConditions: MatchAll stops at the first false condition, MatchAny at the first
+//! true one; `{C:n}` reads the last matched condition's groups, or with `trackAllCaptures` the
+//! first matched condition's whole match followed by every matched condition's groups. A
+//! negated or file-system condition contributes no captures.
+
+use crate::compile::{CompiledConditions, CondTest, Grouping};
+use crate::pattern::Spans;
+use crate::template::Expand;
+use crate::trace::ConditionTrace;
+
+/// An evaluation context whose `{C:n}` values the conditions update as they go (a condition's
+/// input may read the captures of the conditions before it).
+pub(crate) trait ConditionContext: Expand {
+    fn cond_caps_mut(&mut self) -> &mut Vec<String>;
+}
+
+/// Evaluates `c`; returns whether the conditions hold.
+pub(crate) fn evaluate_conditions<C: ConditionContext>(
+    ctx: &mut C,
+    c: &CompiledConditions,
+    mut trace: Option<&mut Vec<ConditionTrace>>,
+) -> bool {
+    ctx.cond_caps_mut().clear();
+    let mut spans = Spans::new();
+    let mut any = false;
+    for item in &c.items {
+        let input = item.input.expand_to_string(&*ctx);
+        let found = match &item.test {
+            CondTest::Pattern(p) => p.find(&input, &mut spans),
+            CondTest::NoFileSystem => false,
+        };
+        let result = found != item.negate;
+        let caps: Vec<String> = if found && !item.negate {
+            spans
+                .iter()
+                .map(|s| {
+                    s.and_then(|(a, b)| input.get(a..b))
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(t) = trace.as_deref_mut() {
+            t.push(ConditionTrace {
+                input: input.clone(),
+                pattern: match &item.test {
+                    CondTest::Pattern(p) => p.source().to_string(),
+                    CondTest::NoFileSystem => "(IsFile/IsDirectory)".into(),
+                },
+                negate: item.negate,
+                matched: result,
+                captures: caps.clone(),
+            });
+        }
+        if !caps.is_empty() {
+            let current = ctx.cond_caps_mut();
+            if c.track_all {
+                let mut it = caps.into_iter();
+                let whole = it.next();
+                if current.is_empty() {
+                    current.extend(whole);
+                }
+                current.extend(it);
+            } else {
+                *current = caps;
+            }
+        }
+        match c.grouping {
+            Grouping::MatchAll if !result => return false,
+            Grouping::MatchAny if result => return true,
+            _ => any |= result,
+        }
+    }
+    match c.grouping {
+        Grouping::MatchAll => true,
+        Grouping::MatchAny => c.items.is_empty() || any,
+    }
+}
