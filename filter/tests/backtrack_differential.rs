@@ -318,3 +318,24 @@ fn back_references_and_inner_look_aheads() {
         assert_eq!(got.as_deref(), *want, "{src} on {input}");
     }
 }
+
+/// A catastrophic pattern against a hostile input stops at the step budget: no match, bounded
+/// time (the elapsed time is printed for the notes; the assertion is generous for debug builds
+/// on a loaded machine).
+#[test]
+fn hostile_input_stops_at_the_budget() {
+    let p = Pattern::compile(r"^(\w+)+\1$", Syntax::EcmaScript, true).unwrap();
+    assert!(p.uses_backtracking());
+    let hostile = format!("{}!", "a".repeat(4000));
+    let t = std::time::Instant::now();
+    let (m, spans) = run(&p, &hostile);
+    let elapsed = t.elapsed();
+    assert!(!m && spans.is_empty());
+    assert!(elapsed.as_secs() < 20, "{elapsed:?}");
+    println!(
+        "budget of {} steps exhausted in {elapsed:?}",
+        iis_rewrite_filter::backtrack::STEP_BUDGET
+    );
+    // The same pattern still answers ordinary inputs.
+    assert!(run(&p, "abab").0 && !run(&p, "abc").0);
+}
