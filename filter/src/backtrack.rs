@@ -755,6 +755,9 @@ enum Inst {
 pub struct Program {
     insts: Vec<Inst>,
     classes: Vec<Class>,
+    /// Per class, which ASCII characters it matches (bit n = character n), case folding
+    /// included.
+    ascii: Vec<u128>,
     groups: usize,
     slots: usize,
     ignore_case: bool,
@@ -1010,7 +1013,21 @@ impl Program {
         e.emit(&tree)?;
         e.push(Inst::Save(1))?;
         e.push(Inst::Match)?;
+        let ascii = e
+            .classes
+            .iter()
+            .map(|cls| {
+                (0u8..128).fold(0u128, |bits, b| {
+                    if cls.matches(char::from(b), ignore_case) {
+                        bits | 1 << b
+                    } else {
+                        bits
+                    }
+                })
+            })
+            .collect();
         Ok(Program {
+            ascii,
             anchored: starts_anchored(&tree),
             slots: first_reg + e.regs,
             insts: e.insts,
@@ -1018,6 +1035,17 @@ impl Program {
             groups,
             ignore_case,
         })
+    }
+
+    /// Whether class `k` matches `c` (ASCII through the precomputed bitmap).
+    fn class_matches(&self, k: u32, c: char) -> bool {
+        if c.is_ascii() {
+            let bits = self.ascii.get(k as usize).copied().unwrap_or(0);
+            return bits >> u32::from(c) & 1 == 1;
+        }
+        self.classes
+            .get(k as usize)
+            .is_some_and(|cls| cls.matches(c, self.ignore_case))
     }
 
     /// Capture groups, not counting group 0.
@@ -1117,6 +1145,10 @@ fn is_line_terminator(c: char) -> bool {
 
 impl Vm<'_> {
     fn char_at(&self, pos: usize) -> Option<char> {
+        let b = *self.input.as_bytes().get(pos)?;
+        if b.is_ascii() {
+            return Some(char::from(b));
+        }
         self.input.get(pos..).and_then(|t| t.chars().next())
     }
 
@@ -1189,16 +1221,14 @@ impl Vm<'_> {
                         }
                         _ => false,
                     },
-                    Inst::Class(k) => {
-                        match (self.char_at(pos), self.prog.classes.get(k as usize)) {
-                            (Some(d), Some(cls)) if cls.matches(d, self.prog.ignore_case) => {
-                                pos += d.len_utf8();
-                                pc += 1;
-                                true
-                            }
-                            _ => false,
+                    Inst::Class(k) => match self.char_at(pos) {
+                        Some(d) if self.prog.class_matches(k, d) => {
+                            pos += d.len_utf8();
+                            pc += 1;
+                            true
                         }
-                    }
+                        _ => false,
+                    },
                     Inst::Any => match self.char_at(pos) {
                         Some(d) if !is_line_terminator(d) => {
                             pos += d.len_utf8();
