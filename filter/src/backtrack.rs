@@ -65,6 +65,8 @@ enum Node {
     /// A look-ahead (positive?) with the capture groups it contains `[from, to)`.
     Look(bool, Box<Node>, (usize, usize)),
     BackRef(usize),
+    /// `\k<name>`, replaced by a `BackRef` after parsing.
+    NamedRef(String),
     Concat(Vec<Node>),
     Alt(Vec<Node>),
     Repeat(Box<Repeat>),
@@ -212,8 +214,6 @@ struct Parser<'a> {
     pos: usize,
     groups: usize,
     names: Vec<(String, usize)>,
-    /// Named back-references to resolve once every group is known: (name, placeholder index).
-    named_refs: Vec<String>,
     source: &'a str,
 }
 
@@ -553,10 +553,8 @@ impl Parser<'_> {
             }
             'k' if self.peek() == Some('<') => {
                 self.pos += 1;
-                let name = self.group_name()?;
-                self.named_refs.push(name);
-                // Resolved after parsing; the placeholder index is past any real group.
-                Node::BackRef(usize::MAX - (self.named_refs.len() - 1))
+                // Resolved once every group is known (a reference may precede its group).
+                Node::NamedRef(self.group_name()?)
             }
             // Identity escape.
             c => Node::Char(c),
@@ -582,7 +580,6 @@ impl Parser<'_> {
             let lo = self.class_atom()?;
             // A range `a-z` (a `-` before `]` is literal).
             if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None) {
-                let save = self.pos;
                 self.pos += 1;
                 let hi = self.class_atom()?;
                 match (&lo, &hi) {
@@ -597,7 +594,6 @@ impl Parser<'_> {
                     }
                     _ => {
                         // A class escape next to `-`: the `-` is literal (ECMAScript Annex B).
-                        self.pos = save + 1;
                         lo.add_to(&mut ranges);
                         ranges.push(('-', '-'));
                         hi.add_to(&mut ranges);
@@ -678,7 +674,8 @@ fn nullable(n: &Node) -> bool {
         | Node::End
         | Node::Word(_)
         | Node::Look(..)
-        | Node::BackRef(_) => true,
+        | Node::BackRef(_)
+        | Node::NamedRef(_) => true,
         Node::Char(_) | Node::Class(_) | Node::Any => false,
         Node::Group(_, b) => nullable(b),
         Node::Concat(v) => v.iter().all(nullable),
@@ -690,24 +687,18 @@ fn nullable(n: &Node) -> bool {
 /// Replaces named back-reference placeholders by group numbers; checks every number.
 fn resolve_refs(n: &mut Node, p: &Parser<'_>) -> Result<(), PatternError> {
     match n {
-        Node::BackRef(k) => {
-            if *k > p.groups {
-                let slot = usize::MAX - *k;
-                if let Some(name) = p.named_refs.get(slot) {
-                    let Some(&(_, g)) = p.names.iter().find(|(n, _)| n == name) else {
-                        return Err(invalid(format!("\\k<{name}> names no group")));
-                    };
-                    *k = g;
-                } else {
-                    return Err(invalid(format!(
-                        "the back-reference \\{k} refers to a group the pattern does not have ({} group{})",
-                        p.groups,
-                        if p.groups == 1 { "" } else { "s" }
-                    )));
-                }
+        Node::BackRef(k) if *k > p.groups => Err(invalid(format!(
+            "the back-reference \\{k} refers to a group the pattern does not have ({} group{})",
+            p.groups,
+            if p.groups == 1 { "" } else { "s" }
+        ))),
+        Node::NamedRef(name) => match p.names.iter().find(|(n, _)| n == name) {
+            Some(&(_, g)) => {
+                *n = Node::BackRef(g);
+                Ok(())
             }
-            Ok(())
-        }
+            None => Err(invalid(format!("\\k<{name}> names no group"))),
+        },
         Node::Group(_, b) | Node::Look(_, b, _) => resolve_refs(b, p),
         Node::Concat(v) | Node::Alt(v) => v.iter_mut().try_for_each(|x| resolve_refs(x, p)),
         Node::Repeat(r) => resolve_refs(&mut r.node, p),
@@ -845,6 +836,10 @@ impl Emitter {
             }
             Node::BackRef(k) => {
                 self.push(Inst::BackRef(to_u32(*k)?))?;
+            }
+            // Resolved before emitting; one left over can only be a bug: refuse, never guess.
+            Node::NamedRef(name) => {
+                return Err(invalid(format!("\\k<{name}> names no group")));
             }
             Node::Group(cap, body) => {
                 if let Some(g) = cap {
@@ -989,7 +984,6 @@ impl Program {
             pos: 0,
             groups: 0,
             names: Vec::new(),
-            named_refs: Vec::new(),
             source,
         };
         let mut tree = p.alternation(0)?;
@@ -1368,6 +1362,12 @@ mod tests {
             caps(r"(?<x>ab)\k<x>", false, "zabab").unwrap()[0],
             s("abab")
         );
+        // A reference may come before its group (it then matches the empty string).
+        assert_eq!(caps(r"\k<x>(?<x>a)", false, "a").unwrap()[0], s("a"));
+        assert!(matches!(
+            Program::compile(r"(?<x>a)\99999999999999999999999", false),
+            Err(PatternError::Invalid(_))
+        ));
         // A group that did not take part matches the empty string.
         assert_eq!(caps(r"^(?:(x)|y)\1z$", false, "yz").unwrap()[1], None);
         // Backtracking into the group to satisfy the reference.
