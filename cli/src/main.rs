@@ -8,6 +8,7 @@ mod diag;
 mod envoy;
 mod explain;
 mod load;
+mod secrets;
 mod spans;
 mod webconfig;
 
@@ -110,7 +111,16 @@ enum Command {
         /// (repeatable; the Host header and TLS name stay HOST).
         #[arg(long, value_name = "HOST:PORT=ADDR:PORT", value_parser = envoy::parse_resolve)]
         resolve: Vec<envoy::Resolve>,
-        /// Write to this file instead of stdout.
+        /// Basic-auth user the filter sends to every proxied request (with Remote-User).
+        #[arg(long, value_name = "USER")]
+        backend_user: Option<String>,
+        /// File holding the backend password (one line).
+        #[arg(long, value_name = "FILE", conflicts_with = "backend_password_env")]
+        backend_password_file: Option<PathBuf>,
+        /// Environment variable holding the backend password.
+        #[arg(long, value_name = "VAR")]
+        backend_password_env: Option<String>,
+        /// Write to this file instead of stdout (created mode 0600 when it holds a password).
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
@@ -170,7 +180,15 @@ fn run(command: Command) -> u8 {
             let Some(config) = loaded.config.as_ref().filter(|_| !loaded.has_errors()) else {
                 return 1;
             };
-            match serde_json::to_string_pretty(config) {
+            let mut config = config.clone();
+            if secrets::mask_config(&mut config) {
+                eprintln!(
+                    "{}: warning: the backend password is not written; give it to `iis-rewrite \
+                     envoy` with --backend-password-file or --backend-password-env",
+                    input.file.display()
+                );
+            }
+            match serde_json::to_string_pretty(&config) {
                 Ok(mut json) => {
                     json.push('\n');
                     write_output(output.as_deref(), &json)
@@ -203,7 +221,10 @@ fn run(command: Command) -> u8 {
             };
             let request = explain::build_request(&spec);
             let mut trace = iis_rewrite_filter::trace::RequestTrace::default();
-            let decision = engine.inbound_traced(&request, &mut trace);
+            let mut decision = engine.inbound_traced(&request, &mut trace);
+            if let Some(config) = loaded.config.as_ref() {
+                secrets::mask_decision(config, &mut decision);
+            }
             let out = if json {
                 let mut s = explain::to_json(&trace, &decision);
                 s.push('\n');
@@ -226,6 +247,9 @@ fn run(command: Command) -> u8 {
             upstream_ca,
             upstream_tls_insecure,
             resolve,
+            backend_user,
+            backend_password_file,
+            backend_password_env,
             output,
         } => {
             let loaded = load_and_report(&input);
@@ -236,6 +260,21 @@ fn run(command: Command) -> u8 {
             if loaded.has_errors() {
                 return 1;
             }
+            let source = match (backend_password_file, backend_password_env) {
+                (Some(f), _) => Some(secrets::PasswordSource::File(f)),
+                (None, Some(v)) => Some(secrets::PasswordSource::Env(v)),
+                (None, None) => None,
+            };
+            let mut config = config.clone();
+            let secret = match secrets::apply(&mut config, backend_user.as_deref(), source.as_ref())
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{}: error: {e}", input.file.display());
+                    return 1;
+                }
+            };
+            let config = &config;
             let opts = envoy::EnvoyOptions {
                 wasm,
                 listen,
@@ -250,6 +289,7 @@ fn run(command: Command) -> u8 {
                 resolve,
             };
             match envoy::render(config, engine, &opts) {
+                Ok(yaml) if secret => write_secret_output(output.as_deref(), &yaml),
                 Ok(yaml) => write_output(output.as_deref(), &yaml),
                 Err(e) => {
                     eprintln!("{}: error: {e}", input.file.display());
@@ -269,6 +309,30 @@ fn load_and_report(input: &Input) -> Loaded {
         let _ = writeln!(err, "{line}");
     }
     loaded
+}
+
+/// Writes a bootstrap that holds a password: a file is created readable by its owner only.
+fn write_secret_output(path: Option<&Path>, text: &str) -> u8 {
+    let Some(p) = path else {
+        return write_output(None, text);
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options
+        .open(p)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+    {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{}: error: cannot write: {e}", p.display());
+            1
+        }
+    }
 }
 
 /// Writes the command's result to `path` or stdout.
