@@ -1,0 +1,200 @@
+"""WebSockets through real Envoy + the filter, on the noVNC rules of seed 003.
+
+`testdata/webconfigs/novnc-websocket.config` rewrites `/websockify` to
+`{C:1}://127.0.0.1:6080/websockify`, `{C:1}` being the scheme of `{CACHE_URL}`: `ws` on a plain
+upgrade, `wss` on an upgrade over TLS. IIS/ARR drops frames once permessage-deflate is
+negotiated; here a real client negotiates it through Envoy with a real `websockets` backend,
+and every message must come back intact.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+import pytest
+from websockets.sync.client import connect
+
+from ws_servers import (
+    REPO,
+    EchoServer,
+    LocalEnvoy,
+    TlsFiles,
+    free_port,
+    hand_bootstrap,
+)
+
+NOVNC = REPO / "testdata/webconfigs/novnc-websocket.config"
+SUBPROTOCOL = "binary"  # what noVNC offers to websockify
+
+
+@pytest.fixture(scope="module")
+def novnc(tmp_path_factory):
+    """Envoy (HTTP and HTTPS listeners) with the noVNC rules; 127.0.0.1:6080 resolves to a
+    plain echo backend for ws and to a TLS echo backend for wss."""
+    work = tmp_path_factory.mktemp("novnc")
+    tls = TlsFiles(work / "tls")
+    with EchoServer(subprotocols=[SUBPROTOCOL], name="plain") as plain, EchoServer(
+        tls=tls, subprotocols=[SUBPROTOCOL], name="tls"
+    ) as secure:
+        listen, https, admin = free_port(), free_port(), free_port()
+        bootstrap = hand_bootstrap(
+            NOVNC,
+            listen,
+            admin,
+            {"iis|http|127.0.0.1|6080": plain.port, "iis|https|127.0.0.1|6080": secure.port},
+            https_port=https,
+            tls=tls,
+        )
+        with LocalEnvoy(bootstrap, work, admin) as envoy:
+            envoy.port, envoy.https_port = listen, https
+            yield {"envoy": envoy, "plain": plain, "tls": secure, "certs": tls}
+
+
+def ws_url(novnc) -> str:
+    return f"ws://127.0.0.1:{novnc['envoy'].port}/websockify"
+
+
+def wss_url(novnc) -> str:
+    return f"wss://localhost:{novnc['envoy'].https_port}/websockify"
+
+
+def open_ws(url: str, **kw):
+    return connect(
+        url,
+        compression="deflate",
+        subprotocols=[SUBPROTOCOL],
+        max_size=8 * 2**20,
+        open_timeout=10,
+        close_timeout=5,
+        ping_interval=None,
+        **kw,
+    )
+
+
+def echo(ws, message):
+    ws.send(message)
+    got = ws.recv(timeout=20)
+    assert type(got) is type(message)
+    assert got == message, f"echo differs (len {len(got)} vs {len(message)})"
+
+
+def rx_bytes(envoy, prefix: str = "http.http.") -> int:
+    stats = envoy.stats()
+    return stats[f"{prefix}downstream_cx_rx_bytes_total"]
+
+
+def test_ws_handshake_negotiates_permessage_deflate_end_to_end(novnc):
+    plain, secure = novnc["plain"], novnc["tls"]
+    n_plain, n_tls = len(plain.handshakes), len(secure.handshakes)
+    with open_ws(ws_url(novnc)) as ws:
+        echo(ws, "hello")
+        sent = ws.request.headers
+        got = ws.response.headers
+        client_extensions = [e.name for e in ws.protocol.extensions]
+    # ws -> plain backend only
+    assert len(plain.handshakes) == n_plain + 1
+    assert len(secure.handshakes) == n_tls
+    hs = plain.handshakes[-1]
+
+    # the client's response carries the negotiated extension, and both ends use it
+    assert "permessage-deflate" in got["Sec-WebSocket-Extensions"]
+    assert client_extensions == ["permessage-deflate"]
+    assert hs.extensions == ["permessage-deflate"]
+    assert ws.response.status_code == 101
+    assert got["Sec-WebSocket-Protocol"] == SUBPROTOCOL
+
+    # the rewrite reached websockify's path, as an upgrade
+    assert hs.path == "/websockify"
+    assert hs.header("Upgrade").lower() == "websocket"
+    assert "upgrade" in hs.header("Connection").lower()
+    assert hs.header("x-iis-rewrite-upstream") is None
+
+    # Sec-WebSocket-* untouched in both directions
+    for name in ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol"):
+        assert hs.header(name) == sent[name], name
+    server_sent = dict((k.lower(), v) for k, v in hs.response_headers)
+    for name in ("Sec-WebSocket-Accept", "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol"):
+        assert got[name] == server_sent[name.lower()], name
+
+
+def test_many_messages_text_binary_large_compressible_and_random_echo_intact(novnc):
+    envoy = novnc["envoy"]
+    rng = random.Random(6)
+    with open_ws(ws_url(novnc)) as ws:
+        assert [e.name for e in ws.protocol.extensions] == ["permessage-deflate"]
+        # many small and medium messages, text (with non-ASCII) and binary
+        for i in range(300):
+            n = rng.choice([0, 1, 10, 125, 126, 127, 1000, 65535, 65536, 70000])
+            if i % 2:
+                echo(ws, "".join(rng.choice("abcé€𝄞 \n") for _ in range(min(n, 5000))))
+            else:
+                echo(ws, rng.randbytes(n))
+        # 1 MiB frames, random (incompressible) and compressible, text and binary
+        echo(ws, os.urandom(2**20))
+        echo(ws, rng.randbytes(2**20 - 1))
+        echo(ws, "".join(rng.choice("0123456789abcdef") for _ in range(2**20)))
+
+        # permessage-deflate really on the wire through Envoy: 4 MiB of compressible payload
+        # cross the downstream connection as a few kilobytes.
+        before = rx_bytes(envoy)
+        for _ in range(2):
+            echo(ws, b"\x00" * 2**20)
+            echo(ws, "websockify " * (2**20 // 11))
+        time.sleep(0.2)
+        grown = rx_bytes(envoy) - before
+        assert grown < 256 * 1024, f"{grown} bytes on the wire for 4 MiB of compressible messages"
+
+        # many messages in flight at once (pipelined), then read back in order
+        batch = [rng.randbytes(rng.randrange(1, 40000)) for _ in range(200)]
+        for m in batch:
+            ws.send(m)
+        for m in batch:
+            assert ws.recv(timeout=20) == m
+    hs = novnc["plain"].handshakes[-1]
+    assert hs.messages >= 300 + 3 + 4 + 200
+
+
+def test_wss_reaches_tls_backend_with_permessage_deflate(novnc):
+    plain, secure = novnc["plain"], novnc["tls"]
+    n_plain, n_tls = len(plain.handshakes), len(secure.handshakes)
+    with open_ws(wss_url(novnc), ssl=novnc["certs"].client_context()) as ws:
+        assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+        echo(ws, "over tls")
+        echo(ws, os.urandom(2**20))
+        echo(ws, "x" * 2**20)
+    assert len(secure.handshakes) == n_tls + 1
+    assert len(plain.handshakes) == n_plain
+    hs = secure.handshakes[-1]
+    assert hs.path == "/websockify"
+    assert hs.extensions == ["permessage-deflate"]
+
+
+def test_page_rule_and_plain_http_still_work(novnc):
+    import urllib.request
+
+    novnc["plain"].pages["/vnc.html"] = b"<!doctype html><p>novnc</p>"
+    with urllib.request.urlopen(f"http://127.0.0.1:{novnc['envoy'].port}/vnc/vnc.html", timeout=10) as r:
+        assert r.status == 200
+        assert r.read() == b"<!doctype html><p>novnc</p>"
+    path, _headers = novnc["plain"].page_requests[-1]
+    assert path == "/vnc.html"
+
+
+def test_connection_open_and_active_beyond_20s_is_not_cut(novnc):
+    """Envoy's default route timeout (15 s) also applies to upgraded streams since 1.36; the
+    generated config must disable it, or every WebSocket would die after 15 s."""
+    start = time.monotonic()
+    count = 0
+    with open_ws(ws_url(novnc)) as ws:
+        while time.monotonic() - start < 22.5:
+            echo(ws, f"tick {count}")
+            echo(ws, os.urandom(1000))
+            count += 1
+            time.sleep(0.5)
+        elapsed = time.monotonic() - start
+        echo(ws, "still open")
+    assert elapsed > 20
+    assert count >= 30
+    assert novnc["plain"].handshakes[-1].closed_cleanly is not False
