@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from ws_servers import REPO, EchoServer, LocalEnvoy, free_port, hand_bootstrap
+from ws_servers import REPO, EchoServer, LocalEnvoy, free_port, generated_bootstrap
 
 NOVNC = REPO / "testdata/webconfigs/novnc-websocket.config"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -183,7 +183,7 @@ class Chromium:
 def test_chromium_page_websocket_through_envoy(browser, tmp_path):
     with EchoServer(pages={"/index.html": PAGE}, subprotocols=["binary"]) as backend:
         listen, admin = free_port(), free_port()
-        bootstrap = hand_bootstrap(NOVNC, listen, admin, {"iis|http|127.0.0.1|6080": backend.port})
+        bootstrap = generated_bootstrap(NOVNC, listen, admin, ["--resolve", f"127.0.0.1:6080=127.0.0.1:{backend.port}"])
         url = f"http://127.0.0.1:{listen}/vnc/index.html"
         with LocalEnvoy(bootstrap, tmp_path, admin), Chromium(browser, tmp_path / "profile", url) as chrome:
             result = chrome.wait_for_text("result", "PENDING")

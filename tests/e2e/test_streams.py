@@ -24,7 +24,7 @@ from ws_servers import (
     LocalEnvoy,
     MediaServer,
     free_port,
-    hand_bootstrap,
+    generated_bootstrap,
     media_sha256,
 )
 
@@ -38,7 +38,7 @@ def jellyfin(tmp_path_factory):
     work = tmp_path_factory.mktemp("jellyfin")
     with MediaServer() as media:
         listen, admin = free_port(), free_port()
-        bootstrap = hand_bootstrap(JELLYFIN, listen, admin, {"iis|http|localhost|8096": media.port})
+        bootstrap = generated_bootstrap(JELLYFIN, listen, admin, ["--resolve", f"localhost:8096=127.0.0.1:{media.port}"])
         with LocalEnvoy(bootstrap, work, admin) as envoy:
             envoy.port = listen
             yield envoy, media

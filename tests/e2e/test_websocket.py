@@ -22,7 +22,7 @@ from ws_servers import (
     LocalEnvoy,
     TlsFiles,
     free_port,
-    hand_bootstrap,
+    generated_bootstrap,
 )
 
 NOVNC = REPO / "testdata/webconfigs/novnc-websocket.config"
@@ -31,25 +31,28 @@ SUBPROTOCOL = "binary"  # what noVNC offers to websockify
 
 @pytest.fixture(scope="module")
 def novnc(tmp_path_factory):
-    """Envoy (HTTP and HTTPS listeners) with the noVNC rules; 127.0.0.1:6080 resolves to a
-    plain echo backend for ws and to a TLS echo backend for wss."""
+    """Envoy from `iis-rewrite envoy` (HTTP and HTTPS listeners) with the noVNC rules;
+    127.0.0.1:6080 resolves to one echo backend that, like websockify, accepts plain and TLS
+    connections on the same port."""
     work = tmp_path_factory.mktemp("novnc")
     tls = TlsFiles(work / "tls")
-    with EchoServer(subprotocols=[SUBPROTOCOL], name="plain") as plain, EchoServer(
-        tls=tls, subprotocols=[SUBPROTOCOL], name="tls"
-    ) as secure:
+    with EchoServer(tls=tls, subprotocols=[SUBPROTOCOL], name="websockify") as backend:
         listen, https, admin = free_port(), free_port(), free_port()
-        bootstrap = hand_bootstrap(
+        bootstrap = generated_bootstrap(
             NOVNC,
             listen,
             admin,
-            {"iis|http|127.0.0.1|6080": plain.port, "iis|https|127.0.0.1|6080": secure.port},
-            https_port=https,
-            tls=tls,
+            [
+                "--https-listen", f"127.0.0.1:{https}",
+                "--tls-cert", str(tls.cert_pem),
+                "--tls-key", str(tls.key_pem),
+                "--upstream-ca", str(tls.ca_pem),
+                "--resolve", f"127.0.0.1:6080=127.0.0.1:{backend.port}",
+            ],
         )
         with LocalEnvoy(bootstrap, work, admin) as envoy:
             envoy.port, envoy.https_port = listen, https
-            yield {"envoy": envoy, "plain": plain, "tls": secure, "certs": tls}
+            yield {"envoy": envoy, "backend": backend, "certs": tls}
 
 
 def ws_url(novnc) -> str:
@@ -80,23 +83,23 @@ def echo(ws, message):
     assert got == message, f"echo differs (len {len(got)} vs {len(message)})"
 
 
-def rx_bytes(envoy, prefix: str = "http.http.") -> int:
+def rx_bytes(envoy, prefix: str = "http.iis_http.") -> int:
     stats = envoy.stats()
     return stats[f"{prefix}downstream_cx_rx_bytes_total"]
 
 
 def test_ws_handshake_negotiates_permessage_deflate_end_to_end(novnc):
-    plain, secure = novnc["plain"], novnc["tls"]
-    n_plain, n_tls = len(plain.handshakes), len(secure.handshakes)
+    backend = novnc["backend"]
+    before = len(backend.handshakes)
     with open_ws(ws_url(novnc)) as ws:
         echo(ws, "hello")
         sent = ws.request.headers
         got = ws.response.headers
         client_extensions = [e.name for e in ws.protocol.extensions]
-    # ws -> plain backend only
-    assert len(plain.handshakes) == n_plain + 1
-    assert len(secure.handshakes) == n_tls
-    hs = plain.handshakes[-1]
+    # ws -> the plain cluster: the backend saw a plain (not TLS) connection
+    assert len(backend.handshakes) == before + 1
+    hs = backend.handshakes[-1]
+    assert hs.tls is False
 
     # the client's response carries the negotiated extension, and both ends use it
     assert "permessage-deflate" in got["Sec-WebSocket-Extensions"]
@@ -152,21 +155,22 @@ def test_many_messages_text_binary_large_compressible_and_random_echo_intact(nov
             ws.send(m)
         for m in batch:
             assert ws.recv(timeout=20) == m
-    hs = novnc["plain"].handshakes[-1]
+    hs = novnc["backend"].handshakes[-1]
     assert hs.messages >= 300 + 3 + 4 + 200
 
 
 def test_wss_reaches_tls_backend_with_permessage_deflate(novnc):
-    plain, secure = novnc["plain"], novnc["tls"]
-    n_plain, n_tls = len(plain.handshakes), len(secure.handshakes)
+    backend = novnc["backend"]
+    before = len(backend.handshakes)
     with open_ws(wss_url(novnc), ssl=novnc["certs"].client_context()) as ws:
         assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
         echo(ws, "over tls")
         echo(ws, os.urandom(2**20))
         echo(ws, "x" * 2**20)
-    assert len(secure.handshakes) == n_tls + 1
-    assert len(plain.handshakes) == n_plain
-    hs = secure.handshakes[-1]
+    # wss -> the TLS cluster (verified against the test CA): the backend saw TLS
+    assert len(backend.handshakes) == before + 1
+    hs = backend.handshakes[-1]
+    assert hs.tls is True
     assert hs.path == "/websockify"
     assert hs.extensions == ["permessage-deflate"]
 
@@ -174,11 +178,11 @@ def test_wss_reaches_tls_backend_with_permessage_deflate(novnc):
 def test_page_rule_and_plain_http_still_work(novnc):
     import urllib.request
 
-    novnc["plain"].pages["/vnc.html"] = b"<!doctype html><p>novnc</p>"
+    novnc["backend"].pages["/vnc.html"] = b"<!doctype html><p>novnc</p>"
     with urllib.request.urlopen(f"http://127.0.0.1:{novnc['envoy'].port}/vnc/vnc.html", timeout=10) as r:
         assert r.status == 200
         assert r.read() == b"<!doctype html><p>novnc</p>"
-    path, _headers = novnc["plain"].page_requests[-1]
+    path, _headers = novnc["backend"].page_requests[-1]
     assert path == "/vnc.html"
 
 
@@ -197,4 +201,4 @@ def test_connection_open_and_active_beyond_20s_is_not_cut(novnc):
         echo(ws, "still open")
     assert elapsed > 20
     assert count >= 30
-    assert novnc["plain"].handshakes[-1].closed_cleanly is not False
+    assert novnc["backend"].handshakes[-1].closed_cleanly is not False

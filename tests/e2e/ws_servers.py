@@ -19,6 +19,7 @@ import hashlib
 import http.server
 import random
 import re
+import socket as _socket
 import socketserver
 import ssl
 import threading
@@ -76,6 +77,7 @@ class Handshake:
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     extensions: list[str] = field(default_factory=list)
     subprotocol: str | None = None
+    tls: bool | None = None
     messages: int = 0
     closed_cleanly: bool | None = None
 
@@ -92,7 +94,9 @@ class EchoServer:
 
     Every text or binary message is sent back unchanged. Plain GETs (no `Upgrade`) get
     `pages[path]` as text/html (404 for other paths), so one backend can serve a page and its
-    WebSocket, as websockify serves noVNC.
+    WebSocket, as websockify serves noVNC. With `tls`, the port speaks both plain HTTP and TLS,
+    told apart by the first byte as websockify does (`{C:1}://127.0.0.1:6080` reaches one port
+    as ws or as wss); each `Handshake` says which one it came over.
     """
 
     def __init__(
@@ -108,11 +112,7 @@ class EchoServer:
         self.handshakes: list[Handshake] = []
         self.page_requests: list[tuple[str, list[tuple[str, str]]]] = []
         self._lock = threading.Lock()
-        self._server = serve(
-            self._handle,
-            "127.0.0.1",
-            0,
-            ssl=tls.server_context() if tls else None,
+        options = dict(
             compression="deflate",
             subprotocols=subprotocols,
             process_request=self._process_request,
@@ -120,20 +120,63 @@ class EchoServer:
             max_size=8 * 2**20,
             ping_interval=None,
         )
-        self.port: int = self._server.socket.getsockname()[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # Two websockets servers (plain and TLS) fed by one listening socket below; their own
+        # sockets are bound but never connected to.
+        self._servers = {False: serve(self._handler(False), "127.0.0.1", 0, **options)}
+        self._tls_context = tls.server_context() if tls else None
+        if tls:
+            self._servers[True] = serve(self._handler(True), "127.0.0.1", 0, ssl=self._tls_context, **options)
+        self._listener = _socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port: int = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=srv.serve_forever, daemon=True) for srv in self._servers.values()]
+        self._threads.append(threading.Thread(target=self._accept_loop, daemon=True))
 
     def __enter__(self) -> "EchoServer":
-        self._thread.start()
+        for t in self._threads:
+            t.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=5)
+        self._stop.set()
+        for srv in self._servers.values():
+            srv.shutdown()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._listener.close()
 
-    @property
-    def scheme(self) -> str:
-        return "wss" if self.tls else "ws"
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, addr = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._dispatch, args=(conn, addr), daemon=True).start()
+
+    def _dispatch(self, conn: _socket.socket, addr) -> None:
+        conn.settimeout(10)
+        try:
+            first = conn.recv(1, _socket.MSG_PEEK)
+        except OSError:
+            conn.close()
+            return
+        conn.settimeout(None)
+        is_tls = first == b"\x16" and self._tls_context is not None
+        if is_tls:
+            conn = self._tls_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        server = self._servers[is_tls]
+        with server.lock:
+            server.handler_threads.add(threading.current_thread())
+        server.handler(conn, addr)
+
+    def _handler(self, is_tls: bool):
+        def handle(ws: ServerConnection) -> None:
+            self._handle(ws, is_tls)
+
+        return handle
 
     def _process_request(self, connection: ServerConnection, request):
         upgrade = request.headers.get("Upgrade", "")
@@ -168,9 +211,10 @@ class EchoServer:
             connection._iis_handshake = hs  # read back in _handle
         return None
 
-    def _handle(self, ws: ServerConnection) -> None:
+    def _handle(self, ws: ServerConnection, is_tls: bool) -> None:
         hs: Handshake | None = getattr(ws, "_iis_handshake", None)
         if hs is not None:
+            hs.tls = is_tls
             hs.extensions = [ext.name for ext in ws.protocol.extensions]
             hs.subprotocol = ws.subprotocol
         try:
@@ -338,12 +382,10 @@ class MediaServer:
 
 import json as _json  # noqa: E402
 import os as _os  # noqa: E402
-import socket as _socket  # noqa: E402
 import subprocess as _subprocess  # noqa: E402
 import time as _time  # noqa: E402
 import urllib.request as _urlreq  # noqa: E402
 
-import yaml as _yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 ENVOY_BIN = _os.environ.get("ENVOY_BIN", "/work/venv-shared/bin/envoy")
@@ -357,60 +399,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def hand_bootstrap(config_file: Path, listen_port: int, admin_port: int, resolve: dict[str, int],
-                   https_port: int | None = None, tls: TlsFiles | None = None) -> dict:
-    filter_json = _subprocess.run([str(CLI), "import", str(config_file)], check=True,
-                                  capture_output=True, text=True).stdout
-    clusters = []
-    for name, port in resolve.items():
-        _, scheme, _host, _p = name.split("|")
-        c = {"name": name, "type": "STATIC", "connect_timeout": "5s",
-             "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
-                 {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
-        if scheme == "https":
-            c["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                "common_tls_context": {"validation_context": {"trusted_ca": {"filename": str(tls.ca_pem)}}}}}
-        clusters.append(c)
-
-    def hcm(prefix):
-        return {"name": "envoy.filters.network.http_connection_manager", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-            "stat_prefix": prefix, "upgrade_configs": [{"upgrade_type": "websocket"}],
-            "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
-                {"match": {"prefix": "/", "headers": [{"name": "x-iis-rewrite-upstream", "present_match": True}]},
-                 "route": {"cluster_header": "x-iis-rewrite-upstream", "timeout": "0s"},
-                 "request_headers_to_remove": ["x-iis-rewrite-upstream"]},
-                {"match": {"prefix": "/"}, "direct_response": {"status": 404}}]}]},
-            "http_filters": [
-                {"name": "iis.rewrite", "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                    "config": {"name": "iis-rewrite", "failure_policy": "FAIL_CLOSED",
-                               "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": filter_json},
-                               "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": str(WASM)}}}}}},
-                {"name": "envoy.filters.http.router", "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}
-
-    listeners = [{"name": "http", "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
-                  "filter_chains": [{"filters": [hcm("http")]}]}]
-    if https_port is not None:
-        listeners.append({"name": "https", "address": {"socket_address": {"address": "127.0.0.1", "port_value": https_port}},
-                          "filter_chains": [{"filters": [hcm("https")], "transport_socket": {
-                              "name": "envoy.transport_sockets.tls", "typed_config": {
-                                  "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-                                  "common_tls_context": {"tls_certificates": [{
-                                      "certificate_chain": {"filename": str(tls.cert_pem)},
-                                      "private_key": {"filename": str(tls.key_pem)}}]}}}}]})
-    return {"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-            "static_resources": {"listeners": listeners, "clusters": clusters}}
+def generated_bootstrap(config_file: Path, listen_port: int, admin_port: int, extra_args: list[str]) -> str:
+    """`iis-rewrite envoy` for this configuration: the generated bootstrap is what is tested."""
+    cmd = [str(CLI), "envoy", str(config_file), "--wasm", str(WASM),
+           "--listen", f"127.0.0.1:{listen_port}", "--admin", f"127.0.0.1:{admin_port}", *extra_args]
+    return _subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
 
 class LocalEnvoy:
-    def __init__(self, bootstrap: dict, workdir: Path, admin_port: int):
+    def __init__(self, bootstrap: str, workdir: Path, admin_port: int):
         self.workdir = workdir
         self.admin_port = admin_port
         self.config = workdir / "envoy.yaml"
-        self.config.write_text(_yaml.safe_dump(bootstrap))
+        self.config.write_text(bootstrap)
         self.log = workdir / "envoy.log"
         self.proc = None
 
