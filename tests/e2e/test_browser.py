@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from ws_servers import REPO, EchoServer, LocalEnvoy, free_port, generated_bootstrap
+import harness
+from ws_servers import EchoServer
 
-NOVNC = REPO / "testdata/webconfigs/novnc-websocket.config"
+NOVNC = Path(harness.REPO) / "testdata/webconfigs/novnc-websocket.config"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 PAGE = rb"""<!doctype html>
@@ -180,12 +181,11 @@ class Chromium:
         return text
 
 
-def test_chromium_page_websocket_through_envoy(browser, tmp_path):
+def test_chromium_page_websocket_through_envoy(browser, envoy_for, tmp_path):
     with EchoServer(pages={"/index.html": PAGE}, subprotocols=["binary"]) as backend:
-        listen, admin = free_port(), free_port()
-        bootstrap = generated_bootstrap(NOVNC, listen, admin, ["--resolve", f"127.0.0.1:6080=127.0.0.1:{backend.port}"])
-        url = f"http://127.0.0.1:{listen}/vnc/index.html"
-        with LocalEnvoy(bootstrap, tmp_path, admin), Chromium(browser, tmp_path / "profile", url) as chrome:
+        envoy = envoy_for(NOVNC, extra_args=["--resolve", f"127.0.0.1:6080=127.0.0.1:{backend.port}"])
+        url = envoy.url("/vnc/index.html")
+        with Chromium(browser, tmp_path / "profile", url) as chrome:
             result = chrome.wait_for_text("result", "PENDING")
             dom = chrome.evaluate("document.documentElement.outerHTML")
         print(f"\nbrowser DOM result: {result}")

@@ -12,46 +12,38 @@ from __future__ import annotations
 import os
 import random
 import time
+from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
-from ws_servers import (
-    REPO,
-    EchoServer,
-    LocalEnvoy,
-    TlsFiles,
-    free_port,
-    generated_bootstrap,
-)
+import harness
+from ws_servers import EchoServer, TlsFiles
 
-NOVNC = REPO / "testdata/webconfigs/novnc-websocket.config"
+NOVNC = Path(harness.REPO) / "testdata/webconfigs/novnc-websocket.config"
 SUBPROTOCOL = "binary"  # what noVNC offers to websockify
 
 
 @pytest.fixture(scope="module")
-def novnc(tmp_path_factory):
+def novnc(tmp_path_factory, wasm_path, cli_path):
     """Envoy from `iis-rewrite envoy` (HTTP and HTTPS listeners) with the noVNC rules;
     127.0.0.1:6080 resolves to one echo backend that, like websockify, accepts plain and TLS
     connections on the same port."""
     work = tmp_path_factory.mktemp("novnc")
     tls = TlsFiles(work / "tls")
     with EchoServer(tls=tls, subprotocols=[SUBPROTOCOL], name="websockify") as backend:
-        listen, https, admin = free_port(), free_port(), free_port()
-        bootstrap = generated_bootstrap(
+        bootstrap = harness.generate_bootstrap(
             NOVNC,
-            listen,
-            admin,
-            [
-                "--https-listen", f"127.0.0.1:{https}",
+            0,
+            extra_args=[
+                "--https-listen", "127.0.0.1:0",
                 "--tls-cert", str(tls.cert_pem),
                 "--tls-key", str(tls.key_pem),
                 "--upstream-ca", str(tls.ca_pem),
                 "--resolve", f"127.0.0.1:6080=127.0.0.1:{backend.port}",
             ],
         )
-        with LocalEnvoy(bootstrap, work, admin) as envoy:
-            envoy.port, envoy.https_port = listen, https
+        with harness.Envoy(bootstrap) as envoy:
             yield {"envoy": envoy, "backend": backend, "certs": tls}
 
 
@@ -60,7 +52,7 @@ def ws_url(novnc) -> str:
 
 
 def wss_url(novnc) -> str:
-    return f"wss://localhost:{novnc['envoy'].https_port}/websockify"
+    return f"wss://localhost:{novnc['envoy'].ports['https']}/websockify"
 
 
 def open_ws(url: str, **kw):
