@@ -242,3 +242,32 @@ def test_slow_reader_holds_the_backend_back_and_outlives_the_route_timeout(jelly
     assert ahead < socket_buffer_bound() + 8 * MiB, ahead
     assert mem.allocated_growth < 16 * MiB, mem.allocated_growth
     assert slow_elapsed > 15
+
+
+def test_arr_timeout_is_the_idle_timeout_of_a_paused_download(tmp_path, envoy_for):
+    """With `<proxy timeout="00:00:02"/>` the route's idle timeout is 2 s: a reader that pauses
+    for less keeps its download, one that stops reading for longer (a paused player) is reset,
+    as IIS's minBytesPerSecond would eventually do; players resume with a Range request."""
+    text = JELLYFIN.read_text().replace("<httpProtocol>", '<proxy timeout="00:00:02" />\n        <httpProtocol>')
+    assert "<proxy timeout" in text
+    config = tmp_path / "jellyfin-timeout.config"
+    config.write_text(text)
+    with MediaServer(size=40 * MiB) as media:
+        envoy = envoy_for(config, extra_args=["--resolve", f"localhost:8096=127.0.0.1:{media.port}"])
+
+        def download_with_pause(pause: float) -> int:
+            conn, resp = get(envoy, MEDIA_PATH)
+            assert resp.status == 200
+            got = len(resp.read(MiB))
+            time.sleep(pause)
+            try:
+                n, _ = read_hash(resp)
+                got += n
+            except (http.client.IncompleteRead, ConnectionError) as e:
+                got += len(getattr(e, "partial", b""))
+            conn.close()
+            return got
+
+        assert download_with_pause(0.8) == media.size
+        assert download_with_pause(4.0) < media.size
+    assert "stream_idle_timeout" in envoy.wait_log("stream_idle_timeout")

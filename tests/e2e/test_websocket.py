@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 import harness
@@ -179,18 +180,60 @@ def test_page_rule_and_plain_http_still_work(novnc):
 
 
 def test_connection_open_and_active_beyond_20s_is_not_cut(novnc):
-    """Envoy's default route timeout (15 s) also applies to upgraded streams since 1.36; the
-    generated config must disable it, or every WebSocket would die after 15 s."""
+    """Two WebSockets for 22.5 s: one active (an echo every 0.5 s), one idle from its first
+    message to its last. Neither is cut: the route has no overall timeout (`timeout: 0s`) and
+    the idle timeout is ARR's backend timeout (120 s here)."""
+    backend = novnc["backend"]
     start = time.monotonic()
     count = 0
-    with open_ws(ws_url(novnc)) as ws:
+    with open_ws(ws_url(novnc)) as idle, open_ws(ws_url(novnc)) as active:
+        echo(idle, "before the silence")
+        idle_hs = backend.handshakes[-2:]
         while time.monotonic() - start < 22.5:
-            echo(ws, f"tick {count}")
-            echo(ws, os.urandom(1000))
+            echo(active, f"tick {count}")
+            echo(active, os.urandom(1000))
             count += 1
             time.sleep(0.5)
         elapsed = time.monotonic() - start
-        echo(ws, "still open")
+        echo(active, "still open")
+        echo(idle, "after 22 s of silence")
+        echo(idle, os.urandom(2**20))
     assert elapsed > 20
     assert count >= 30
-    assert novnc["backend"].handshakes[-1].closed_cleanly is not False
+    for hs in idle_hs:
+        assert hs.path == "/websockify"
+
+
+@pytest.fixture
+def novnc_short_timeout(tmp_path, envoy_for):
+    """The noVNC rules with ARR `<proxy timeout="00:00:02"/>`: the generated route's
+    idle_timeout becomes 2 s."""
+    text = NOVNC.read_text().replace(
+        '<webSocket enabled="true" />', '<webSocket enabled="true" />\n    <proxy timeout="00:00:02" />'
+    )
+    assert "<proxy timeout" in text
+    config = tmp_path / "novnc-timeout.config"
+    config.write_text(text)
+    with EchoServer(subprotocols=[SUBPROTOCOL]) as backend:
+        envoy = envoy_for(config, extra_args=["--resolve", f"127.0.0.1:6080=127.0.0.1:{backend.port}"])
+        yield envoy, backend
+
+
+def test_arr_timeout_is_the_websocket_idle_timeout(novnc_short_timeout):
+    """ARR's `timeout` becomes Envoy's stream idle timeout on the route: a WebSocket with no
+    frame in either direction for longer is closed (as nginx's proxy_read_timeout and YARP's
+    activity timeout do), an active one lives on."""
+    envoy, backend = novnc_short_timeout
+    url = f"ws://127.0.0.1:{envoy.port}/websockify"
+    with open_ws(url) as idle, open_ws(url) as active:
+        echo(idle, "hello")
+        start = time.monotonic()
+        while time.monotonic() - start < 4:
+            echo(active, "keep-alive")
+            time.sleep(0.5)
+        echo(active, "active for 4 s, twice the timeout")
+        with pytest.raises(ConnectionClosed):
+            idle.send("after 4 s of silence")
+            idle.recv(timeout=5)
+    text = envoy.wait_log("stream_idle_timeout")
+    assert "stream_idle_timeout" in text
