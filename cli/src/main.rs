@@ -11,9 +11,11 @@ mod diag;
 #[allow(unused)]
 mod envoy;
 mod explain;
+mod istio;
 mod load;
 mod spans;
 mod webconfig;
+mod yaml;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -104,6 +106,16 @@ enum Command {
         /// Trusted proxies in front of Envoy (X-Forwarded-For hops that decide REMOTE_ADDR).
         #[arg(long, value_name = "N", default_value_t = 0)]
         xff_trusted_hops: u32,
+        /// Write to this file instead of stdout.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+    /// Generate an Istio WasmPlugin manifest whose pluginConfig is this configuration.
+    Istio {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        opts: istio::IstioArgs,
         /// Write to this file instead of stdout.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
@@ -254,6 +266,40 @@ fn run(command: Command) -> u8 {
                     1
                 }
             }
+        }
+        Command::Istio {
+            input,
+            opts,
+            output,
+        } => {
+            let Some(json) = imported_json(&input) else {
+                return 1;
+            };
+            let source = input.file.display().to_string();
+            match istio::render(&json, &source, &opts) {
+                Ok(yaml) => write_output(output.as_deref(), &yaml),
+                Err(e @ istio::IstioError::Config(_)) => {
+                    eprintln!("{source}: error: {e}");
+                    1
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
+            }
+        }
+    }
+}
+
+/// The imported configuration as `import` writes it (pretty JSON), or None after reporting.
+fn imported_json(input: &Input) -> Option<String> {
+    let loaded = load_and_report(input);
+    let config = loaded.config.as_ref().filter(|_| !loaded.has_errors())?;
+    match serde_json::to_string_pretty(config) {
+        Ok(json) => Some(json),
+        Err(e) => {
+            eprintln!("error: cannot serialise the configuration: {e}");
+            None
         }
     }
 }
