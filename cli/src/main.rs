@@ -112,6 +112,20 @@ enum Command {
         /// (repeatable; the Host header and TLS name stay HOST).
         #[arg(long, value_name = "HOST:PORT=ADDR:PORT", value_parser = envoy::parse_resolve)]
         resolve: Vec<envoy::Resolve>,
+        /// Another site behind the same listener: requests for HOST run the rules of FILE
+        /// (repeatable); FILE (the positional one) serves every other host.
+        #[arg(long = "site", value_name = "HOST=FILE", value_parser = envoy::sites::parse_site)]
+        sites: Vec<envoy::sites::SiteArg>,
+        /// The default upstream of one --site (else --default-upstream).
+        #[arg(long = "site-upstream", value_name = "HOST=HOST:PORT", value_parser = envoy::sites::parse_site_upstream)]
+        site_upstreams: Vec<(String, String)>,
+        /// Requests whose path starts with PREFIX skip the filter (repeatable; e.g. /healthz).
+        #[arg(long, value_name = "PREFIX")]
+        bypass: Vec<String>,
+        /// Deliver the filter configuration through ECDS from DIR/iis-rewrite.yaml (written
+        /// atomically): rewriting that file later reloads the rules without a restart.
+        #[arg(long, value_name = "DIR")]
+        ecds: Option<PathBuf>,
         /// Write to this file instead of stdout.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
@@ -238,6 +252,10 @@ fn run(command: Command) -> u8 {
             upstream_ca,
             upstream_tls_insecure,
             resolve,
+            sites,
+            site_upstreams,
+            bypass,
+            ecds,
             output,
         } => {
             let loaded = load_and_report(&input);
@@ -261,13 +279,21 @@ fn run(command: Command) -> u8 {
                 upstream_tls_insecure,
                 resolve,
             };
-            match envoy::render(config, engine, &opts) {
-                Ok(yaml) => write_output(output.as_deref(), &yaml),
-                Err(e) => {
-                    eprintln!("{}: error: {e}", input.file.display());
-                    1
-                }
+            let deploy = envoy::sites::DeployOptions {
+                site_upstreams,
+                bypass,
+                ecds,
+            };
+            if sites.is_empty() && deploy.is_plain() {
+                return match envoy::render(config, engine, &opts) {
+                    Ok(yaml) => write_output(output.as_deref(), &yaml),
+                    Err(e) => {
+                        eprintln!("{}: error: {e}", input.file.display());
+                        1
+                    }
+                };
             }
+            render_sites((config, engine), &sites, &opts, &deploy, output.as_deref())
         }
         Command::Istio {
             input,
@@ -288,6 +314,61 @@ fn run(command: Command) -> u8 {
                     eprintln!("error: {e}");
                     2
                 }
+            }
+        }
+    }
+}
+
+/// `iis-rewrite envoy` with --site/--bypass/--ecds: loads every site, renders, writes the
+/// bootstrap and the ECDS file.
+fn render_sites(
+    default: (
+        &iis_rewrite_filter::FilterConfig,
+        &iis_rewrite_filter::Engine,
+    ),
+    site_args: &[envoy::sites::SiteArg],
+    opts: &envoy::EnvoyOptions,
+    deploy: &envoy::sites::DeployOptions,
+    output: Option<&Path>,
+) -> u8 {
+    let mut loaded_sites = Vec::new();
+    let mut failed = false;
+    for arg in site_args {
+        let loaded = load_and_report(&Input {
+            file: arg.file.clone(),
+            config_dir: None,
+        });
+        failed |= loaded.has_errors() || loaded.config.is_none() || loaded.engine.is_none();
+        loaded_sites.push((arg.host.clone(), loaded));
+    }
+    if failed {
+        return 1;
+    }
+    let sites: Vec<envoy::sites::Site<'_>> = loaded_sites
+        .iter()
+        .filter_map(|(host, l)| {
+            Some(envoy::sites::Site {
+                host: host.clone(),
+                config: l.config.as_ref()?,
+                engine: l.engine.as_ref()?,
+            })
+        })
+        .collect();
+    match envoy::sites::render(default, &sites, opts, deploy) {
+        Ok(rendered) => {
+            if let Some((path, text)) = &rendered.ecds {
+                if let Err(e) = envoy::sites::write_ecds(path, text) {
+                    eprintln!("{}: error: cannot write: {e}", path.display());
+                    return 1;
+                }
+            }
+            write_output(output, &rendered.bootstrap)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                envoy::sites::SiteError::Envoy(_) | envoy::sites::SiteError::Shape(_) => 1,
+                _ => 2,
             }
         }
     }

@@ -12,6 +12,7 @@
 
 pub mod clusters;
 pub mod listener;
+pub mod sites;
 pub mod yaml;
 
 use std::fmt;
