@@ -86,6 +86,7 @@ class Envoy:
     def __init__(self, config, *, log_level: str = "info", component_log_level: str | None = "wasm:debug",
                  concurrency: int = 1, workdir: Path | None = None):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="iis-deploy-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
         text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
         self.config_path = self.dir / "envoy.yaml"
         self.config_path.write_text(text)
