@@ -266,6 +266,8 @@ pub fn bootstrap(
             .with("listeners", Y::Seq(listeners))
             .with("clusters", Y::Seq(cluster_list)),
     );
+    // Prometheus labels for the filter's counters (deploy: sites::stats_config).
+    doc.set("stats_config", sites::stats_config());
     Ok(doc)
 }
 

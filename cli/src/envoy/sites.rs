@@ -233,6 +233,33 @@ fn rule_set_metadata(name: &str) -> Y {
     )
 }
 
+/// Tag extractors for the filter's counters. `/stats` keeps the full names
+/// (`wasmcustom.iis_rewrite.<set>.rule.<rule>.hits`, `….<set>.action.<kind>`); Prometheus
+/// (`/stats/prometheus`) gets `iis_rewrite_rule_hits{iis_rule_set, iis_rule}` and
+/// `iis_rewrite_action{iis_rule_set, iis_action}` (Envoy strips the `wasmcustom` namespace and
+/// adds no `envoy_` prefix). Set and rule names are sanitised to `[A-Za-z0-9_-]` by the filter,
+/// so they hold no dot.
+pub fn stats_config() -> Y {
+    let tag = |name: &str, regex: &str| Y::map().with("tag_name", name).with("regex", regex);
+    Y::map().with(
+        "stats_tags",
+        vec![
+            tag(
+                "iis_rule_set",
+                r"^wasmcustom\.iis_rewrite\.(([^.]+)\.)(?:rule|action)\.",
+            ),
+            tag(
+                "iis_rule",
+                r"^wasmcustom\.iis_rewrite\.[^.]+\.rule\.(([^.]+)\.)hits$",
+            ),
+            tag(
+                "iis_action",
+                r"^wasmcustom\.iis_rewrite\.[^.]+\.action(\.([^.]+))$",
+            ),
+        ],
+    )
+}
+
 /// `typed_per_filter_config` that switches the rewrite filter off on one route.
 pub fn disabled_filter() -> Y {
     Y::map().with(
