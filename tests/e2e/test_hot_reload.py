@@ -165,14 +165,7 @@ def test_a_refused_configuration_keeps_the_old_rules(deployment):
     counted = envoy.counter("wasmcustom.iis_rewrite.config_rejected")
 
     # A hand edit that breaks the rules: an invalid pattern in rule "Version".
-    doc = yaml.safe_load(ecds_file.read_text())
-    value = doc["resources"][0]["typed_config"]["config"]["configuration"]
-    config = json.loads(value["value"])
-    config["rules"][0]["match"]["url"] = "^(version$"
-    value["value"] = json.dumps(config)
-    tmp = ecds_file.parent / ".edit.tmp"
-    tmp.write_text(yaml.safe_dump(doc))
-    os.rename(tmp, ecds_file)
+    break_rules(ecds_file)
 
     wait_for(lambda: ecds_stat(envoy, "update_rejected") > rejected, what="ECDS rejection")
     log = envoy.log_text()
@@ -184,3 +177,52 @@ def test_a_refused_configuration_keeps_the_old_rules(deployment):
     assert status == 200 and json.loads(body)["path"] == "/page"
     # The filter's own rejection counter (defined by the VM that refused the configuration).
     assert envoy.counter("wasmcustom.iis_rewrite.config_rejected") == counted + 1
+
+
+def break_rules(ecds_file) -> None:
+    """Replaces the ECDS file (atomically) with one whose rule "Version" has an invalid pattern."""
+    doc = yaml.safe_load(ecds_file.read_text())
+    value = doc["resources"][0]["typed_config"]["config"]["configuration"]
+    config = json.loads(value["value"])
+    config["rules"][0]["match"]["url"] = "^(version$"
+    value["value"] = json.dumps(config)
+    tmp = ecds_file.parent / ".edit.tmp"
+    tmp.write_text(yaml.safe_dump(doc))
+    os.rename(tmp, ecds_file)
+
+
+def test_without_a_valid_configuration_requests_fail_closed(tmp_path):
+    """ECDS failure policy: Envoy refuses to start when the file is missing; when the first
+    configuration is one the filter refuses, the listener starts but every request through the
+    filter gets 500 (nothing passes unrewritten) until a valid configuration arrives."""
+    build()
+    ecds_dir = tmp_path / "ecds"
+    rules = tmp_path / "web.config"
+    write_rules(rules, "v1")
+    with Upstream("app") as app:
+        args = [str(rules), "--ecds", str(ecds_dir), "--wasm", str(WASM),
+                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+                "--resolve", f"app.test:8000=127.0.0.1:{app.port}",
+                "--resolve", "ws.test:8001=127.0.0.1:9"]
+        bootstrap = cli("envoy", *args).stdout
+        ecds_file = ecds_dir / "iis-rewrite.yaml"
+
+        saved = ecds_file.read_text()
+        ecds_file.unlink()
+        with pytest.raises(RuntimeError, match="does not exist"):
+            with Envoy(bootstrap, workdir=tmp_path / "missing"):
+                pass
+        ecds_file.write_text(saved)
+
+        break_rules(ecds_file)
+        with Envoy(bootstrap, workdir=tmp_path / "envoy") as envoy:
+            port = envoy.port("http")
+            status, _, _ = request("GET", f"http://127.0.0.1:{port}/page", {"Host": "site.test"})
+            assert status == 500 and app.requests == []
+            assert 'configuration refused: rule "Version"' in envoy.log_text()
+            # A valid configuration (the CLI rewrites the file atomically) takes over.
+            cli("envoy", *args, "-o", os.devnull)
+            wait_for(lambda: ecds_stat(envoy, "update_success") >= 1, what="ECDS update")
+            assert version(port) == "/v1"
+            status, _, body = request("GET", f"http://127.0.0.1:{port}/page", {"Host": "site.test"})
+            assert status == 200 and json.loads(body)["path"] == "/page"
