@@ -70,12 +70,18 @@ pub fn route_config(upstream_header: &str, default_cluster: Option<&str>, timeou
     )
 }
 
-/// A virtual host (the seam for per-site virtual hosts).
+/// A virtual host (the seam for per-site virtual hosts). Envoy's `x-envoy-external-address`
+/// (added because Envoy is the edge, `use_remote_address`) is not sent upstream: ARR sends no
+/// such header and the rules' X-Forwarded-For / X-Real-IP carry the client address.
 pub fn virtual_host(name: &str, domains: Vec<&str>, routes: Vec<Y>) -> Y {
     Y::map()
         .with("name", name)
         .with("domains", domains)
         .with("routes", routes)
+        .with(
+            "request_headers_to_remove",
+            vec!["x-envoy-external-address"],
+        )
 }
 
 /// The wasm HTTP filter: V8, the local module, the configuration as a StringValue (the filter
