@@ -7,44 +7,29 @@ stopped by the context managers, also when a test fails.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import yaml
+import harness
+from harness import EnvoyFailed, envoy_binary, request  # noqa: F401  (re-exported)
 
-REPO = Path(__file__).resolve().parents[2]
-WASM = REPO / "target/wasm32-wasip1/release/iis_rewrite_filter.wasm"
-CLI = REPO / "target/release/iis-rewrite"
-
-
-def envoy_binary() -> str:
-    for candidate in (
-        os.environ.get("ENVOY_BIN"),
-        str(REPO / ".venv/bin/envoy"),
-        "/work/venv-shared/bin/envoy",
-        shutil.which("envoy"),
-    ):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise RuntimeError("no envoy binary: run scripts/setup.sh or set ENVOY_BIN")
-
+REPO = Path(harness.REPO)
+WASM = Path(harness.wasm_file())
+CLI = Path(harness.cli_file())
 
 _built = False
 
 
 def build() -> None:
-    """Builds the release wasm and CLI once per session (incremental, so cheap when fresh)."""
+    """Builds the release wasm and CLI once per process, unless scripts/test.sh already did
+    (IIS_REWRITE_E2E_NO_BUILD=1, as conftest.py)."""
     global _built
-    if _built or os.environ.get("IIS_REWRITE_SKIP_BUILD"):
+    if _built or os.environ.get("IIS_REWRITE_E2E_NO_BUILD") == "1":
         _built = True
         return
     for args in (
@@ -63,12 +48,6 @@ def cli(*args: str, check: bool = True, cwd: Path = REPO) -> subprocess.Complete
     return proc
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def loopback_ports(config: dict) -> dict:
     """Rewrites every listener and the admin address to 127.0.0.1:0 (the OS picks the ports)."""
     config.setdefault("admin", {})["address"] = {
@@ -79,121 +58,26 @@ def loopback_ports(config: dict) -> dict:
     return config
 
 
-class Envoy:
-    """A real Envoy from a bootstrap (dict or YAML text). Listener and admin ports should be 0;
-    `port(name)` reads the bound port of a listener from the admin API."""
+class Envoy(harness.Envoy):
+    """The harness's Envoy (started on construction, stopped on exit), also from a dict, plus
+    stat helpers."""
 
-    def __init__(self, config, *, log_level: str = "info", component_log_level: str | None = "wasm:debug",
-                 concurrency: int = 1, workdir: Path | None = None):
-        self.dir = Path(workdir or tempfile.mkdtemp(prefix="iis-deploy-"))
-        self.dir.mkdir(parents=True, exist_ok=True)
-        text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
-        self.config_path = self.dir / "envoy.yaml"
-        self.config_path.write_text(text)
-        self.log_path = self.dir / "envoy.log"
-        self.admin_path = self.dir / "admin.txt"
-        self.args = [
-            envoy_binary(), "-c", str(self.config_path), "--concurrency", str(concurrency),
-            "--use-dynamic-base-id", "--admin-address-path", str(self.admin_path),
-            "-l", log_level, "--disable-hot-restart",
-        ]
-        if component_log_level:
-            self.args += ["--component-log-level", component_log_level]
-        self.proc: subprocess.Popen | None = None
-        self.admin = ""
+    def __init__(self, config, **kwargs):
+        if isinstance(config, dict):
+            config = json.dumps(config)  # JSON is YAML
+        super().__init__(config, **kwargs)
 
-    def __enter__(self) -> "Envoy":
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if not self.log.closed:
-            self.log.close()
-
-    def _wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"envoy exited {self.proc.returncode}:\n{self.log_text()[-4000:]}")
-            if self.admin_path.exists() and self.admin_path.read_text().strip():
-                self.admin = self.admin_path.read_text().strip()
-                try:
-                    status, _, body = request("GET", f"http://{self.admin}/ready", timeout=2)
-                    if status == 200 and body.strip() == b"LIVE":
-                        return
-                except OSError:
-                    pass
-            time.sleep(0.1)
-        raise RuntimeError(f"envoy not ready in {timeout}s:\n{self.log_text()[-4000:]}")
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def admin_get(self, path: str) -> str:
-        status, _, body = request("GET", f"http://{self.admin}{path}")
-        assert status == 200, (path, status, body[:300])
-        return body.decode()
-
-    def port(self, listener: str | None = None) -> int:
-        data = json.loads(self.admin_get("/listeners?format=json"))
-        for item in data.get("listener_statuses", []):
-            if listener is None or item.get("name") == listener:
-                return int(item["local_address"]["socket_address"]["port_value"])
-        raise KeyError(listener)
-
-    def stats(self, prefix: str = "") -> dict[str, str]:
-        out = {}
-        for line in self.admin_get("/stats").splitlines():
-            name, _, value = line.partition(": ")
-            if name.startswith(prefix):
-                out[name] = value
-        return out
+    def stats_with(self, prefix: str) -> dict:
+        return {k: v for k, v in self.stats().items() if k.startswith(prefix)}
 
     def counter(self, name: str) -> int:
-        value = self.stats(name).get(name)
-        return int(value) if value is not None else 0
+        value = self.stats().get(name)
+        return value if isinstance(value, int) else 0
 
-
-def request(method: str, url: str, headers: dict | list | None = None, body: bytes | None = None,
-            timeout: float = 10):
-    """One HTTP/1.1 request, no redirect following. Returns (status, [(name, value)], body)."""
-    assert url.startswith("http://")
-    hostport, _, path = url[len("http://"):].partition("/")
-    host, _, port = hostport.partition(":")
-    conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
-    try:
-        conn.putrequest(method, "/" + path, skip_host=True, skip_accept_encoding=True)
-        items = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
-        if not any(k.lower() == "host" for k, _ in items):
-            items.insert(0, ("Host", hostport))
-        for k, v in items:
-            conn.putheader(k, v)
-        if body is not None:
-            conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
-        resp = conn.getresponse()
-        return resp.status, resp.getheaders(), resp.read()
-    finally:
-        conn.close()
+    def admin_get(self, path: str) -> str:
+        r = request("GET", self.admin_url(path))
+        assert r.status == 200, (path, r.status, r.body[:300])
+        return r.body.decode()
 
 
 def header(headers, name: str) -> str | None:

@@ -102,8 +102,8 @@ def deployment(tmp_path):
             write_rules(rules, version)
             cli("envoy", *args, "-o", os.devnull)
 
-        with Envoy(bootstrap, workdir=tmp_path / "envoy") as envoy:
-            yield envoy, envoy.port("http"), ecds_dir / "iis-rewrite.yaml", regenerate
+        with Envoy(bootstrap) as envoy:
+            yield envoy, envoy.ports["http"], ecds_dir / "iis-rewrite.yaml", regenerate
 
 
 def version(port: int) -> str | None:
@@ -210,13 +210,13 @@ def test_without_a_valid_configuration_requests_fail_closed(tmp_path):
         saved = ecds_file.read_text()
         ecds_file.unlink()
         with pytest.raises(RuntimeError, match="does not exist"):
-            with Envoy(bootstrap, workdir=tmp_path / "missing"):
+            with Envoy(bootstrap):
                 pass
         ecds_file.write_text(saved)
 
         break_rules(ecds_file)
-        with Envoy(bootstrap, workdir=tmp_path / "envoy") as envoy:
-            port = envoy.port("http")
+        with Envoy(bootstrap) as envoy:
+            port = envoy.ports["http"]
             status, _, _ = request("GET", f"http://127.0.0.1:{port}/page", {"Host": "site.test"})
             assert status == 500 and app.requests == []
             assert 'configuration refused: rule "Version"' in envoy.log_text()

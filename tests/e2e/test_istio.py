@@ -170,7 +170,7 @@ def _check_site_rules(port: int, app: Upstream) -> None:
 def test_plugin_config_runs_in_envoy_as_istio_delivers_it():
     plugin_config = manifest("wasmplugin.yaml")["spec"]["pluginConfig"]
     with Upstream("app") as app, Envoy(_istio_style_bootstrap(plugin_config, app.port)) as envoy:
-        _check_site_rules(envoy.port("inbound"), app)
+        _check_site_rules(envoy.ports["inbound"], app)
 
 
 # --- envoy/remote-wasm.yaml ------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_remote_wasm_is_fetched_verified_and_run():
         with Upstream("app") as app, \
                 Envoy(_remote_bootstrap(server.port, app.port, hashlib.sha256(data).hexdigest())) as envoy:
             assert server.hits >= 1
-            _check_site_rules(envoy.port("http"), app)
+            _check_site_rules(envoy.ports["http"], app)
             assert envoy.counter("wasm.remote_load_fetch_successes") >= 1
     finally:
         server.close()
@@ -267,7 +267,7 @@ def test_remote_wasm_with_a_wrong_sha256_fails_closed():
     try:
         with Upstream("app") as app, Envoy(_remote_bootstrap(server.port, app.port, wrong)) as envoy:
             assert server.hits >= 1
-            status, _, _ = request("GET", f"http://127.0.0.1:{envoy.port('http')}/shop/cart",
+            status, _, _ = request("GET", f"http://127.0.0.1:{envoy.ports['http']}/shop/cart",
                                    {"Host": "web.example"})
             # Not passed through unrewritten: FAIL_CLOSED answers for the missing module.
             assert status == 503

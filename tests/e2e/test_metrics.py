@@ -57,8 +57,8 @@ def envoy_after_traffic(tmp_path_factory):
                         "--default-upstream", f"127.0.0.1:{app.port}",
                         "--resolve", f"app.test:8000=127.0.0.1:{app.port}").stdout
         # The log level operators run with: wasm at info.
-        with Envoy(bootstrap, workdir=tmp / "envoy", component_log_level="wasm:info") as envoy:
-            port = envoy.port("http")
+        with Envoy(bootstrap, component_log_level="wasm:info") as envoy:
+            port = envoy.ports["http"]
             log_before_traffic = len(envoy.log_text())
             for path, status, _, _ in TRAFFIC:
                 got, _, _ = request("GET", f"http://127.0.0.1:{port}{path}", {"Host": "site.test"})
@@ -77,7 +77,7 @@ def expected_counts():
 
 def test_stats_show_rule_and_action_counters(envoy_after_traffic):
     envoy, _ = envoy_after_traffic
-    stats = envoy.stats("wasmcustom.iis_rewrite.")
+    stats = envoy.stats_with("wasmcustom.iis_rewrite.")
     rules, actions = expected_counts()
     for rule in ["Old_page", "Gone", "Local", "Static", "App"]:
         assert int(stats[f"wasmcustom.iis_rewrite.default.rule.{rule}.hits"]) == rules.get(rule, 0), rule

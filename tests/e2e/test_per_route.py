@@ -78,8 +78,8 @@ def deployment(tmp_path_factory):
                   "--resolve", f"localhost:8096=127.0.0.1:{media.port}",
                   "--resolve", f"127.0.0.1:5000=127.0.0.1:{shop.port}",
                   "--wasm", str(WASM), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0").stdout
-        with Envoy(out, workdir=tmp_path_factory.mktemp("per-route")) as envoy:
-            yield envoy, envoy.port("http"), media, shop
+        with Envoy(out) as envoy:
+            yield envoy, envoy.ports["http"], media, shop
 
 
 def get(port, host, path, headers=None):
@@ -146,7 +146,7 @@ def test_bypass_route_is_untouched_by_the_filter(deployment):
 
 def test_rule_set_counters_are_per_site(deployment):
     envoy, port, media, shop = deployment
-    stats = envoy.stats("wasmcustom.iis_rewrite.")
+    stats = envoy.stats_with("wasmcustom.iis_rewrite.")
     assert int(stats["wasmcustom.iis_rewrite.media_example.rule.Redirect.hits"]) >= 1
     assert int(stats["wasmcustom.iis_rewrite.shop_example.rule.Legacy_redirects.hits"]) >= 1
     assert int(stats["wasmcustom.iis_rewrite.default.rule.Unknown_host.hits"]) >= 1
