@@ -81,6 +81,9 @@ impl RootContext for Root {
                 for w in warnings {
                     log::debug!("iis-rewrite: warning: {w}");
                 }
+                // Defined (at 0) with every accepted configuration, so dashboards and alerts
+                // see the rejection counter before the first rejection.
+                let _ = counter(metric_names::CONFIG_REJECTED);
                 self.metrics = Some(Rc::new(define_metrics(&plugin)));
                 self.plugin = Some(Rc::new(plugin));
                 true
