@@ -695,3 +695,79 @@ mod plugin_tests {
         assert_eq!(increments, ["increment_counter 30", "increment_counter 42"]);
     }
 }
+
+/// Host calls per request for the shipped rule sets (printed by `scripts/bench.sh`): each host
+/// call is a VM exit and a copy across the boundary, the largest share of a proxy-wasm filter's
+/// cost after the VM entry itself.
+#[cfg(test)]
+mod host_call_tests {
+    use super::tests::*;
+    use super::*;
+
+    fn case_config(text: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["config"].to_string()
+    }
+
+    /// Runs one request and its response; returns (request-phase calls, response-phase calls).
+    fn count(config: &str) -> (Vec<String>, Vec<String>) {
+        let mut s = stream(config);
+        let host = RecordingHost::request("/web/index.html?v=10.9", "jellyfin.example.com");
+        host.request.borrow_mut().push((
+            "user-agent".into(),
+            b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".to_vec(),
+        ));
+        assert_eq!(s.on_request_headers(&host), Verdict::Continue);
+        let request: Vec<String> = host.calls.borrow().clone();
+        *host.response.borrow_mut() = vec![
+            (":status".into(), b"200".to_vec()),
+            ("content-type".into(), b"text/html; charset=utf-8".to_vec()),
+            ("content-length".into(), b"1234".to_vec()),
+        ];
+        s.on_response_headers(&host);
+        let response: Vec<String> = host.calls.borrow()[request.len()..].to_vec();
+        (request, response)
+    }
+
+    #[test]
+    fn host_calls_per_request() {
+        let sets = [
+            ("empty", r#"{"rules":[]}"#.to_string(), 2, 0),
+            (
+                "jellyfin-basic",
+                case_config(include_str!("../../testdata/cases/jellyfin-basic.json")),
+                14,
+                0,
+            ),
+            (
+                "jellyfin-advanced",
+                case_config(include_str!("../../testdata/cases/jellyfin-advanced.json")),
+                14,
+                14,
+            ),
+        ];
+        for (name, config, max_request, max_response) in sets {
+            let (req, resp) = count(&config);
+            println!(
+                "host-calls {name:18} request={:2} response={:2} total={:2}  reads={} writes={}",
+                req.len(),
+                resp.len(),
+                req.len() + resp.len(),
+                req.iter().chain(&resp).filter(|c| c.starts_with("get_")).count(),
+                req.iter().chain(&resp).filter(|c| c.starts_with("set_")).count(),
+            );
+            println!("  request:  {req:?}\n  response: {resp:?}");
+            assert!(req.len() <= max_request, "{name}: {req:?}");
+            assert!(resp.len() <= max_response, "{name}: {resp:?}");
+            // No value is read twice.
+            for calls in [&req, &resp] {
+                let mut reads: Vec<&String> =
+                    calls.iter().filter(|c| c.starts_with("get_")).collect();
+                let n = reads.len();
+                reads.sort();
+                reads.dedup();
+                assert_eq!(n, reads.len(), "{name}: a value was read twice: {calls:?}");
+            }
+        }
+    }
+}
