@@ -5,10 +5,6 @@
 //! written), 2 usage error (clap's own code for bad command lines).
 
 mod diag;
-// Owned by the infra engineer. Its stub `render` reads none of the options yet; `unused` (not
-// `dead_code`, which the real module allows itself) so that both versions pass clippy. Remove
-// once `render` is the real one.
-#[allow(unused)]
 mod envoy;
 mod explain;
 mod load;
@@ -104,6 +100,16 @@ enum Command {
         /// Trusted proxies in front of Envoy (X-Forwarded-For hops that decide REMOTE_ADDR).
         #[arg(long, value_name = "N", default_value_t = 0)]
         xff_trusted_hops: u32,
+        /// PEM bundle that verifies https:// upstreams (default: /etc/ssl/certs/ca-certificates.crt).
+        #[arg(long, value_name = "PEM", conflicts_with = "upstream_tls_insecure")]
+        upstream_ca: Option<String>,
+        /// Do not verify the certificates of https:// upstreams.
+        #[arg(long)]
+        upstream_tls_insecure: bool,
+        /// Connect the cluster of HOST:PORT (as the rules name it) to ADDR:PORT instead
+        /// (repeatable; the Host header and TLS name stay HOST).
+        #[arg(long, value_name = "HOST:PORT=ADDR:PORT", value_parser = envoy::parse_resolve)]
+        resolve: Vec<envoy::Resolve>,
         /// Write to this file instead of stdout.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
@@ -217,6 +223,9 @@ fn run(command: Command) -> u8 {
             default_upstream,
             admin,
             xff_trusted_hops,
+            upstream_ca,
+            upstream_tls_insecure,
+            resolve,
             output,
         } => {
             let loaded = load_and_report(&input);
@@ -227,15 +236,6 @@ fn run(command: Command) -> u8 {
             if loaded.has_errors() {
                 return 1;
             }
-            let filter_json = match serde_json::to_string(config) {
-                Ok(j) => j,
-                Err(e) => {
-                    eprintln!("error: cannot serialise the configuration: {e}");
-                    return 1;
-                }
-            };
-            // The infra engineer's EnvoyOptions grows fields (upstream CA, …) with defaults.
-            #[allow(clippy::needless_update)]
             let opts = envoy::EnvoyOptions {
                 wasm,
                 listen,
@@ -245,9 +245,11 @@ fn run(command: Command) -> u8 {
                 default_upstream,
                 admin,
                 xff_trusted_hops,
-                ..Default::default()
+                upstream_ca,
+                upstream_tls_insecure,
+                resolve,
             };
-            match envoy::render(&filter_json, config, engine.upstreams(), &opts) {
+            match envoy::render(config, engine, &opts) {
                 Ok(yaml) => write_output(output.as_deref(), &yaml),
                 Err(e) => {
                     eprintln!("{}: error: {e}", input.file.display());

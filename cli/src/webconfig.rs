@@ -1801,7 +1801,7 @@ fn canon(value: Option<&str>, variants: &[&str]) -> Option<String> {
 }
 
 /// Seconds in an IIS timeSpan `[d.]hh:mm:ss[.fffffff]`.
-fn parse_timespan(s: &str) -> Option<u64> {
+pub(crate) fn parse_timespan(s: &str) -> Option<u64> {
     let s = s.trim();
     let (days, rest) = match s.split_once('.') {
         Some((d, r)) if !d.contains(':') => (d.parse::<u64>().ok()?, r),

@@ -152,7 +152,6 @@ fn embedded_config(yaml: &str) -> serde_json::Value {
 }
 
 #[test]
-#[ignore = "needs the real envoy::render (infra branch); cli/src/envoy.rs on main is still the stub that returns an error. Passes against infra commit 519050f. Remove this line when it lands (docs/cli-notes.md)"]
 fn bootstrap_embeds_the_imported_configuration_and_every_upstream() {
     for (file, clusters) in [
         ("jellyfin-basic.config", vec!["iis|http|localhost|8096"]),
@@ -183,7 +182,6 @@ fn bootstrap_embeds_the_imported_configuration_and_every_upstream() {
 }
 
 #[test]
-#[ignore = "needs the real envoy::render (infra branch); cli/src/envoy.rs on main is still the stub that returns an error. Passes against infra commit 519050f. Remove this line when it lands (docs/cli-notes.md)"]
 fn json_input_and_output_file() {
     let dir = scratch("envoy-out");
     let json = dir.join("jf.json");

@@ -205,9 +205,21 @@ fn compile_pattern(
     ignore_case: bool,
     at: Location,
     errs: &mut Vec<ConfigError>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<Pattern> {
     match Pattern::compile(source, syntax?, ignore_case) {
-        Ok(p) => Some(p),
+        Ok(p) => {
+            if p.uses_backtracking() {
+                warnings.push(Warning {
+                    at,
+                    message: format!(
+                        "pattern \"{source}\" uses a back-reference or a look-ahead that the linear-time regex engine cannot run; it runs on the backtracking matcher, whose matches are limited to {} steps (a match that needs more fails)",
+                        crate::backtrack::STEP_BUDGET
+                    ),
+                });
+            }
+            Some(p)
+        }
         Err(e) => {
             errs.push(pattern_error(at, source, e));
             None
@@ -407,7 +419,14 @@ fn compile_conditions(
             "pattern" => {
                 let src = c.pattern.as_deref().unwrap_or("");
                 let pat_at = at.at(Element::Condition(k), "pattern");
-                match compile_pattern(src, syntax, c.ignore_case.unwrap_or(true), pat_at, errs) {
+                match compile_pattern(
+                    src,
+                    syntax,
+                    c.ignore_case.unwrap_or(true),
+                    pat_at,
+                    errs,
+                    warnings,
+                ) {
                     Some(p) => {
                         let g = p.groups();
                         cond_max = Some(match (cond_max, track_all) {
@@ -553,7 +572,14 @@ impl Compiler<'_> {
                         (None, false)
                     }
                     Some(u) => (
-                        compile_pattern(u, syntax, ignore_case, at.at(Element::Match, "url"), errs),
+                        compile_pattern(
+                            u,
+                            syntax,
+                            ignore_case,
+                            at.at(Element::Match, "url"),
+                            errs,
+                            warnings,
+                        ),
                         m.negate.unwrap_or(false),
                     ),
                 }
@@ -1165,6 +1191,7 @@ impl Compiler<'_> {
             m.ignore_case.unwrap_or(true),
             at.at(Element::Match, "pattern"),
             errs,
+            warnings,
         );
         let rule_groups = pattern.as_ref().map_or(9, Pattern::groups);
         let raw_conditions = r.conditions.clone().unwrap_or_default();
