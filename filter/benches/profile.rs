@@ -4,7 +4,7 @@
 //!
 //! CARGO_PROFILE_BENCH_DEBUG=true CARGO_PROFILE_BENCH_STRIP=false \
 //!   cargo bench -p iis-rewrite-filter --bench profile --no-run
-//! valgrind --tool=callgrind target/release/deps/profile-* 
+//! valgrind --tool=callgrind target/release/deps/profile-*
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -27,7 +27,7 @@ fn main() {
     let path = format!("{}/../testdata/cases/{file}", env!("CARGO_MANIFEST_DIR"));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).unwrap();
-    let e = Engine::from_json(v["config"].to_string().as_bytes()).unwrap();
+    let e = Engine::from_json(v.get("config").unwrap().to_string().as_bytes()).unwrap();
     let req = StaticRequest::get("jellyfin.example.com", "/web/index.html?v=10.9").with_header(
         "user-agent",
         "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
