@@ -1121,9 +1121,11 @@ impl Compiler<'_> {
                 });
                 continue;
             }
+            // Sanitised once here, not per response.
+            let value = url::sanitize_header_value(&h.value).into_owned();
             match custom_headers.iter_mut().find(|(n, _)| *n == name) {
-                Some(existing) => existing.1 = h.value.clone(),
-                None => custom_headers.push((name, h.value.clone())),
+                Some(existing) => existing.1 = value,
+                None => custom_headers.push((name, value)),
             }
         }
 
@@ -1253,6 +1255,9 @@ impl Compiler<'_> {
                     );
                     warn_unknown_vars(&value, &vat, warnings);
                     OutboundAction::Rewrite {
+                        constant: value
+                            .as_literal()
+                            .map(|l| url::sanitize_header_value(l).into_owned()),
                         value,
                         replace: a.replace.unwrap_or(true),
                     }
@@ -1270,11 +1275,37 @@ impl Compiler<'_> {
         if errs.len() > before {
             return None;
         }
+        // A pattern that matches every value (`.*`), whose captures nothing reads, and an
+        // action that does not append: the header's current value cannot change the outcome,
+        // so the response phase need not fetch it.
+        let matches_all = match syntax {
+            Some(Syntax::EcmaScript) => matches!(pattern_src, ".*" | "^.*" | "(.*)" | "^(.*)"),
+            Some(Syntax::Wildcard) => pattern_src == "*",
+            Some(Syntax::ExactMatch) | None => false,
+        };
+        let mut reads_rule_captures = false;
+        let mut note = |seg: &Segment| {
+            if matches!(seg, Segment::RuleRef(_)) {
+                reads_rule_captures = true;
+            }
+        };
+        for c in &conditions.items {
+            c.input.visit(&mut note);
+        }
+        let appends = match &action {
+            OutboundAction::Rewrite { value, replace, .. } => {
+                value.visit(&mut note);
+                !*replace
+            }
+            OutboundAction::None => false,
+        };
+        let input_unused = matches_all && !reads_rule_captures && !appends;
         Some(CompiledOutboundRule {
             name: r.name.clone(),
             stop: r.stop_processing.unwrap_or(false),
             pre_condition,
             header,
+            input_unused,
             pattern: pattern?,
             negate: m.negate.unwrap_or(false),
             conditions,
