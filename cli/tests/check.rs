@@ -390,7 +390,8 @@ fn warnings_do_not_change_the_exit_code() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout,
-        "web.config: ok: 4 rules, 0 outbound rules, 0 preConditions, 0 rewrite maps\n"
+        "web.config: ok: 4 rules, 0 outbound rules, 0 preConditions, 0 rewrite maps, 1 server \
+         farm (0 servers)\n"
     );
     let w = r.warnings();
     let has =
@@ -422,7 +423,10 @@ fn warnings_do_not_change_the_exit_code() {
         r.stderr
     );
     assert!(
-        has("web.config:24:3: warning: <webFarms>", "not imported yet"),
+        has(
+            "web.config:24:13: warning: webFarm \"farm\"",
+            "has no enabled server: requests routed to it get 502"
+        ),
         "{}",
         r.stderr
     );
