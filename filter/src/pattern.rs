@@ -1136,6 +1136,8 @@ mod tests {
             "l\u{2028}m",
             "p\u{2029}",
             "q\u{2027}r\u{20AC}",
+            "\u{212A}\u{17F}",
+            "ks",
             "é/É",
             "api",
             "/api/",
@@ -1156,6 +1158,8 @@ mod tests {
             ("^api", true),
             ("api$", true),
             ("^api$", true),
+            // regex-lite folds ASCII only: the Kelvin sign and long s stay themselves.
+            ("^ks$", true),
             (r"^index\.html$", true),
             (r"^web/index\.html", true),
             ("", true),
