@@ -237,3 +237,33 @@ def test_arr_timeout_is_the_websocket_idle_timeout(novnc_short_timeout):
             idle.recv(timeout=5)
     text = envoy.wait_log("stream_idle_timeout")
     assert "stream_idle_timeout" in text
+
+
+def test_jellyfin_socket_through_header_setting_rules(envoy_for):
+    """Seed 000: Jellyfin's WebSocket (`/socket?api_key=…`) through the published Jellyfin rules,
+    which set X-Forwarded-*, X-Real-IP and custom response headers on the same request. The
+    rules' headers arrive, the Sec-WebSocket-* headers are exactly the client's, and the
+    extension is negotiated end to end."""
+    jellyfin = Path(harness.REPO) / "testdata/webconfigs/jellyfin-basic.config"
+    with EchoServer() as backend:
+        envoy = envoy_for(jellyfin, extra_args=["--resolve", f"localhost:8096=127.0.0.1:{backend.port}"])
+        url = f"ws://127.0.0.1:{envoy.port}/socket?api_key=k1&deviceId=d2"
+        with connect(url, compression="deflate", max_size=8 * 2**20, open_timeout=10, ping_interval=None) as ws:
+            echo(ws, '{"MessageType":"KeepAlive"}')
+            echo(ws, os.urandom(2**20))
+            sent = ws.request.headers
+            got = ws.response.headers
+    hs = backend.handshakes[-1]
+    assert hs.path == "/socket?api_key=k1&deviceId=d2"
+    assert hs.extensions == ["permessage-deflate"]
+    assert "permessage-deflate" in got["Sec-WebSocket-Extensions"]
+    for name in ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions"):
+        assert hs.header(name) == sent[name], name
+    server_sent = dict((k.lower(), v) for k, v in hs.response_headers)
+    assert got["Sec-WebSocket-Accept"] == server_sent["sec-websocket-accept"]
+    # what the rules set reached the backend with the upgrade
+    assert hs.header("X-Forwarded-Proto") == "http"
+    assert hs.header("X-Real-IP") == "127.0.0.1"
+    assert hs.header("Host") == "localhost:8096"
+    # customHeaders are added to the 101 as to any response the filter sees
+    assert got["X-Content-Type-Options"] == "nosniff"
