@@ -62,7 +62,7 @@ class MemorySampler:
 
     def __init__(self, envoy):
         self.envoy = envoy
-        self.base_allocated = envoy.stats()["server.memory_allocated"]
+        self.base_allocated = self._allocated()
         self.base_rss = proc_status(envoy.proc.pid)["VmRSS"]
         self.peak_allocated = self.base_allocated
         self.peak_rss = self.base_rss
@@ -74,8 +74,18 @@ class MemorySampler:
             self._sample()
             self._stop.wait(0.05)
 
+    def _allocated(self) -> int:
+        # one stat, not the whole /stats page: cheap even on a loaded machine
+        r = harness.request("GET", self.envoy.admin_url("/stats?filter=^server%5C.memory_allocated$"), timeout=20)
+        name, _, value = r.body.decode().strip().partition(": ")
+        assert name == "server.memory_allocated", r.body
+        return int(value)
+
     def _sample(self):
-        allocated = self.envoy.stats()["server.memory_allocated"]
+        try:
+            allocated = self._allocated()
+        except OSError:
+            return  # a sample lost to a slow admin reply; VmHWM still bounds the peak
         rss = proc_status(self.envoy.proc.pid)["VmRSS"]
         self.peak_allocated = max(self.peak_allocated, allocated)
         self.peak_rss = max(self.peak_rss, rss)
@@ -237,10 +247,13 @@ def test_slow_reader_holds_the_backend_back_and_outlives_the_route_timeout(jelly
     # kernel's socket buffers hold (tcp_rmem autotunes Envoy's upstream receive buffer up to
     # 32 MiB here) plus Envoy's 1 MiB per-connection buffer limit, and Envoy's own heap did
     # not grow with the body.
-    assert read_in_slow_phase < 24 * MiB
-    assert sent_in_slow_phase < media.size // 2, (sent_in_slow_phase, read_in_slow_phase)
-    assert ahead < socket_buffer_bound() + 8 * MiB, ahead
-    assert mem.allocated_growth < 16 * MiB, mem.allocated_growth
+    figures = dict(read=read_in_slow_phase, sent=sent_in_slow_phase, ahead=ahead,
+                   allocated=mem.allocated_growth, rss=mem.rss_growth, bound=socket_buffer_bound())
+    assert read_in_slow_phase < 24 * MiB, figures
+    assert sent_in_slow_phase < media.size - 32 * MiB, figures
+    assert ahead < socket_buffer_bound() + 8 * MiB, figures
+    assert mem.allocated_growth < 16 * MiB, figures
+    assert mem.rss_growth < 32 * MiB, figures
     assert slow_elapsed > 15
 
 

@@ -4,7 +4,7 @@
   permessage-deflate enabled, plain or TLS. It records every opening handshake exactly as it
   arrived (path and headers) and what was negotiated, and serves a small HTML page on plain
   GETs (the page the browser test loads).
-* `MediaServer`: an HTTP/1.1 server with a generated body of any size (default > 100 MB), served
+* `MediaServer`: an HTTP/1.1 server with a generated body of any size (default 128 MiB + 3 bytes), served
   in small writes without ever holding the body in memory, with single-range `Range` support
   (206 + Content-Range, suffix and open ranges, 416). It counts the bytes it has written so a
   test can see back-pressure.
@@ -342,7 +342,7 @@ class MediaServer:
     """A Jellyfin-like media backend on a free loopback port; `size` bytes at any path ending
     with `media_suffix`."""
 
-    def __init__(self, size: int = 105_000_003, media_suffix: str = ".mp4", write_size: int = 64 * 1024):
+    def __init__(self, size: int = 134_217_731, media_suffix: str = ".mp4", write_size: int = 64 * 1024):
         self.size = size
         self.media_suffix = media_suffix
         self.write_size = write_size
