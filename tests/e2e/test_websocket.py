@@ -207,10 +207,10 @@ def test_connection_open_and_active_beyond_20s_is_not_cut(novnc):
 
 @pytest.fixture
 def novnc_short_timeout(tmp_path, envoy_for):
-    """The noVNC rules with ARR `<proxy timeout="00:00:02"/>`: the generated route's
-    idle_timeout becomes 2 s."""
+    """The noVNC rules with ARR `<proxy timeout="00:00:03"/>`: the generated route's
+    idle_timeout becomes 3 s."""
     text = NOVNC.read_text().replace(
-        '<webSocket enabled="true" />', '<webSocket enabled="true" />\n    <proxy timeout="00:00:02" />'
+        '<webSocket enabled="true" />', '<webSocket enabled="true" />\n    <proxy timeout="00:00:03" />'
     )
     assert "<proxy timeout" in text
     config = tmp_path / "novnc-timeout.config"
@@ -229,12 +229,12 @@ def test_arr_timeout_is_the_websocket_idle_timeout(novnc_short_timeout):
     with open_ws(url) as idle, open_ws(url) as active:
         echo(idle, "hello")
         start = time.monotonic()
-        while time.monotonic() - start < 4:
+        while time.monotonic() - start < 5:
             echo(active, "keep-alive")
             time.sleep(0.5)
-        echo(active, "active for 4 s, twice the timeout")
+        echo(active, "active for 5 s, longer than the timeout")
         with pytest.raises(ConnectionClosed):
-            idle.send("after 4 s of silence")
+            idle.send("after 5 s of silence")
             idle.recv(timeout=5)
     text = envoy.wait_log("stream_idle_timeout")
     assert "stream_idle_timeout" in text
