@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import harness
-from ws_servers import MediaServer, media_sha256
+from ws_servers import MediaServer, media_chunks, media_sha256
 
 JELLYFIN = Path(harness.REPO) / "testdata/webconfigs/jellyfin-basic.config"
 MEDIA_PATH = "/Videos/5f1c/stream.mp4?static=true"
@@ -284,3 +284,30 @@ def test_arr_timeout_is_the_idle_timeout_of_a_paused_download(tmp_path, envoy_fo
         assert download_with_pause(0.5) == media.size
         assert download_with_pause(5.0) < media.size
     assert "stream_idle_timeout" in envoy.wait_log("stream_idle_timeout")
+
+
+def test_large_upload_streams_through_byte_exact(jellyfin):
+    """A 64 MiB chunked upload (a media library import, a backup) through the Jellyfin rules:
+    Envoy and the filter pass the request body on as it arrives (no buffering: Envoy's memory
+    stays flat) and the backend receives it byte-exact."""
+    envoy, media = jellyfin
+    size = 64 * MiB + 5
+    warm_up(envoy)
+    with MemorySampler(envoy) as mem:
+        conn = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=60)
+        conn.request(
+            "POST",
+            "/Library/Media/Upload",
+            body=(bytes(piece) for piece in media_chunks(0, size - 1)),
+            headers={"Host": "media.example.com", "Content-Type": "application/octet-stream"},
+            encode_chunked=True,
+        )
+        resp = conn.getresponse()
+        reply = resp.read().decode()
+        conn.close()
+    assert resp.status == 200, reply
+    assert reply.split() == [str(size), media_sha256(0, size - 1)]
+    method, path, headers = media.requests[-1]
+    assert (method, path) == ("POST", "/Library/Media/Upload")
+    print(f"\nupload 64 MiB: envoy RSS +{mem.rss_growth / MiB:.1f} MiB")
+    assert mem.rss_growth < 32 * MiB, mem.rss_growth

@@ -280,6 +280,41 @@ class _MediaHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(send_body=True)
 
+    def do_POST(self) -> None:
+        """An upload: the body is read in pieces and hashed, never kept; the reply is its length
+        and SHA-256 (chunked or Content-Length bodies)."""
+        owner = self.server.owner
+        owner._record(self.command, self.path, list(self.headers.items()))
+        h = hashlib.sha256()
+        total = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                left = size
+                while left:
+                    data = self.rfile.read(min(left, 1 << 20))
+                    if not data:
+                        raise ConnectionError("upload cut")
+                    h.update(data)
+                    left -= len(data)
+                    total += len(data)
+                self.rfile.readline()
+        else:
+            left = int(self.headers.get("Content-Length", "0"))
+            while left:
+                data = self.rfile.read(min(left, 1 << 20))
+                if not data:
+                    raise ConnectionError("upload cut")
+                h.update(data)
+                left -= len(data)
+                total += len(data)
+        body = f"{total} {h.hexdigest()}\n".encode()
+        self._simple(200, body)
+
     def _serve(self, send_body: bool) -> None:
         owner = self.server.owner
         size = owner.size
