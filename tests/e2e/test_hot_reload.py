@@ -38,7 +38,7 @@ RULES = """<?xml version="1.0" encoding="UTF-8"?>
 </rules></rewrite></system.webServer></configuration>
 """
 
-CHUNKS = 30
+CHUNKS = 50
 CHUNK_DELAY = 0.1
 
 
