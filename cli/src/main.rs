@@ -9,6 +9,7 @@ mod envoy;
 mod explain;
 mod istio;
 mod load;
+mod secrets;
 mod spans;
 mod webconfig;
 mod yaml;
@@ -35,6 +36,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Validate a web.config (or the filter's JSON configuration): exit 0 and a summary when
     /// valid, else exit 1 with one FILE:LINE:COL line per problem.
@@ -116,6 +119,15 @@ enum Command {
         /// (repeatable; the Host header and TLS name stay HOST).
         #[arg(long, value_name = "HOST:PORT=ADDR:PORT", value_parser = envoy::parse_resolve)]
         resolve: Vec<envoy::Resolve>,
+        /// Basic-auth user the filter sends to every proxied request (with Remote-User).
+        #[arg(long, value_name = "USER")]
+        backend_user: Option<String>,
+        /// File holding the backend password (one line).
+        #[arg(long, value_name = "FILE", conflicts_with = "backend_password_env")]
+        backend_password_file: Option<PathBuf>,
+        /// Environment variable holding the backend password.
+        #[arg(long, value_name = "VAR")]
+        backend_password_env: Option<String>,
         /// Another site behind the same listener: requests for HOST run the rules of FILE
         /// (repeatable); FILE (the positional one) serves every other host.
         #[arg(long = "site", value_name = "HOST=FILE", value_parser = envoy::sites::parse_site)]
@@ -130,7 +142,7 @@ enum Command {
         /// atomically): rewriting that file later reloads the rules without a restart.
         #[arg(long, value_name = "DIR")]
         ecds: Option<PathBuf>,
-        /// Write to this file instead of stdout.
+        /// Write to this file instead of stdout (created mode 0600 when it holds a password).
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
@@ -200,7 +212,15 @@ fn run(command: Command) -> u8 {
             let Some(config) = loaded.config.as_ref().filter(|_| !loaded.has_errors()) else {
                 return 1;
             };
-            match serde_json::to_string_pretty(config) {
+            let mut config = config.clone();
+            if secrets::mask_config(&mut config) {
+                eprintln!(
+                    "{}: warning: the backend password is not written; give it to `iis-rewrite \
+                     envoy` with --backend-password-file or --backend-password-env",
+                    input.file.display()
+                );
+            }
+            match serde_json::to_string_pretty(&config) {
                 Ok(mut json) => {
                     json.push('\n');
                     write_output(output.as_deref(), &json)
@@ -233,7 +253,10 @@ fn run(command: Command) -> u8 {
             };
             let request = explain::build_request(&spec);
             let mut trace = iis_rewrite_filter::trace::RequestTrace::default();
-            let decision = engine.inbound_traced(&request, &mut trace);
+            let mut decision = engine.inbound_traced(&request, &mut trace);
+            if let Some(config) = loaded.config.as_ref() {
+                secrets::mask_decision(config, &mut decision);
+            }
             let out = if json {
                 let mut s = explain::to_json(&trace, &decision);
                 s.push('\n');
@@ -256,6 +279,9 @@ fn run(command: Command) -> u8 {
             upstream_ca,
             upstream_tls_insecure,
             resolve,
+            backend_user,
+            backend_password_file,
+            backend_password_env,
             sites,
             site_upstreams,
             bypass,
@@ -271,6 +297,21 @@ fn run(command: Command) -> u8 {
             if loaded.has_errors() {
                 return 1;
             }
+            let source = match (backend_password_file, backend_password_env) {
+                (Some(f), _) => Some(secrets::PasswordSource::File(f)),
+                (None, Some(v)) => Some(secrets::PasswordSource::Env(v)),
+                (None, None) => None,
+            };
+            let mut config = config.clone();
+            let secret = match secrets::apply(&mut config, backend_user.as_deref(), source.as_ref())
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{}: error: {e}", input.file.display());
+                    return 1;
+                }
+            };
+            let config = &config;
             let opts = envoy::EnvoyOptions {
                 wasm,
                 listen,
@@ -292,6 +333,7 @@ fn run(command: Command) -> u8 {
             };
             if sites.is_empty() && deploy.is_plain(&opts.wasm) {
                 return match envoy::render(config, engine, &opts) {
+                    Ok(yaml) if secret => write_secret_output(output.as_deref(), &yaml),
                     Ok(yaml) => write_output(output.as_deref(), &yaml),
                     Err(e) => {
                         eprintln!("{}: error: {e}", input.file.display());
@@ -299,7 +341,13 @@ fn run(command: Command) -> u8 {
                     }
                 };
             }
-            render_sites((config, engine), &sites, &opts, &deploy, output.as_deref())
+            render_sites(
+                (config, engine),
+                &sites,
+                &opts,
+                &deploy,
+                (output.as_deref(), secret),
+            )
         }
         Command::Istio {
             input,
@@ -335,7 +383,7 @@ fn render_sites(
     site_args: &[envoy::sites::SiteArg],
     opts: &envoy::EnvoyOptions,
     deploy: &envoy::sites::DeployOptions,
-    output: Option<&Path>,
+    (output, secret): (Option<&Path>, bool),
 ) -> u8 {
     let mut loaded_sites = Vec::new();
     let mut failed = false;
@@ -368,7 +416,11 @@ fn render_sites(
                     return 1;
                 }
             }
-            write_output(output, &rendered.bootstrap)
+            if secret {
+                write_secret_output(output, &rendered.bootstrap)
+            } else {
+                write_output(output, &rendered.bootstrap)
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -402,6 +454,30 @@ fn load_and_report(input: &Input) -> Loaded {
         let _ = writeln!(err, "{line}");
     }
     loaded
+}
+
+/// Writes a bootstrap that holds a password: a file is created readable by its owner only.
+fn write_secret_output(path: Option<&Path>, text: &str) -> u8 {
+    let Some(p) = path else {
+        return write_output(None, text);
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options
+        .open(p)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+    {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{}: error: cannot write: {e}", p.display());
+            1
+        }
+    }
 }
 
 /// Writes the command's result to `path` or stdout.

@@ -508,7 +508,7 @@ pub fn render(
             None => default_upstream.clone(),
         };
         extra_clusters.extend(clusters::upstream_clusters(site.engine, opts, timeout));
-        extra_clusters.extend(clusters::farm_clusters(site.config, site.engine, opts));
+        extra_clusters.extend(super::farms::clusters(site.engine, opts));
         if let Some(u) = &upstream {
             extra_clusters.push(clusters::default_cluster(u, opts, timeout));
         }
@@ -558,9 +558,13 @@ pub fn render(
             &deploy.bypass,
         ),
     ));
-    let route_config = Y::map()
+    let mut route_config = Y::map()
         .with("name", "iis")
         .with("virtual_hosts", Y::Seq(vhosts));
+    // ARR farm routes (timeouts, hashing) of every site; each matches only its own cluster name.
+    for engine in std::iter::once(default_engine).chain(sites.iter().map(|s| s.engine)) {
+        route_config = super::farms::with_routes(route_config, engine);
+    }
 
     let plugin_json = if sites.is_empty() {
         filter_json(default_config, opts)?
