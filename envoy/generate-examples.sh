@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Regenerates the generated Envoy examples of this directory.
 #   envoy/generate-examples.sh [OUTDIR]      (default: envoy)
-# IIS_REWRITE: the CLI (default target/release/iis-rewrite).
+# IIS_REWRITE_CLI: the CLI (default target/release/iis-rewrite).
 # tests/e2e/test_per_route.py and test_istio.py run this into a temporary directory and compares the output
 # with the committed files, so they cannot drift from the web.configs or the generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-envoy}"
-cli="${IIS_REWRITE:-target/release/iis-rewrite}"
+cli="${IIS_REWRITE_CLI:-target/release/iis-rewrite}"
 # SHA256: the module's sha256 for remote-wasm.yaml (default: sha256sum of the release .wasm,
 # the file you publish at that URL).
 wasm=target/wasm32-wasip1/release/iis_rewrite_filter.wasm

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from deploy_support import (
-    REPO, WASM, Envoy, Upstream, build, cli, envoy_binary, header, loopback_ports, request,
+    CLI, REPO, WASM, Envoy, Upstream, build, cli, envoy_binary, header, loopback_ports, request,
     wait_for,
 )
 
@@ -65,7 +65,7 @@ def test_plugin_config_is_the_import_and_check_accepts_it(name, tmp_path):
 
 def test_manifests_are_exactly_what_the_generator_writes(tmp_path):
     sha = manifest("wasmplugin-https.yaml")["spec"]["sha256"]
-    env = {"IIS_REWRITE": str(REPO / "target/release/iis-rewrite"), "SHA256": sha, "PATH": "/usr/bin:/bin"}
+    env = {"IIS_REWRITE_CLI": str(CLI), "SHA256": sha, "PATH": "/usr/bin:/bin"}
     subprocess.run([str(ISTIO / "generate.sh"), str(tmp_path)], cwd=REPO, env=env, check=True)
     for name in MANIFESTS:
         assert (tmp_path / name).read_text() == (ISTIO / name).read_text(), (
@@ -245,7 +245,7 @@ def _remote_bootstrap(download_port: int, app_port: int, sha256: str) -> str:
 
 def test_remote_wasm_example_is_the_generator_output(tmp_path):
     sha = _wasm_filter(yaml.safe_load(REMOTE.read_text()))["config"]["vm_config"]["code"]["remote"]["sha256"]
-    env = {"IIS_REWRITE": str(REPO / "target/release/iis-rewrite"), "SHA256": sha, "PATH": "/usr/bin:/bin"}
+    env = {"IIS_REWRITE_CLI": str(CLI), "SHA256": sha, "PATH": "/usr/bin:/bin"}
     subprocess.run([str(REPO / "envoy/generate-examples.sh"), str(tmp_path)], cwd=REPO, env=env,
                    check=True, capture_output=True)
     assert (tmp_path / "remote-wasm.yaml").read_text() == REMOTE.read_text(), (

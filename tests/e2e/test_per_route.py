@@ -27,7 +27,7 @@ def _built():
 
 
 def test_per_route_example_is_the_generator_output(tmp_path):
-    env = {"IIS_REWRITE": str(CLI), "PATH": "/usr/bin:/bin"}
+    env = {"IIS_REWRITE_CLI": str(CLI), "PATH": "/usr/bin:/bin"}
     subprocess.run([str(REPO / "envoy/generate-examples.sh"), str(tmp_path)], cwd=REPO, env=env,
                    check=True, capture_output=True)
     assert (tmp_path / "per-route.yaml").read_text() == (REPO / "envoy/per-route.yaml").read_text(), (
