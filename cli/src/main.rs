@@ -287,6 +287,11 @@ fn run(command: Command) -> u8 {
                 upstream_ca,
                 upstream_tls_insecure,
                 resolve,
+                wasm_host_env_keys: config
+                    .proxy
+                    .iter()
+                    .filter_map(|p| p.backend_auth.as_ref()?.password_env.clone())
+                    .collect(),
             };
             match envoy::render(config, engine, &opts) {
                 Ok(yaml) if secret => write_secret_output(output.as_deref(), &yaml),

@@ -231,7 +231,7 @@ impl Check<'_> {
                 value: a.user.clone(),
                 expected: "a user name without ':' or control characters",
             });
-        } else if a.password.is_empty() {
+        } else if a.password.is_empty() && a.password_env.is_none() {
             self.warnings.push(Warning {
                 at,
                 message: "has no password: `iis-rewrite envoy --backend-password-file F` or \
