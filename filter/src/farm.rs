@@ -281,7 +281,9 @@ impl Check<'_> {
     }
 
     fn farm(&mut self, f: &config::WebFarm, name: &str, at: &Location) -> Option<Farm> {
+        let errors_before = self.errs.len();
         let servers = self.servers(f, at);
+        let server_errors = self.errs.len() > errors_before;
         let lb = f.load_balancing.clone().unwrap_or_default();
         let lb_at = |a| at.at(Element::LoadBalancing, a);
         let algorithm = match lb.algorithm.as_deref() {
@@ -363,7 +365,7 @@ impl Check<'_> {
         if !f.enabled.unwrap_or(true) {
             return None;
         }
-        if servers.is_empty() {
+        if servers.is_empty() && !server_errors {
             self.warnings.push(Warning {
                 at: at.clone(),
                 message: "has no enabled server: requests routed to it get 502, as ARR answers \
