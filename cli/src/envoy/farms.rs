@@ -12,7 +12,7 @@
 //! | `RequestHash` + `hashServerVariable`/`queryStringNames` | `RING_HASH` + route `hash_policy` |
 //! | `affinity useCookie cookieName timeout` | `RING_HASH` + `hash_policy.cookie` with a TTL |
 //! | `healthCheck url interval timeout statusCodeMatch responseMatch` | active HTTP health check |
-//! | `protocol timeout` | route `idle_timeout` and per-try idle timeout (502 via local replies) |
+//! | `protocol timeout` | route `idle_timeout` (502 through the local-reply mapping) |
 //! | no healthy server (502.4) | panic threshold 0: Envoy's 503 `UH`, mapped to 502 |
 
 use iis_rewrite_filter::farm::{Algorithm, Farm, FarmHealthCheck, FarmMember, HashOn};
@@ -221,8 +221,9 @@ fn hash_policy(farm: &Farm) -> Vec<Y> {
 }
 
 /// One route per farm cluster, selected by the upstream header's exact value: the farm's
-/// timeout (as an idle timeout, per try too, so that a silent backend gets ARR's 502 and a
-/// long stream that keeps sending is not cut) and its hash policy.
+/// timeout as the stream idle timeout (a backend silent that long gets ARR's 502 through the
+/// local-reply mapping; a long stream that keeps moving is not cut, as with the server-level
+/// routes) and its hash policy.
 pub fn routes(engine: &Engine) -> Vec<Y> {
     let header = engine.upstream_header();
     engine
@@ -234,13 +235,7 @@ pub fn routes(engine: &Engine) -> Vec<Y> {
             let mut action = Y::map()
                 .with("cluster", cluster.as_str())
                 .with("timeout", "0s")
-                .with("idle_timeout", timeout.clone())
-                .with(
-                    "retry_policy",
-                    Y::map()
-                        .with("num_retries", 0i64)
-                        .with("per_try_idle_timeout", timeout),
-                )
+                .with("idle_timeout", timeout)
                 .with(
                     "upgrade_configs",
                     vec![Y::map().with("upgrade_type", "websocket")],
@@ -352,7 +347,6 @@ mod tests {
         let r = routes(&e);
         let y = r[0].to_yaml();
         assert!(y.contains("idle_timeout: \"900s\""), "{y}");
-        assert!(y.contains("per_try_idle_timeout: \"900s\""), "{y}");
         assert!(y.contains("exact: \"iis-farm|https|web\""), "{y}");
         assert!(!y.contains("hash_policy"), "{y}");
     }
