@@ -354,14 +354,6 @@ impl Check<'_> {
             self.backend_auth(pat("backendAuth"), a);
         }
         let preserve_host = protocol.preserve_host_header.unwrap_or(true);
-        if !preserve_host {
-            self.warnings.push(Warning {
-                at: pat("preserveHostHeader"),
-                message: "preserveHostHeader=\"false\" on a farm is not supported: the client's \
-                          Host is sent"
-                    .into(),
-            });
-        }
         if !f.enabled.unwrap_or(true) {
             return None;
         }

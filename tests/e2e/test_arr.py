@@ -408,3 +408,11 @@ def test_import_and_explain_never_print_the_password(tmp_path, cli_path):
     assert "hunter2" not in exp.stdout and secret_b64 not in exp.stdout
     assert "authorization: Basic ***" in exp.stdout
     assert "remote-user: svc" in exp.stdout
+
+
+def test_farm_without_preserve_host_sends_the_server_name(tmp_path, make_upstream, envoy_for):
+    up = make_upstream(named("b0"), name="b0")
+    cfg = farm_config(tmp_path, [("b0.farm.test", "")], '<protocol preserveHostHeader="false" />')
+    env = envoy_for(cfg, extra_args=resolve_args([("b0.farm.test", 80, up)]))
+    assert harness.request("GET", env.url("/a"), headers={"Host": "www.example.com"}).status == 200
+    assert up.last.header("Host") == "b0.farm.test"

@@ -13,6 +13,7 @@
 //! | `affinity useCookie cookieName timeout` | `RING_HASH` + `hash_policy.cookie` with a TTL |
 //! | `healthCheck url interval timeout statusCodeMatch responseMatch` | active HTTP health check |
 //! | `protocol timeout` | route `idle_timeout` (502 through the local-reply mapping) |
+//! | `protocol preserveHostHeader="false"` | route `auto_host_rewrite` to the endpoint's address |
 //! | no healthy server (502.4) | panic threshold 0: Envoy's 503 `UH`, mapped to 502 |
 
 use iis_rewrite_filter::farm::{Algorithm, Farm, FarmHealthCheck, FarmMember, HashOn};
@@ -111,10 +112,14 @@ pub fn farm_cluster(name: &str, tls: bool, farm: &Farm, opts: &EnvoyOptions) -> 
         let port = if tls { m.https_port } else { m.http_port };
         let (addr, addr_port) = endpoint(&m.address, port, opts);
         any_name |= !is_ip(&addr);
+        // `hostname` is the Host Envoy sends when the farm does not keep the client's
+        // (`preserveHostHeader="false"`, route `auto_host_rewrite`).
         let mut e = Y::map()
             .with(
                 "endpoint",
-                Y::map().with("address", socket_address(&addr, addr_port)),
+                Y::map()
+                    .with("address", socket_address(&addr, addr_port))
+                    .with("hostname", m.address.as_str()),
             )
             .with("load_balancing_weight", i64::from(m.weight));
         if tls {
@@ -240,6 +245,10 @@ pub fn routes(engine: &Engine) -> Vec<Y> {
                     "upgrade_configs",
                     vec![Y::map().with("upgrade_type", "websocket")],
                 );
+            if !farm.preserve_host {
+                // ARR sends the chosen server's address as Host.
+                action.set("auto_host_rewrite", true);
+            }
             let policy = hash_policy(farm);
             if !policy.is_empty() {
                 action.set("hash_policy", Y::Seq(policy));
