@@ -7,10 +7,12 @@
 mod diag;
 mod envoy;
 mod explain;
+mod istio;
 mod load;
 mod secrets;
 mod spans;
 mod webconfig;
+mod yaml;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Validate a web.config (or the filter's JSON configuration): exit 0 and a summary when
     /// valid, else exit 1 with one FILE:LINE:COL line per problem.
@@ -120,7 +124,31 @@ enum Command {
         /// Environment variable holding the backend password.
         #[arg(long, value_name = "VAR")]
         backend_password_env: Option<String>,
+        /// Another site behind the same listener: requests for HOST run the rules of FILE
+        /// (repeatable); FILE (the positional one) serves every other host.
+        #[arg(long = "site", value_name = "HOST=FILE", value_parser = envoy::sites::parse_site)]
+        sites: Vec<envoy::sites::SiteArg>,
+        /// The default upstream of one --site (else --default-upstream).
+        #[arg(long = "site-upstream", value_name = "HOST=HOST:PORT", value_parser = envoy::sites::parse_site_upstream)]
+        site_upstreams: Vec<(String, String)>,
+        /// Requests whose path starts with PREFIX skip the filter (repeatable; e.g. /healthz).
+        #[arg(long, value_name = "PREFIX")]
+        bypass: Vec<String>,
+        /// Deliver the filter configuration through ECDS from DIR/iis-rewrite.yaml (written
+        /// atomically): rewriting that file later reloads the rules without a restart.
+        #[arg(long, value_name = "DIR")]
+        ecds: Option<PathBuf>,
         /// Write to this file instead of stdout (created mode 0600 when it holds a password).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+    /// Generate an Istio WasmPlugin manifest whose pluginConfig is this configuration.
+    Istio {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        opts: istio::IstioArgs,
+        /// Write to this file instead of stdout.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
@@ -250,6 +278,10 @@ fn run(command: Command) -> u8 {
             backend_user,
             backend_password_file,
             backend_password_env,
+            sites,
+            site_upstreams,
+            bypass,
+            ecds,
             output,
         } => {
             let loaded = load_and_report(&input);
@@ -293,14 +325,121 @@ fn run(command: Command) -> u8 {
                     .filter_map(|p| p.backend_auth.as_ref()?.password_env.clone())
                     .collect(),
             };
-            match envoy::render(config, engine, &opts) {
-                Ok(yaml) if secret => write_secret_output(output.as_deref(), &yaml),
+            let deploy = envoy::sites::DeployOptions {
+                site_upstreams,
+                bypass,
+                ecds,
+            };
+            if sites.is_empty() && deploy.is_plain() {
+                return match envoy::render(config, engine, &opts) {
+                    Ok(yaml) if secret => write_secret_output(output.as_deref(), &yaml),
+                    Ok(yaml) => write_output(output.as_deref(), &yaml),
+                    Err(e) => {
+                        eprintln!("{}: error: {e}", input.file.display());
+                        1
+                    }
+                };
+            }
+            render_sites(
+                (config, engine),
+                &sites,
+                &opts,
+                &deploy,
+                (output.as_deref(), secret),
+            )
+        }
+        Command::Istio {
+            input,
+            opts,
+            output,
+        } => {
+            let Some(json) = imported_json(&input) else {
+                return 1;
+            };
+            let source = input.file.display().to_string();
+            match istio::render(&json, &source, &opts) {
                 Ok(yaml) => write_output(output.as_deref(), &yaml),
-                Err(e) => {
-                    eprintln!("{}: error: {e}", input.file.display());
+                Err(e @ istio::IstioError::Config(_)) => {
+                    eprintln!("{source}: error: {e}");
                     1
                 }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
             }
+        }
+    }
+}
+
+/// `iis-rewrite envoy` with --site/--bypass/--ecds: loads every site, renders, writes the
+/// bootstrap and the ECDS file.
+fn render_sites(
+    default: (
+        &iis_rewrite_filter::FilterConfig,
+        &iis_rewrite_filter::Engine,
+    ),
+    site_args: &[envoy::sites::SiteArg],
+    opts: &envoy::EnvoyOptions,
+    deploy: &envoy::sites::DeployOptions,
+    (output, secret): (Option<&Path>, bool),
+) -> u8 {
+    let mut loaded_sites = Vec::new();
+    let mut failed = false;
+    for arg in site_args {
+        let loaded = load_and_report(&Input {
+            file: arg.file.clone(),
+            config_dir: None,
+        });
+        failed |= loaded.has_errors() || loaded.config.is_none() || loaded.engine.is_none();
+        loaded_sites.push((arg.host.clone(), loaded));
+    }
+    if failed {
+        return 1;
+    }
+    let sites: Vec<envoy::sites::Site<'_>> = loaded_sites
+        .iter()
+        .filter_map(|(host, l)| {
+            Some(envoy::sites::Site {
+                host: host.clone(),
+                config: l.config.as_ref()?,
+                engine: l.engine.as_ref()?,
+            })
+        })
+        .collect();
+    match envoy::sites::render(default, &sites, opts, deploy) {
+        Ok(rendered) => {
+            if let Some((path, text)) = &rendered.ecds {
+                if let Err(e) = envoy::sites::write_ecds(path, text) {
+                    eprintln!("{}: error: cannot write: {e}", path.display());
+                    return 1;
+                }
+            }
+            if secret {
+                write_secret_output(output, &rendered.bootstrap)
+            } else {
+                write_output(output, &rendered.bootstrap)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                envoy::sites::SiteError::Envoy(_) | envoy::sites::SiteError::Shape(_) => 1,
+                _ => 2,
+            }
+        }
+    }
+}
+
+/// The imported configuration as `import` writes it (pretty JSON), or None after reporting.
+fn imported_json(input: &Input) -> Option<String> {
+    let loaded = load_and_report(input);
+    let config = loaded.config.as_ref().filter(|_| !loaded.has_errors())?;
+    match serde_json::to_string_pretty(config) {
+        Ok(json) => Some(json),
+        Err(e) => {
+            eprintln!("error: cannot serialise the configuration: {e}");
+            None
         }
     }
 }

@@ -611,3 +611,55 @@ broken!(
     15,
     "webFarm \"web\" <server> 1 attribute address: unknown value \"http://10.0.0.1:8080\""
 );
+
+#[test]
+fn back_references_and_inner_look_aheads_warn_about_the_backtracking_matcher() {
+    let dir = scratch("backtracking");
+    std::fs::write(
+        dir.join("web.config"),
+        r#"<configuration>
+  <system.webServer>
+    <rewrite>
+      <rules>
+        <rule name="Hotlink" stopProcessing="true">
+          <match url="\.(png|jpg)$" />
+          <conditions>
+            <add input="{HTTP_HOST}|{HTTP_REFERER}" pattern="^([^|]+)\|https?://\1/" negate="true" />
+          </conditions>
+          <action type="CustomResponse" statusCode="403" />
+        </rule>
+        <rule name="Public">
+          <match url="^files/(?!private/)(.*)$" />
+          <action type="Rewrite" url="/pub/{R:1}" />
+        </rule>
+        <rule name="Linear">
+          <match url="^(?!api/)(.*)$" />
+          <action type="None" />
+        </rule>
+      </rules>
+    </rewrite>
+  </system.webServer>
+</configuration>
+"#,
+    )
+    .unwrap();
+    let r = run_in(&dir, &["check", "web.config"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let w: Vec<_> = r
+        .warnings()
+        .into_iter()
+        .filter(|l| l.contains("backtracking"))
+        .collect();
+    assert_eq!(w.len(), 2, "{}", r.stderr);
+    assert!(
+        w[0].starts_with("web.config:8:") && w[0].contains("rule \"Hotlink\" condition 1"),
+        "{}",
+        w[0]
+    );
+    assert!(w[0].contains("steps"), "{}", w[0]);
+    assert!(
+        w[1].starts_with("web.config:13:") && w[1].contains("rule \"Public\""),
+        "{}",
+        w[1]
+    );
+}

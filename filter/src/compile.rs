@@ -229,9 +229,21 @@ fn compile_pattern(
     ignore_case: bool,
     at: Location,
     errs: &mut Vec<ConfigError>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<Pattern> {
     match Pattern::compile(source, syntax?, ignore_case) {
-        Ok(p) => Some(p),
+        Ok(p) => {
+            if p.uses_backtracking() {
+                warnings.push(Warning {
+                    at,
+                    message: format!(
+                        "pattern \"{source}\" uses a back-reference or a look-ahead that the linear-time regex engine cannot run; it runs on the backtracking matcher, whose matches are limited to {} steps (a match that needs more fails)",
+                        crate::backtrack::STEP_BUDGET
+                    ),
+                });
+            }
+            Some(p)
+        }
         Err(e) => {
             errs.push(pattern_error(at, source, e));
             None
@@ -431,7 +443,14 @@ fn compile_conditions(
             "pattern" => {
                 let src = c.pattern.as_deref().unwrap_or("");
                 let pat_at = at.at(Element::Condition(k), "pattern");
-                match compile_pattern(src, syntax, c.ignore_case.unwrap_or(true), pat_at, errs) {
+                match compile_pattern(
+                    src,
+                    syntax,
+                    c.ignore_case.unwrap_or(true),
+                    pat_at,
+                    errs,
+                    warnings,
+                ) {
                     Some(p) => {
                         let g = p.groups();
                         cond_max = Some(match (cond_max, track_all) {
@@ -577,7 +596,14 @@ impl Compiler<'_> {
                         (None, false)
                     }
                     Some(u) => (
-                        compile_pattern(u, syntax, ignore_case, at.at(Element::Match, "url"), errs),
+                        compile_pattern(
+                            u,
+                            syntax,
+                            ignore_case,
+                            at.at(Element::Match, "url"),
+                            errs,
+                            warnings,
+                        ),
                         m.negate.unwrap_or(false),
                     ),
                 }
@@ -1095,9 +1121,11 @@ impl Compiler<'_> {
                 });
                 continue;
             }
+            // Sanitised once here, not per response.
+            let value = url::sanitize_header_value(&h.value).into_owned();
             match custom_headers.iter_mut().find(|(n, _)| *n == name) {
-                Some(existing) => existing.1 = h.value.clone(),
-                None => custom_headers.push((name, h.value.clone())),
+                Some(existing) => existing.1 = value,
+                None => custom_headers.push((name, value)),
             }
         }
 
@@ -1189,6 +1217,7 @@ impl Compiler<'_> {
             m.ignore_case.unwrap_or(true),
             at.at(Element::Match, "pattern"),
             errs,
+            warnings,
         );
         let rule_groups = pattern.as_ref().map_or(9, Pattern::groups);
         let raw_conditions = r.conditions.clone().unwrap_or_default();
@@ -1226,6 +1255,9 @@ impl Compiler<'_> {
                     );
                     warn_unknown_vars(&value, &vat, warnings);
                     OutboundAction::Rewrite {
+                        constant: value
+                            .as_literal()
+                            .map(|l| url::sanitize_header_value(l).into_owned()),
                         value,
                         replace: a.replace.unwrap_or(true),
                     }
@@ -1243,11 +1275,37 @@ impl Compiler<'_> {
         if errs.len() > before {
             return None;
         }
+        // A pattern that matches every value (`.*`), whose captures nothing reads, and an
+        // action that does not append: the header's current value cannot change the outcome,
+        // so the response phase need not fetch it.
+        let matches_all = match syntax {
+            Some(Syntax::EcmaScript) => matches!(pattern_src, ".*" | "^.*" | "(.*)" | "^(.*)"),
+            Some(Syntax::Wildcard) => pattern_src == "*",
+            Some(Syntax::ExactMatch) | None => false,
+        };
+        let mut reads_rule_captures = false;
+        let mut note = |seg: &Segment| {
+            if matches!(seg, Segment::RuleRef(_)) {
+                reads_rule_captures = true;
+            }
+        };
+        for c in &conditions.items {
+            c.input.visit(&mut note);
+        }
+        let appends = match &action {
+            OutboundAction::Rewrite { value, replace, .. } => {
+                value.visit(&mut note);
+                !*replace
+            }
+            OutboundAction::None => false,
+        };
+        let input_unused = matches_all && !reads_rule_captures && !appends;
         Some(CompiledOutboundRule {
             name: r.name.clone(),
             stop: r.stop_processing.unwrap_or(false),
             pre_condition,
             header,
+            input_unused,
             pattern: pattern?,
             negate: m.negate.unwrap_or(false),
             conditions,

@@ -5,6 +5,7 @@
 //! the worker's VM, shared/envoy-proxy-wasm.md §7.3); the `hostcalls` functions used here return
 //! the status instead, and a failed call degrades to "absent" rather than a crash.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
@@ -15,15 +16,31 @@ use crate::plugin::{metric_names, Plugin};
 use crate::stream::{Host, SetMetrics, Stream, Verdict};
 
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Trace);
+    // Info until the host says otherwise (on_vm_start): with the SDK cap at Trace every
+    // per-request `log::debug!` would format its arguments and cross into the host, which then
+    // drops the line at Envoy's default level.
+    proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(Root { plugin: None, metrics: None })
+        Box::new(Root { plugin: None, metrics: None, streams: Cell::new(0) })
     });
 }}
 
 struct Root {
     plugin: Option<Rc<Plugin>>,
     metrics: Option<Rc<Vec<SetMetrics>>>,
+    /// Streams created, for re-reading the host's log level now and then.
+    streams: Cell<u32>,
+}
+
+/// How many streams go by between two reads of the host's log level (`POST /logging?wasm=debug`
+/// takes effect within this many requests, or at the next configuration).
+const LOG_LEVEL_EVERY: u32 = 1024;
+
+/// Caps the SDK's log level at the host's, so disabled levels cost one comparison.
+fn follow_host_log_level() {
+    if let Ok(level) = hostcalls::get_log_level() {
+        proxy_wasm::set_log_level(level);
+    }
 }
 
 /// Marks a counter whose definition failed (Envoy's ids encode the metric type in their low
@@ -56,6 +73,7 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        follow_host_log_level();
         log::info!(
             "iis-rewrite {} ({}) starting",
             crate::VERSION,
@@ -65,6 +83,7 @@ impl RootContext for Root {
     }
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        follow_host_log_level();
         let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
             .ok()
             .flatten()
@@ -81,6 +100,9 @@ impl RootContext for Root {
                 for w in warnings {
                     log::debug!("iis-rewrite: warning: {w}");
                 }
+                // Defined (at 0) with every accepted configuration, so dashboards and alerts
+                // see the rejection counter before the first rejection.
+                let _ = counter(metric_names::CONFIG_REJECTED);
                 self.metrics = Some(Rc::new(define_metrics(&plugin)));
                 self.plugin = Some(Rc::new(plugin));
                 true
@@ -96,6 +118,11 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let n = self.streams.get().wrapping_add(1);
+        self.streams.set(n);
+        if n % LOG_LEVEL_EVERY == 0 {
+            follow_host_log_level();
+        }
         // Returning None would panic inside the SDK; without a configuration the stream fails
         // closed instead.
         Some(Box::new(Http {
@@ -139,6 +166,10 @@ impl Host for ProxyWasmHost {
         hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
             .ok()
             .flatten()
+    }
+
+    fn response_headers(&self) -> Vec<(String, Vec<u8>)> {
+        hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default()
     }
 
     fn set_response_header(&self, name: &str, value: Option<&str>) {

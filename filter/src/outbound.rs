@@ -39,7 +39,12 @@ pub(crate) struct CompiledPreCondition {
 #[derive(Debug)]
 pub(crate) enum OutboundAction {
     None,
-    Rewrite { value: Template, replace: bool },
+    Rewrite {
+        value: Template,
+        /// The value, sanitised, when the template is a constant (no per-response expansion).
+        constant: Option<String>,
+        replace: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -49,6 +54,9 @@ pub(crate) struct CompiledOutboundRule {
     pub pre_condition: Option<usize>,
     /// Lowercase response header name.
     pub header: String,
+    /// The header's current value cannot change what the rule does (a match-everything pattern,
+    /// no `{R:n}`, no append), so it is not fetched.
+    pub input_unused: bool,
     pub pattern: Pattern,
     pub negate: bool,
     pub conditions: CompiledConditions,
@@ -128,9 +136,18 @@ impl OutEval<'_> {
     }
 
     fn set(&mut self, name: &str, value: Option<String>) {
+        let value = value.map(|v| match url::sanitize_header_value(&v) {
+            Cow::Borrowed(_) => v,
+            Cow::Owned(clean) => clean,
+        });
+        self.set_clean(name, value);
+    }
+
+    /// [`OutEval::set`] for a value sanitised when the configuration was compiled.
+    fn set_clean(&mut self, name: &str, value: Option<String>) {
         self.edits.push(HeaderEdit {
             name: name.to_string(),
-            value: value.map(|v| url::sanitize_header_value(&v).into_owned()),
+            value,
         });
     }
 }
@@ -203,6 +220,21 @@ impl Engine {
         &self.outbound.snapshot_vars
     }
 
+    /// How many response headers one response phase reads at most (for choosing between one
+    /// host call per header and one call for all); `reverse`: Location/Content-Location are
+    /// reverse-rewritten.
+    pub fn response_reads(&self, reverse: bool) -> usize {
+        let o = &self.outbound;
+        let rules = o.rules.iter().filter(|r| !r.input_unused).count();
+        let conditions: usize = o
+            .pre_conditions
+            .iter()
+            .map(|p| p.conditions.items.len())
+            .chain(o.rules.iter().map(|r| r.conditions.items.len()))
+            .sum();
+        o.custom_headers.len() + rules + conditions + if reverse { 2 } else { 0 }
+    }
+
     /// Whether the response phase has anything to do besides inbound `RESPONSE_*` sets.
     pub fn has_outbound(&self) -> bool {
         !self.outbound.is_empty()
@@ -272,15 +304,16 @@ impl Engine {
             }
         }
         for (name, value) in &self.outbound.custom_headers {
-            let add = match ev.current(name) {
-                None => Some(value.clone()),
-                Some(c) if c.is_empty() => Some(value.clone()),
-                Some(c) if carries(&c, value) => None,
+            // Values were sanitised at compile time.
+            match ev.current(name) {
+                None => ev.set_clean(name, Some(value.clone())),
+                Some(c) if c.is_empty() => ev.set_clean(name, Some(value.clone())),
+                Some(c) if carries(&c, value) => {}
                 // IIS adds a custom header to what the backend sent (§6): both values.
-                Some(c) => Some(format!("{c}, {value}")),
-            };
-            if add.is_some() {
-                ev.set(name, add);
+                Some(c) => {
+                    let both = format!("{c}, {value}");
+                    ev.set(name, Some(both));
+                }
             }
         }
         let mut pre_results: Vec<Option<bool>> = vec![None; self.outbound.pre_conditions.len()];
@@ -313,10 +346,13 @@ impl Engine {
                     continue;
                 }
             }
-            ev.input = ev
-                .current(&rule.header)
-                .map(Cow::into_owned)
-                .unwrap_or_default();
+            ev.input.clear();
+            if !rule.input_unused || trace.is_some() {
+                if let Some(v) = ev.current(&rule.header) {
+                    let v = v.into_owned();
+                    ev.input = v;
+                }
+            }
             let input = std::mem::take(&mut ev.input);
             let found = rule.pattern.find(&input, &mut ev.spans);
             ev.input = input;
@@ -335,7 +371,21 @@ impl Engine {
                     rt.as_mut().map(|r| &mut r.conditions),
                 );
             if fired {
-                if let OutboundAction::Rewrite { value, replace } = &rule.action {
+                if let OutboundAction::Rewrite {
+                    constant: Some(v),
+                    replace: true,
+                    ..
+                } = &rule.action
+                {
+                    let new = (!v.is_empty()).then(|| v.clone());
+                    if let Some(r) = rt.as_mut() {
+                        r.action = Some(match &new {
+                            Some(v) => format!("set {}: {v}", rule.header),
+                            None => format!("remove {}", rule.header),
+                        });
+                    }
+                    ev.set_clean(&rule.header, new);
+                } else if let OutboundAction::Rewrite { value, replace, .. } = &rule.action {
                     let v = value.expand_to_string(&ev);
                     let new = match (*replace, ev.current(&rule.header)) {
                         (false, Some(c)) if !c.is_empty() && !v.is_empty() => {

@@ -10,6 +10,7 @@
 //! exactly their meaning there. What has no exact translation — back-references inside a pattern
 //! (`\1`), other look-arounds — is refused at load, naming the construct.
 
+use crate::backtrack::{Outcome, Program};
 use regex_lite::{Regex, RegexBuilder};
 use std::fmt::Write as _;
 
@@ -54,6 +55,28 @@ enum Matcher {
     },
     Exact {
         text: String,
+        ignore_case: bool,
+    },
+    /// A pattern that needs no regex at all (see [`Fast`]).
+    Fast(Fast),
+    /// The backtracking fallback, for what regex-lite cannot run exactly.
+    Backtrack(Program),
+}
+
+/// Patterns whose result is computed directly, captures included, identical to the regex's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fast {
+    /// `.*`, `^.*`, `(.*)`, `^(.*)`: the run up to the first line terminator, from 0 (group 1
+    /// the same when `group`). Always matches.
+    DotStar { group: bool },
+    /// `^.*$`, `^(.*)$`: the whole input when it holds no line terminator.
+    WholeLine { group: bool },
+    /// A literal, no group: searched (no anchor), at the start (`^lit`), at the end (`lit$`),
+    /// or the whole input (`^lit$`). Under ignoreCase the literal is ASCII.
+    Literal {
+        text: String,
+        start: bool,
+        end: bool,
         ignore_case: bool,
     },
 }
@@ -104,7 +127,31 @@ impl Pattern {
                 )
             }
             Syntax::EcmaScript => {
-                let t = Translation::run(source, ignore_case)?;
+                if let Some(fast) = Fast::detect(source, ignore_case) {
+                    let groups = usize::from(matches!(
+                        fast,
+                        Fast::DotStar { group: true } | Fast::WholeLine { group: true }
+                    ));
+                    return Ok(Pattern {
+                        source: source.to_string(),
+                        matcher: Matcher::Fast(fast),
+                        groups,
+                    });
+                }
+                let t = match Translation::run(source, ignore_case) {
+                    Ok(t) => t,
+                    // No exact regex-lite translation: the backtracking matcher runs it.
+                    Err(PatternError::Unsupported(_)) => {
+                        let program = Program::compile(source, ignore_case)?;
+                        let groups = program.groups();
+                        return Ok(Pattern {
+                            source: source.to_string(),
+                            matcher: Matcher::Backtrack(program),
+                            groups,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                };
                 let (re, groups) = build(&t.main, ignore_case)?;
                 let mut guards = Vec::with_capacity(t.guards.len());
                 for (body, positive) in &t.guards {
@@ -137,6 +184,46 @@ impl Pattern {
     /// Number of capture groups, not counting group 0.
     pub fn groups(&self) -> usize {
         self.groups
+    }
+
+    /// Whether this pattern runs on the backtracking matcher (bounded by a step budget) rather
+    /// than the linear-time regex engine.
+    pub fn uses_backtracking(&self) -> bool {
+        matches!(self.matcher, Matcher::Backtrack(_))
+    }
+
+    /// Compiles an ECMAScript pattern for the backtracking matcher, whatever it contains (for
+    /// tests comparing the two engines).
+    pub fn compile_backtracking(source: &str, ignore_case: bool) -> Result<Pattern, PatternError> {
+        let program = Program::compile(source, ignore_case)?;
+        Ok(Pattern {
+            source: source.to_string(),
+            groups: program.groups(),
+            matcher: Matcher::Backtrack(program),
+        })
+    }
+
+    /// Compiles an ECMAScript pattern without the no-regex fast paths (for tests).
+    pub fn compile_without_fast_paths(
+        source: &str,
+        ignore_case: bool,
+    ) -> Result<Pattern, PatternError> {
+        let t = Translation::run(source, ignore_case)?;
+        let (re, groups) = build(&t.main, ignore_case)?;
+        let mut guards = Vec::with_capacity(t.guards.len());
+        for (body, positive) in &t.guards {
+            guards.push((build(body, ignore_case)?.0, *positive));
+        }
+        Ok(Pattern {
+            source: source.to_string(),
+            matcher: Matcher::Regex {
+                re,
+                guards,
+                prefix: None,
+                ignore_case,
+            },
+            groups,
+        })
     }
 
     /// Tests `input`; on a match fills `spans` (0 = whole match) and returns true.
@@ -182,6 +269,20 @@ impl Pattern {
                 spans.extend((0..locs.len()).map(|i| locs.get(i)));
                 true
             }
+            Matcher::Fast(fast) => fast.find(input, spans),
+            Matcher::Backtrack(program) => match program.find(input, spans) {
+                Outcome::Match => true,
+                Outcome::NoMatch => false,
+                Outcome::Exhausted => {
+                    log::debug!(
+                        "iis-rewrite: pattern \"{}\" ran out of its {} step budget on a {}-byte input; counted as no match",
+                        self.source,
+                        crate::backtrack::STEP_BUDGET,
+                        input.len()
+                    );
+                    false
+                }
+            },
         }
     }
 
@@ -192,7 +293,118 @@ impl Pattern {
                 let mut spans = Spans::new();
                 self.find(input, &mut spans)
             }
-            Matcher::Exact { .. } => self.find(input, &mut Spans::new()),
+            Matcher::Exact { .. } | Matcher::Fast(_) | Matcher::Backtrack(_) => {
+                self.find(input, &mut Spans::new())
+            }
+        }
+    }
+}
+
+/// ECMAScript line terminators (what `.` does not match).
+fn line_end(input: &str) -> usize {
+    input
+        .find(['\n', '\r', '\u{2028}', '\u{2029}'])
+        .unwrap_or(input.len())
+}
+
+impl Fast {
+    fn detect(source: &str, ignore_case: bool) -> Option<Fast> {
+        match source {
+            ".*" | "^.*" => return Some(Fast::DotStar { group: false }),
+            "(.*)" | "^(.*)" => return Some(Fast::DotStar { group: true }),
+            "^.*$" => return Some(Fast::WholeLine { group: false }),
+            "^(.*)$" => return Some(Fast::WholeLine { group: true }),
+            _ => {}
+        }
+        let (start, rest) = match source.strip_prefix('^') {
+            Some(r) => (true, r),
+            None => (false, source),
+        };
+        // A trailing `$` is an anchor unless escaped (an odd run of backslashes before it).
+        let (end, body) = match rest.strip_suffix('$') {
+            Some(b) if b.chars().rev().take_while(|&c| c == '\\').count() % 2 == 0 => (true, b),
+            _ => (false, rest),
+        };
+        let mut text = String::with_capacity(body.len());
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(e) if e.is_ascii_punctuation() => text.push(e),
+                    _ => return None,
+                },
+                '^' | '$' | '.' | '|' | '?' | '*' | '+' | '(' | ')' | '[' | ']' | '{' | '}' => {
+                    return None
+                }
+                c if ignore_case && !c.is_ascii() => return None,
+                c => text.push(c),
+            }
+        }
+        Some(Fast::Literal {
+            text,
+            start,
+            end,
+            ignore_case,
+        })
+    }
+
+    fn find(&self, input: &str, spans: &mut Spans) -> bool {
+        let hit = match self {
+            Fast::DotStar { group } => {
+                let span = Some((0, line_end(input)));
+                spans.push(span);
+                if *group {
+                    spans.push(span);
+                }
+                return true;
+            }
+            Fast::WholeLine { group } => {
+                if line_end(input) != input.len() {
+                    return false;
+                }
+                let span = Some((0, input.len()));
+                spans.push(span);
+                if *group {
+                    spans.push(span);
+                }
+                return true;
+            }
+            Fast::Literal {
+                text,
+                start,
+                end,
+                ignore_case,
+            } => {
+                let n = text.len();
+                let same = |at: usize| {
+                    input.as_bytes().get(at..at + n).is_some_and(|w| {
+                        if *ignore_case {
+                            w.eq_ignore_ascii_case(text.as_bytes())
+                        } else {
+                            w == text.as_bytes()
+                        }
+                    })
+                };
+                match (start, end) {
+                    (true, true) => (input.len() == n && same(0)).then_some(0),
+                    (true, false) => same(0).then_some(0),
+                    (false, true) => input.len().checked_sub(n).filter(|&at| same(at)),
+                    (false, false) if !*ignore_case => input.find(text.as_str()),
+                    (false, false) => (0..=input.len().saturating_sub(n))
+                        .find(|&at| same(at))
+                        .filter(|_| input.len() >= n),
+                }
+                .map(|at| (at, at + n))
+            }
+        };
+        // A case-sensitive literal may be non-ASCII; its match span always lies on char
+        // boundaries because it equals the literal's bytes.
+        match hit {
+            Some(span) => {
+                spans.push(Some(span));
+                true
+            }
+            None => false,
         }
     }
 }
@@ -275,11 +487,15 @@ impl Translation {
         let mut main = String::with_capacity(source.len() + 8);
         let mut guards = Vec::new();
         let anchored = t.peek() == Some('^');
+        // With a top-level `|`, the `^`, a leading look-ahead and a literal after them belong to
+        // the first alternative only: no guards, no prefix (a look-ahead then goes to the
+        // backtracker).
+        let whole = !has_top_level_alternation(source);
         if anchored {
             t.pos += 1;
             main.push('^');
             // Leading look-aheads of an anchored pattern are tests of the whole input at 0.
-            while t.starts_with("(?=") || t.starts_with("(?!") {
+            while whole && (t.starts_with("(?=") || t.starts_with("(?!")) {
                 let positive = t.chars.get(t.pos + 2) == Some(&'=');
                 t.pos += 3;
                 let body = t.group_body()?;
@@ -292,7 +508,11 @@ impl Translation {
                 guards.push((format!("^(?:{})", inner.main), positive));
             }
         }
-        let prefix = if anchored { t.literal_prefix() } else { None };
+        let prefix = if anchored && whole {
+            t.literal_prefix()
+        } else {
+            None
+        };
         t.translate_into(&mut main)?;
         Ok(Translation {
             main,
@@ -300,6 +520,26 @@ impl Translation {
             prefix,
         })
     }
+}
+
+/// Whether an ECMAScript pattern has a `|` outside every group and class.
+fn has_top_level_alternation(s: &str) -> bool {
+    let mut chars = s.chars();
+    let (mut depth, mut in_class) = (0usize, false);
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => depth = depth.saturating_sub(1),
+            '|' if !in_class && depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether an ECMAScript fragment has a capturing group (not `(?…`, not escaped, not in a class).
@@ -509,16 +749,15 @@ impl Translator<'_> {
                     "a back-reference (\\1…\\9) inside a pattern",
                 ))
             }
-            'x' => {
-                let hex = self.take_hex(2);
-                match hex {
-                    Some(v) => push_code(out, v),
-                    None => push_literal(out, 'x'),
-                }
-            }
-            'u' => match self.take_hex(4) {
-                Some(v) => push_code(out, v),
-                None => push_literal(out, 'u'),
+            'x' | 'u' => match self.take_hex(if c == 'x' { 2 } else { 4 }) {
+                // An escaped non-ASCII letter folds like a written one.
+                Some(v) => match char::from_u32(v) {
+                    Some(ch) if self.ignore_case && !ch.is_ascii() => {
+                        push_case_pair(out, ch, in_class)
+                    }
+                    _ => push_code(out, v),
+                },
+                None => push_literal(out, c),
             },
             'c' => match self.peek() {
                 Some(l) if l.is_ascii_alphabetic() => {
@@ -569,30 +808,144 @@ impl Translator<'_> {
         if negated {
             out.push('^');
         }
+        // Case variants of non-ASCII range members, added at the end of the class.
+        let mut variants = String::new();
         loop {
-            let Some(c) = self.peek() else {
-                return Err(PatternError::Invalid(format!(
-                    "unterminated character class in \"{}\"",
-                    self.source
-                )));
-            };
-            self.pos += 1;
-            match c {
-                ']' => break,
-                '\\' => self.escape(out, true)?,
-                // Literal in ECMAScript classes, set-operation syntax in regex-lite.
-                '[' | '&' | '~' => {
-                    out.push('\\');
-                    out.push(c);
-                }
-                '-' => out.push('-'),
-                c if self.ignore_case && !c.is_ascii() => push_case_pair(out, c, true),
-                _ => out.push(c),
+            if self.peek() == Some(']') {
+                self.pos += 1;
+                break;
             }
+            let lo = self.class_item()?;
+            // `a-z` is a range unless the `-` is last; next to a class escape it is literal.
+            if self.peek() == Some('-') && !matches!(self.chars.get(self.pos + 1), Some(']') | None)
+            {
+                self.pos += 1;
+                let hi = self.class_item()?;
+                if let (ClassItem::Char(l), ClassItem::Char(h)) = (&lo, &hi) {
+                    if l > h {
+                        return Err(PatternError::Invalid(format!(
+                            "the class range {l}-{h} is out of order in \"{}\"",
+                            self.source
+                        )));
+                    }
+                    push_literal(out, *l);
+                    out.push('-');
+                    push_literal(out, *h);
+                    if self.ignore_case {
+                        range_case_variants(*l, *h, &mut variants)?;
+                    }
+                    continue;
+                }
+                self.push_class_item(out, &lo);
+                out.push_str(r"\-");
+                self.push_class_item(out, &hi);
+                continue;
+            }
+            self.push_class_item(out, &lo);
         }
+        out.push_str(&variants);
         out.push(']');
         Ok(())
     }
+
+    /// One member of a class: a character or an escape (the `]` check is the caller's).
+    fn class_item(&mut self) -> Result<ClassItem, PatternError> {
+        let Some(c) = self.peek() else {
+            return Err(PatternError::Invalid(format!(
+                "unterminated character class in \"{}\"",
+                self.source
+            )));
+        };
+        self.pos += 1;
+        if c != '\\' {
+            return Ok(ClassItem::Char(c));
+        }
+        let Some(e) = self.peek() else {
+            return Err(PatternError::Invalid("pattern ends with \\".into()));
+        };
+        self.pos += 1;
+        Ok(match e {
+            'n' => ClassItem::Char('\n'),
+            'r' => ClassItem::Char('\r'),
+            't' => ClassItem::Char('\t'),
+            'f' => ClassItem::Char('\u{C}'),
+            'v' => ClassItem::Char('\u{B}'),
+            'b' => ClassItem::Char('\u{8}'),
+            '0' if !matches!(self.peek(), Some('0'..='9')) => ClassItem::Char('\0'),
+            'd' | 'D' | 'w' | 'W' => ClassItem::Set(format!("\\{e}")),
+            's' => ClassItem::Set(ECMA_SPACE.into()),
+            'S' => ClassItem::Set(ECMA_NON_SPACE.into()),
+            '1'..='9' => {
+                return Err(PatternError::Unsupported(
+                    "a back-reference (\\1…\\9) inside a pattern",
+                ))
+            }
+            'x' | 'u' => match self
+                .take_hex(if e == 'x' { 2 } else { 4 })
+                .map(char::from_u32)
+            {
+                Some(Some(ch)) => ClassItem::Char(ch),
+                Some(None) => {
+                    return Err(PatternError::Invalid(format!(
+                        "an escape in \"{}\" is not a character",
+                        self.source
+                    )))
+                }
+                None => ClassItem::Char(e),
+            },
+            'c' => match self.peek() {
+                Some(l) if l.is_ascii_alphabetic() => {
+                    self.pos += 1;
+                    ClassItem::Char(char::from(l as u8 % 32))
+                }
+                _ => ClassItem::Set(r"\\c".into()),
+            },
+            // Identity escape.
+            _ => ClassItem::Char(e),
+        })
+    }
+
+    fn push_class_item(&self, out: &mut String, item: &ClassItem) {
+        match item {
+            ClassItem::Set(s) => out.push_str(s),
+            ClassItem::Char(c) if self.ignore_case && !c.is_ascii() => {
+                push_case_pair(out, *c, true)
+            }
+            ClassItem::Char(c) => push_literal(out, *c),
+        }
+    }
+}
+
+/// A member of a class being translated.
+enum ClassItem {
+    Char(char),
+    /// Already translated class body text (`\d`, the `\s` ranges…).
+    Set(String),
+}
+
+/// Widest non-ASCII class range whose case variants are listed under ignoreCase; a wider one
+/// goes to the backtracking matcher, which folds each input character instead.
+const MAX_FOLDED_RANGE: u32 = 4096;
+
+/// Under ignoreCase, the case variants of the range's members that lie outside it (regex-lite
+/// folds ASCII only), e.g. `[é-ë]` also needs `É-Ë`.
+fn range_case_variants(lo: char, hi: char, out: &mut String) -> Result<(), PatternError> {
+    if hi.is_ascii() {
+        return Ok(());
+    }
+    if u32::from(hi) - u32::from(lo) > MAX_FOLDED_RANGE {
+        return Err(PatternError::Unsupported(
+            "a wide non-ASCII class range under ignoreCase",
+        ));
+    }
+    for c in lo..=hi {
+        for v in crate::backtrack::case_variants(c) {
+            if !(lo..=hi).contains(&v) {
+                push_literal(out, v);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn push_code(out: &mut String, v: u32) {
@@ -694,19 +1047,134 @@ mod tests {
     }
 
     #[test]
-    fn constructs_without_exact_translation_are_refused() {
-        let un = |s| Pattern::compile(s, Syntax::EcmaScript, true).unwrap_err();
-        assert!(matches!(un(r"^(a)\1$"), PatternError::Unsupported(_)));
-        assert!(matches!(un("a(?!b)"), PatternError::Unsupported(_)));
-        assert!(matches!(un("(?<=a)b"), PatternError::Invalid(_)));
-        assert!(matches!(un("*"), PatternError::Invalid(_)));
-        assert!(matches!(un("(a"), PatternError::Invalid(_)));
-        assert!(matches!(un("^/{C:1}"), PatternError::Invalid(m) if m.contains("not templates")));
-        assert!(matches!(un(r"x{,2}"), PatternError::Invalid(_)));
+    fn constructs_without_exact_translation_run_on_the_backtracker() {
+        let p = ecma(r"^([^|]+)\|\1$");
+        assert!(p.uses_backtracking());
+        assert_eq!(p.groups(), 1);
+        assert_eq!(caps(&p, "A.com|a.COM").unwrap(), ["A.com|a.COM", "A.com"]);
+        assert!(!p.is_match("a.com|b.com"));
+        let p = ecma("^la/(?!private)(.*)$");
+        assert!(p.uses_backtracking() && !p.is_match("la/Private/x"));
+        assert_eq!(caps(&p, "la/pub").unwrap()[1], "pub");
+        // A capture inside a leading look-ahead cannot be a guard either.
+        assert!(ecma("^(?=(a))").uses_backtracking());
+        // Everything regex-lite runs stays there.
+        assert!(!ecma("^(?!api/)(.*)$").uses_backtracking());
+        assert!(!ecma(r"^a[\s\S]b$").uses_backtracking());
+    }
+
+    #[test]
+    fn invalid_patterns_are_refused_by_both_engines() {
+        let bad = |s| Pattern::compile(s, Syntax::EcmaScript, true).unwrap_err();
+        assert!(matches!(bad("(?<=a)b"), PatternError::Invalid(_)));
+        assert!(matches!(bad("*"), PatternError::Invalid(_)));
+        assert!(matches!(bad("(a"), PatternError::Invalid(_)));
+        assert!(matches!(bad("^/{C:1}"), PatternError::Invalid(m) if m.contains("not templates")));
+        assert!(matches!(bad(r"x{,2}"), PatternError::Invalid(_)));
+        // Refused after the construct that sends the pattern to the backtracker.
+        assert!(
+            matches!(bad(r"(a)\1{C:1}"), PatternError::Invalid(m) if m.contains("not templates"))
+        );
+        assert!(matches!(bad(r"(a)\1(?<=b)"), PatternError::Invalid(_)));
+        assert!(matches!(bad(r"(a)\2"), PatternError::Invalid(m) if m.contains("group")));
+        assert!(matches!(bad(r"(?!a)(b"), PatternError::Invalid(_)));
         assert!(matches!(
             Pattern::compile(&"a".repeat(MAX_PATTERN_LEN + 1), Syntax::EcmaScript, true),
             Err(PatternError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn escaped_and_ranged_non_ascii_fold_under_ignore_case() {
+        // \u00e9 is é: it folds like a written é, in and out of a class.
+        assert!(ecma(r"^\u00e9$").is_match("É"));
+        assert!(ecma(r"^\xe9$").is_match("É"));
+        assert!(ecma(r"^[\u00e9]$").is_match("É"));
+        let cs = Pattern::compile(r"^\u00e9$", Syntax::EcmaScript, false).unwrap();
+        assert!(!cs.is_match("É") && cs.is_match("é"));
+        // [é-ë] is é, ê, ë and their capitals; never the letters between É and ë.
+        let p = ecma("^[é-ë]$");
+        for yes in ["é", "ê", "ë", "É", "Ê", "Ë"] {
+            assert!(p.is_match(yes), "{yes}");
+        }
+        for no in ["Ì", "ß", "à", "È", "ì"] {
+            assert!(!p.is_match(no), "{no}");
+        }
+        assert!(ecma(r"^[\u00e0-\u00e2]+$").is_match("àÁâ"));
+        assert!(!ecma("^[^é-ë]$").is_match("Ê"));
+        let cs = Pattern::compile("^[é-ë]$", Syntax::EcmaScript, false).unwrap();
+        assert!(!cs.is_match("É") && cs.is_match("ê"));
+        // Out of order ranges are refused, a `-` next to a class escape is literal.
+        assert!(Pattern::compile("[ë-é]", Syntax::EcmaScript, true).is_err());
+        assert!(ecma(r"^[\d-z]+$").is_match("1-z"));
+        // A wide non-ASCII range under ignoreCase goes to the backtracker, which folds inputs.
+        let p = ecma(r"^[\u0100-\uffff]$");
+        assert!(p.uses_backtracking() && p.is_match("Ā") && !p.is_match("a"));
+    }
+
+    fn is_fast(p: &Pattern) -> bool {
+        matches!(p.matcher, Matcher::Fast(_))
+    }
+
+    #[test]
+    fn fast_paths_give_the_regex_result() {
+        let inputs = [
+            "",
+            "a",
+            "web/index.html",
+            "WEB/Index.HTML",
+            "x\ny",
+            "a\rb",
+            "l\u{2028}m",
+            "é/É",
+            "api",
+            "/api/",
+            "xapi",
+            "apix",
+            "index.html",
+            "a$b",
+            "^lit",
+        ];
+        for (src, fast) in [
+            (".*", true),
+            ("^.*", true),
+            ("(.*)", true),
+            ("^(.*)", true),
+            ("^.*$", true),
+            ("^(.*)$", true),
+            ("api", true),
+            ("^api", true),
+            ("api$", true),
+            ("^api$", true),
+            (r"^index\.html$", true),
+            (r"^web/index\.html", true),
+            ("", true),
+            ("^", true),
+            ("$", true),
+            ("^$", true),
+            (r"a\$b", true),
+            (r"\^lit", true),
+            ("é/É", false),
+            (".*$", false),
+            ("^api/?", false),
+        ] {
+            for ic in [true, false] {
+                let p = Pattern::compile(src, Syntax::EcmaScript, ic).unwrap();
+                let slow = Pattern::compile_without_fast_paths(src, ic).unwrap();
+                if ic || src != "é/É" {
+                    assert_eq!(is_fast(&p), fast, "{src:?} ic={ic}");
+                }
+                assert_eq!(p.groups(), slow.groups(), "{src:?}");
+                for input in inputs {
+                    let (mut a, mut b) = (Spans::new(), Spans::new());
+                    let (ma, mb) = (p.find(input, &mut a), slow.find(input, &mut b));
+                    assert_eq!((ma, &a), (mb, &b), "{src:?} ic={ic} on {input:?}");
+                }
+            }
+        }
+        // Case-sensitive non-ASCII literal is fast too.
+        let p = Pattern::compile("é/É", Syntax::EcmaScript, false).unwrap();
+        assert!(is_fast(&p) && p.is_match("xé/É") && !p.is_match("É/É"));
     }
 
     #[test]
@@ -732,6 +1200,11 @@ mod tests {
     fn literal_prefix_prefilter_agrees_with_the_regex() {
         let p = ecma("^web/index");
         assert!(p.is_match("WEB/index.html") && !p.is_match("api/web/index"));
+        // A top-level alternative needs no prefix, nor the first alternative's look-ahead.
+        let p = ecma("^1|a$");
+        assert!(p.is_match("xa") && p.is_match("1x") && !p.is_match("x1"));
+        let p = ecma("^(?!api/)a|b");
+        assert!(p.uses_backtracking() && p.is_match("api/b") && !p.is_match("api/a"));
         // A literal followed by a quantifier is not required.
         let p = ecma("^webs?/");
         assert!(p.is_match("web/"));

@@ -91,7 +91,13 @@ pub fn cluster(
 /// Type (`STATIC`, `LOGICAL_DNS`, `STRICT_DNS`), timeouts and protocol options shared by every
 /// cluster.
 pub fn base_cluster(name: &str, kind: &str, timeout_secs: u64) -> Y {
-    let mut c = Y::map().with("name", name).with("type", kind);
+    let mut c = Y::map().with("name", name);
+    // Envoy splits stat names at dots (`iis|http|127.0.0.1|8096` would become tags of a
+    // cluster called `iis|http|127`): the stat name keeps the name without dots.
+    if name.contains('.') {
+        c.set("alt_stat_name", name.replace('.', "_"));
+    }
+    c.set("type", kind);
     if kind != "STATIC" {
         c.set("dns_lookup_family", "V4_PREFERRED");
     }

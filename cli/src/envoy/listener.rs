@@ -204,10 +204,11 @@ pub fn http_connection_manager(
         .with("path_with_escaped_slashes_action", "KEEP_UNCHANGED")
         // The upstream's Server header goes to the client unchanged (no "server: envoy").
         .with("server_header_transformation", "PASS_THROUGH")
-        .with(
-            "http2_protocol_options",
-            Y::map().with("allow_connect", true),
-        )
+        // WebSockets: HTTP/1.1 upgrades only. HTTP/2 `allow_connect` (RFC 8441) is left off on
+        // purpose: Envoy 1.40 turns an extended CONNECT into an HTTP/1.1 upgrade without a
+        // Sec-WebSocket-Key (envoyproxy/envoy#8547), so every RFC 6455 backend answers 400.
+        // Without the SETTINGS_ENABLE_CONNECT_PROTOCOL setting, browsers on an h2 connection
+        // open their WebSockets over HTTP/1.1 (tests/e2e/test_browser.py checks both).
         .with(
             "upgrade_configs",
             vec![Y::map().with("upgrade_type", "websocket")],

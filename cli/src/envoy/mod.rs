@@ -14,6 +14,7 @@
 pub mod clusters;
 pub mod farms;
 pub mod listener;
+pub mod sites;
 pub mod yaml;
 
 use std::fmt;
@@ -270,6 +271,8 @@ pub fn bootstrap(
             .with("listeners", Y::Seq(listeners))
             .with("clusters", Y::Seq(cluster_list)),
     );
+    // Prometheus labels for the filter's counters (deploy: sites::stats_config).
+    doc.set("stats_config", sites::stats_config());
     Ok(doc)
 }
 
