@@ -146,7 +146,7 @@ def test_https_upstream_with_sni_and_ca(site, make_upstream, tmp_path):
     bad_ca = tmp_path / "other.pem"
     other.write_to_path(str(bad_ca))
     e2 = site(config, resolve={"secure.test:9443": backend}, extra=["--upstream-ca", str(bad_ca)])
-    assert harness.request("GET", e2.url("/s/page")).status in (502, 503)
+    assert harness.request("GET", e2.url("/s/page")).status == 502
 
 
 # --- Redirect ----------------------------------------------------------------------------------
