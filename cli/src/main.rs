@@ -324,6 +324,11 @@ fn run(command: Command) -> u8 {
                 upstream_ca,
                 upstream_tls_insecure,
                 resolve,
+                wasm_host_env_keys: config
+                    .proxy
+                    .iter()
+                    .filter_map(|p| p.backend_auth.as_ref()?.password_env.clone())
+                    .collect(),
             };
             let deploy = envoy::sites::DeployOptions {
                 site_upstreams,

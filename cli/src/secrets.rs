@@ -33,6 +33,7 @@ pub enum SecretError {
         path: PathBuf,
         reason: String,
     },
+    /// `--backend-password-env` with an empty name or one containing `=`.
     EnvUnset(String),
     /// An empty password, or one with a line break or other control character.
     BadPassword(String),
@@ -82,7 +83,7 @@ fn read_password(source: &PasswordSource) -> Result<String, SecretError> {
             format!("file {}", p.display()),
         ),
         PasswordSource::Env(v) => (
-            std::env::var(v).map_err(|_| SecretError::EnvUnset(v.clone()))?,
+            std::env::var(v).unwrap_or_default(),
             format!("variable {v}"),
         ),
     };
@@ -105,8 +106,10 @@ fn read_small(p: &Path) -> Result<String, String> {
     Ok(s)
 }
 
-/// Puts the backend credentials into `config.proxy.backendAuth` for `iis-rewrite envoy`.
-/// Returns whether the configuration now carries a password.
+/// Puts the backend credentials into `config.proxy.backendAuth` for `iis-rewrite envoy`: a
+/// password file is read now and its content embedded; an environment variable is only named
+/// (`passwordEnv`), the filter reads it from Envoy's environment when it loads. Returns whether
+/// the configuration now carries the password itself.
 pub fn apply(
     config: &mut FilterConfig,
     user: Option<&str>,
@@ -117,25 +120,32 @@ pub fn apply(
             return Err(SecretError::BadUser);
         }
         let proxy = config.proxy.get_or_insert_with(Default::default);
-        let password = proxy
-            .backend_auth
-            .take()
-            .map(|a| a.password)
-            .unwrap_or_default();
+        let old = proxy.backend_auth.take().unwrap_or_default();
         proxy.backend_auth = Some(BackendAuth {
             user: u.to_string(),
-            password,
+            ..old
         });
     }
     let auth = config.proxy.as_mut().and_then(|p| p.backend_auth.as_mut());
     match (auth, source) {
         (None, None) => Ok(false),
         (None, Some(_)) => Err(SecretError::NoUser),
+        (Some(a), Some(PasswordSource::Env(var))) => {
+            if var.is_empty() || var.contains('=') || var.contains('\0') {
+                return Err(SecretError::EnvUnset(var.clone()));
+            }
+            a.password.clear();
+            a.password_env = Some(var.clone());
+            Ok(false)
+        }
         (Some(a), Some(src)) => {
             a.password = read_password(src)?;
+            a.password_env = None;
             Ok(true)
         }
-        (Some(a), None) if a.password.is_empty() => Err(SecretError::NoPassword),
+        (Some(a), None) if a.password.is_empty() && a.password_env.is_none() => {
+            Err(SecretError::NoPassword)
+        }
         (Some(_), None) => Ok(true),
     }
 }
@@ -227,13 +237,19 @@ mod tests {
             apply(&mut c, Some("svc"), None),
             Err(SecretError::NoPassword)
         );
+        // The variable is only named: its value is read by the filter inside Envoy.
         assert_eq!(
-            apply(
-                &mut c,
-                None,
-                Some(&PasswordSource::Env("IIS_REWRITE_SURELY_UNSET_VAR".into()))
-            ),
-            Err(SecretError::EnvUnset("IIS_REWRITE_SURELY_UNSET_VAR".into()))
+            apply(&mut c, Some("svc"), Some(&PasswordSource::Env("PW".into()))),
+            Ok(false)
+        );
+        let a = c.proxy.as_ref().unwrap().backend_auth.as_ref().unwrap();
+        assert_eq!(
+            (a.password.as_str(), a.password_env.as_deref()),
+            ("", Some("PW"))
+        );
+        assert_eq!(
+            apply(&mut c, None, Some(&PasswordSource::Env("A=B".into()))),
+            Err(SecretError::EnvUnset("A=B".into()))
         );
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -575,6 +575,43 @@ fn single_rule_fragments_are_read() {
     );
 }
 
+// ARR server farms (applicationHost.config `<webFarms>`).
+broken!(
+    farm_timeout_out_of_range,
+    "farm-timeout-out-of-range.config",
+    6,
+    19,
+    "webFarm \"lync\" <protocol> attribute timeout: \"2.00:00:00\" is out of range"
+);
+broken!(
+    farm_unknown_algorithm,
+    "farm-unknown-algorithm.config",
+    6,
+    24,
+    "webFarm \"web\" <loadBalancing> attribute algorithm: unknown value \"Fastest\""
+);
+broken!(
+    farm_health_check_relative_url,
+    "farm-health-check-relative-url.config",
+    6,
+    22,
+    "webFarm \"web\" <healthCheck> attribute url: unknown value \"/health\""
+);
+broken!(
+    farm_duplicate_server,
+    "farm-duplicate-server.config",
+    6,
+    15,
+    "duplicate name \"10.0.0.1\""
+);
+broken!(
+    farm_server_address_with_scheme,
+    "farm-server-address-with-scheme.config",
+    4,
+    15,
+    "webFarm \"web\" <server> 1 attribute address: unknown value \"http://10.0.0.1:8080\""
+);
+
 #[test]
 fn back_references_and_inner_look_aheads_warn_about_the_backtracking_matcher() {
     let dir = scratch("backtracking");

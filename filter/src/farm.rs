@@ -231,7 +231,7 @@ impl Check<'_> {
                 value: a.user.clone(),
                 expected: "a user name without ':' or control characters",
             });
-        } else if a.password.is_empty() {
+        } else if a.password.is_empty() && a.password_env.is_none() {
             self.warnings.push(Warning {
                 at,
                 message: "has no password: `iis-rewrite envoy --backend-password-file F` or \
@@ -281,7 +281,9 @@ impl Check<'_> {
     }
 
     fn farm(&mut self, f: &config::WebFarm, name: &str, at: &Location) -> Option<Farm> {
+        let errors_before = self.errs.len();
         let servers = self.servers(f, at);
+        let server_errors = self.errs.len() > errors_before;
         let lb = f.load_balancing.clone().unwrap_or_default();
         let lb_at = |a| at.at(Element::LoadBalancing, a);
         let algorithm = match lb.algorithm.as_deref() {
@@ -352,18 +354,10 @@ impl Check<'_> {
             self.backend_auth(pat("backendAuth"), a);
         }
         let preserve_host = protocol.preserve_host_header.unwrap_or(true);
-        if !preserve_host {
-            self.warnings.push(Warning {
-                at: pat("preserveHostHeader"),
-                message: "preserveHostHeader=\"false\" on a farm is not supported: the client's \
-                          Host is sent"
-                    .into(),
-            });
-        }
         if !f.enabled.unwrap_or(true) {
             return None;
         }
-        if servers.is_empty() {
+        if servers.is_empty() && !server_errors {
             self.warnings.push(Warning {
                 at: at.clone(),
                 message: "has no enabled server: requests routed to it get 502, as ARR answers \

@@ -164,6 +164,10 @@ def test_health_check_takes_a_stopped_server_out(tmp_path, make_upstream, envoy_
     assert all(any(r.path == "/health" for r in u.requests) for u in ups), "probes reach each server"
     ups[1].close()
     assert wait_until(lambda: healthy_hosts(env, cluster) == 2), "the stopped server is taken out"
+    # Envoy's worker threads see the new healthy set up to one check interval (1 s) after the
+    # admin API shows the flag (measured: requests to the stopped server fail for ~1 s). ARR
+    # too sends traffic to a stopped server until its next URL test.
+    time.sleep(1.5)
     for u in (ups[0], ups[2]):
         u.clear()
     counts = collections.Counter()
@@ -236,8 +240,11 @@ def test_slow_backend_hits_the_farm_timeout_with_502(tmp_path, make_upstream, en
     elapsed = time.monotonic() - t0
     assert r.status == 502, r  # ARR 502.3, not Envoy's 504
     assert 0.9 <= elapsed < 3.5, elapsed
-    # It was the farm's per-try idle timeout that fired.
-    assert env.stats().get("cluster.iis-farm|http|web.upstream_rq_per_try_idle_timeout") == 1
+    # It was the farm route's idle timeout (1 s, not the server-level 120 s) that fired.
+    stats = env.stats()
+    assert stats.get("http.iis_http.downstream_rq_idle_timeout") == 1, {
+        k: v for k, v in stats.items() if "timeout" in k and v
+    }
 
 
 def test_server_level_timeout_applies_to_direct_proxying(tmp_path, make_upstream, envoy_for):
@@ -401,3 +408,11 @@ def test_import_and_explain_never_print_the_password(tmp_path, cli_path):
     assert "hunter2" not in exp.stdout and secret_b64 not in exp.stdout
     assert "authorization: Basic ***" in exp.stdout
     assert "remote-user: svc" in exp.stdout
+
+
+def test_farm_without_preserve_host_sends_the_server_name(tmp_path, make_upstream, envoy_for):
+    up = make_upstream(named("b0"), name="b0")
+    cfg = farm_config(tmp_path, [("b0.farm.test", "")], '<protocol preserveHostHeader="false" />')
+    env = envoy_for(cfg, extra_args=resolve_args([("b0.farm.test", 80, up)]))
+    assert harness.request("GET", env.url("/a"), headers={"Host": "www.example.com"}).status == 200
+    assert up.last.header("Host") == "b0.farm.test"

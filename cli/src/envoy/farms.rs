@@ -12,7 +12,8 @@
 //! | `RequestHash` + `hashServerVariable`/`queryStringNames` | `RING_HASH` + route `hash_policy` |
 //! | `affinity useCookie cookieName timeout` | `RING_HASH` + `hash_policy.cookie` with a TTL |
 //! | `healthCheck url interval timeout statusCodeMatch responseMatch` | active HTTP health check |
-//! | `protocol timeout` | route `idle_timeout` and per-try idle timeout (502 via local replies) |
+//! | `protocol timeout` | route `idle_timeout` (502 through the local-reply mapping) |
+//! | `protocol preserveHostHeader="false"` | route `auto_host_rewrite` to the endpoint's address |
 //! | no healthy server (502.4) | panic threshold 0: Envoy's 503 `UH`, mapped to 502 |
 
 use iis_rewrite_filter::farm::{Algorithm, Farm, FarmHealthCheck, FarmMember, HashOn};
@@ -111,10 +112,14 @@ pub fn farm_cluster(name: &str, tls: bool, farm: &Farm, opts: &EnvoyOptions) -> 
         let port = if tls { m.https_port } else { m.http_port };
         let (addr, addr_port) = endpoint(&m.address, port, opts);
         any_name |= !is_ip(&addr);
+        // `hostname` is the Host Envoy sends when the farm does not keep the client's
+        // (`preserveHostHeader="false"`, route `auto_host_rewrite`).
         let mut e = Y::map()
             .with(
                 "endpoint",
-                Y::map().with("address", socket_address(&addr, addr_port)),
+                Y::map()
+                    .with("address", socket_address(&addr, addr_port))
+                    .with("hostname", m.address.as_str()),
             )
             .with("load_balancing_weight", i64::from(m.weight));
         if tls {
@@ -221,8 +226,9 @@ fn hash_policy(farm: &Farm) -> Vec<Y> {
 }
 
 /// One route per farm cluster, selected by the upstream header's exact value: the farm's
-/// timeout (as an idle timeout, per try too, so that a silent backend gets ARR's 502 and a
-/// long stream that keeps sending is not cut) and its hash policy.
+/// timeout as the stream idle timeout (a backend silent that long gets ARR's 502 through the
+/// local-reply mapping; a long stream that keeps moving is not cut, as with the server-level
+/// routes) and its hash policy.
 pub fn routes(engine: &Engine) -> Vec<Y> {
     let header = engine.upstream_header();
     engine
@@ -234,17 +240,15 @@ pub fn routes(engine: &Engine) -> Vec<Y> {
             let mut action = Y::map()
                 .with("cluster", cluster.as_str())
                 .with("timeout", "0s")
-                .with("idle_timeout", timeout.clone())
-                .with(
-                    "retry_policy",
-                    Y::map()
-                        .with("num_retries", 0i64)
-                        .with("per_try_idle_timeout", timeout),
-                )
+                .with("idle_timeout", timeout)
                 .with(
                     "upgrade_configs",
                     vec![Y::map().with("upgrade_type", "websocket")],
                 );
+            if !farm.preserve_host {
+                // ARR sends the chosen server's address as Host.
+                action.set("auto_host_rewrite", true);
+            }
             let policy = hash_policy(farm);
             if !policy.is_empty() {
                 action.set("hash_policy", Y::Seq(policy));
@@ -352,7 +356,6 @@ mod tests {
         let r = routes(&e);
         let y = r[0].to_yaml();
         assert!(y.contains("idle_timeout: \"900s\""), "{y}");
-        assert!(y.contains("per_try_idle_timeout: \"900s\""), "{y}");
         assert!(y.contains("exact: \"iis-farm|https|web\""), "{y}");
         assert!(!y.contains("hash_policy"), "{y}");
     }

@@ -86,7 +86,25 @@ pub fn virtual_host(name: &str, domains: Vec<&str>, routes: Vec<Y>) -> Y {
 
 /// The wasm HTTP filter: V8, the local module, the configuration as a StringValue (the filter
 /// parses it in `on_configure`), FAIL_CLOSED.
-pub fn wasm_filter(wasm: &str, filter_json: &str) -> Y {
+pub fn wasm_filter(wasm: &str, filter_json: &str, host_env_keys: &[String]) -> Y {
+    let mut vm_config = Y::map()
+        .with("vm_id", "iis-rewrite")
+        .with("runtime", "envoy.wasm.runtime.v8")
+        .with(
+            "code",
+            Y::map().with("local", Y::map().with("filename", wasm)),
+        );
+    if !host_env_keys.is_empty() {
+        // Envoy's own environment variables the filter may read (a backend password), so
+        // that their values appear in no configuration.
+        vm_config.set(
+            "environment_variables",
+            Y::map().with(
+                "host_env_keys",
+                Y::Seq(host_env_keys.iter().map(|k| Y::Str(k.clone())).collect()),
+            ),
+        );
+    }
     Y::map().with("name", FILTER_NAME).with(
         "typed_config",
         Y::map().with("@type", WASM_TYPE).with(
@@ -94,16 +112,7 @@ pub fn wasm_filter(wasm: &str, filter_json: &str) -> Y {
             Y::map()
                 .with("name", "iis-rewrite")
                 .with("root_id", "")
-                .with(
-                    "vm_config",
-                    Y::map()
-                        .with("vm_id", "iis-rewrite")
-                        .with("runtime", "envoy.wasm.runtime.v8")
-                        .with(
-                            "code",
-                            Y::map().with("local", Y::map().with("filename", wasm)),
-                        ),
-                )
+                .with("vm_config", vm_config)
                 .with(
                     "configuration",
                     Y::map()
@@ -210,7 +219,7 @@ pub fn http_connection_manager(
         .with(
             "http_filters",
             vec![
-                wasm_filter(&opts.wasm, filter_json),
+                wasm_filter(&opts.wasm, filter_json, &opts.wasm_host_env_keys),
                 Y::map().with("name", "envoy.filters.http.router").with(
                     "typed_config",
                     Y::map()

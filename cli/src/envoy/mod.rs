@@ -51,6 +51,8 @@ pub struct EnvoyOptions {
     pub upstream_tls_insecure: bool,
     /// `HOST:PORT=ADDR:PORT` overrides: the cluster of `HOST:PORT` connects to `ADDR:PORT`.
     pub resolve: Vec<Resolve>,
+    /// Envoy environment variables passed into the wasm VM (`--backend-password-env`).
+    pub wasm_host_env_keys: Vec<String>,
 }
 
 /// One `--resolve HOST:PORT=ADDR:PORT`.
