@@ -438,6 +438,18 @@ class Proc:
                 pass
         return total
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process and its children so far."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / tick
+
     def heap_bytes(self) -> int | None:
         if self.admin_port is None:
             return None
@@ -524,10 +536,12 @@ def wrk(args, port: int, seconds: float) -> dict:
             "-H", "Host: jellyfin.example.com", f"http://127.0.0.1:{port}{PATH}"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
     m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    n = re.search(r"(\d+) requests in", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errs = re.search(r"Socket errors:.*", out)
     return {
         "rps": float(m.group(1)) if m else 0.0,
+        "requests": int(n.group(1)) if n else 0,
         "non_2xx": int(bad.group(1)) if bad else 0,
         "socket_errors": errs.group(0) if errs else "",
     }
@@ -635,6 +649,7 @@ def main() -> int:
               flush=True)
 
         tput: dict[str, list[float]] = {a: [] for a in arms}
+        cpu_us: dict[str, list[float]] = {a: [] for a in arms}
         lat: dict[str, list[dict]] = {a: [] for a in arms}
         t0 = time.time()
         for r in range(args.rounds):
@@ -642,7 +657,11 @@ def main() -> int:
             for arm in order:
                 port = started[arm].port
                 wrk(args, port, args.warmup)
+                cpu0 = started[arm].cpu_seconds()
                 res = wrk(args, port, args.seconds)
+                cpu = started[arm].cpu_seconds() - cpu0
+                if res["requests"]:
+                    cpu_us[arm].append(cpu / res["requests"] * 1e6)
                 if res["non_2xx"] or res["socket_errors"]:
                     print(f"  ({arm}) round {r + 1}: non-2xx {res['non_2xx']} "
                           f"{res['socket_errors']}", file=sys.stderr)
@@ -668,6 +687,7 @@ def main() -> int:
             results["arms"][arm] = {
                 "label": ARMS[arm],
                 "rps": tput[arm],
+                "cpu_us_per_request": cpu_us[arm],
                 "latency": lat[arm],
                 "p50_us": [x["p50_us"] for x in ok],
                 "p90_us": [x["p90_us"] for x in ok],
@@ -694,15 +714,24 @@ def report(results: dict, arms: list[str]) -> None:
     floor_p99 = statistics.median(a["a2"]["p99_us"]) if "a2" in a and a["a2"]["p99_us"] else None
     print()
     print(f"Throughput (wrk, closed loop), {results['rounds']} rounds; median [min..max]")
+    print("CPU µs/req: the proxy's own CPU time (user+sys) per request during the throughput "
+          "runs,\nless sensitive than req/s to other load on the machine.")
     print(f"{'arm':4} {'req/s':>8} {'spread':>15} {'/(a)':>6} {'/(a2)':>6}  "
-          f"{'RSS MB':>6} {'heap MB':>7}  description")
+          f"{'CPU µs/req':>10} {'-(a2)':>6}  {'RSS MB':>6} {'heap MB':>7}  description")
+    floor_cpu = statistics.median(a["a2"]["cpu_us_per_request"]) \
+        if "a2" in a and a["a2"]["cpu_us_per_request"] else None
     for arm in arms:
         m, lo, hi = spread(a[arm]["rps"])
         ra = f"{m / base:.3f}" if base else "-"
         rf = f"{m / floor:.3f}" if floor else "-"
         heap = a[arm]["heap_bytes"]
         heap_s = f"{heap / 1e6:.1f}" if heap else "-"
+        cpu = a[arm]["cpu_us_per_request"]
+        cpu_m = statistics.median(cpu) if cpu else None
+        cpu_s = f"{cpu_m:.1f}" if cpu_m is not None else "-"
+        cpu_d = f"{cpu_m - floor_cpu:+.1f}" if cpu_m is not None and floor_cpu else "-"
         print(f"({arm:2}) {m:8.0f} {f'[{lo:.0f}..{hi:.0f}]':>15} {ra:>6} {rf:>6}  "
+              f"{cpu_s:>10} {cpu_d:>6}  "
               f"{a[arm]['rss_kb'] / 1024:6.1f} {heap_s:>7}  {a[arm]['label']}")
     print()
     print(f"Latency (open loop at {results['rate']:.0f} req/s), µs; median of rounds "
@@ -726,6 +755,11 @@ def report(results: dict, arms: list[str]) -> None:
         print("Targets for (c), the Jellyfin advanced rules:")
         print(f"  throughput (c)/(a2) = {c_rps / floor:.3f} (target >= 0.97): "
               f"{'holds' if c_rps / floor >= 0.97 else 'MISSED'}")
+        c_cpu = a["c"]["cpu_us_per_request"]
+        if floor_cpu and c_cpu:
+            ratio = floor_cpu / statistics.median(c_cpu)
+            print(f"  CPU-time ratio (a2)/(c) = {ratio:.3f} (same target, measured by CPU "
+                  f"time): {'holds' if ratio >= 0.97 else 'MISSED'}")
         if floor_p99 is not None and a["c"]["p99_us"]:
             d = statistics.median(a["c"]["p99_us"]) - floor_p99
             print(f"  p99 (c) - (a2) = {d:+.0f} µs (target <= 25): "

@@ -81,9 +81,13 @@ enum Command {
     Envoy {
         #[command(flatten)]
         input: Input,
-        /// The filter's .wasm file.
+        /// The filter's .wasm file, or an http(s):// URL Envoy downloads it from (needs
+        /// --wasm-sha256).
         #[arg(long, value_name = "WASM")]
         wasm: String,
+        /// SHA-256 of the module at the --wasm URL (Envoy refuses any other module).
+        #[arg(long, value_name = "HEX")]
+        wasm_sha256: Option<String>,
         /// Plain HTTP listener.
         #[arg(long, value_name = "ADDR:PORT")]
         listen: String,
@@ -282,6 +286,7 @@ fn run(command: Command) -> u8 {
             site_upstreams,
             bypass,
             ecds,
+            wasm_sha256,
             output,
         } => {
             let loaded = load_and_report(&input);
@@ -325,8 +330,9 @@ fn run(command: Command) -> u8 {
                 site_upstreams,
                 bypass,
                 ecds,
+                wasm_sha256,
             };
-            if sites.is_empty() && deploy.is_plain() {
+            if sites.is_empty() && deploy.is_plain(&opts.wasm) {
                 return match envoy::render(config, engine, &opts) {
                     Ok(yaml) if secret => write_secret_output(output.as_deref(), &yaml),
                     Ok(yaml) => write_output(output.as_deref(), &yaml),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the WasmPlugin manifests of this directory from envoy/istio/web.config.
 #   envoy/istio/generate.sh [OUTDIR]      (default: envoy/istio)
-# IIS_REWRITE: the CLI (default target/release/iis-rewrite).
+# IIS_REWRITE_CLI: the CLI (default target/release/iis-rewrite).
 # SHA256: the module's sha256 for the https:// variant (default: sha256sum of the release
 #   .wasm, the file you publish at that URL).
 # tests/e2e/test_istio.py runs this into a temporary directory and compares the output with
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:-envoy/istio}"
-cli="${IIS_REWRITE:-target/release/iis-rewrite}"
+cli="${IIS_REWRITE_CLI:-target/release/iis-rewrite}"
 wasm=target/wasm32-wasip1/release/iis_rewrite_filter.wasm
 sha="${SHA256:-$(sha256sum "$wasm" | cut -d' ' -f1)}"
 

@@ -1,6 +1,6 @@
 //! A fixed amount of engine work for instruction-count profiles (`valgrind --tool=callgrind`),
 //! where wall time on a shared machine is too noisy: `ITER` Jellyfin-advanced requests through
-//! both phases. `PROFILE_SET=basic` uses the basic set.
+//! both phases. `PROFILE_SET=basic` uses the basic set, `empty` no rules.
 //!
 //! CARGO_PROFILE_BENCH_DEBUG=true CARGO_PROFILE_BENCH_STRIP=false \
 //!   cargo bench -p iis-rewrite-filter --bench profile --no-run
@@ -16,8 +16,9 @@ fn main() {
     use iis_rewrite_filter::{Engine, StaticRequest, StaticResponse};
     use std::hint::black_box;
 
-    let file = match std::env::var("PROFILE_SET").as_deref() {
-        Ok("basic") => "jellyfin-basic.json",
+    let set = std::env::var("PROFILE_SET").unwrap_or_default();
+    let file = match set.as_str() {
+        "basic" => "jellyfin-basic.json",
         _ => "jellyfin-advanced.json",
     };
     let iterations: usize = std::env::var("ITER")
@@ -27,7 +28,12 @@ fn main() {
     let path = format!("{}/../testdata/cases/{file}", env!("CARGO_MANIFEST_DIR"));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).unwrap();
-    let e = Engine::from_json(v.get("config").unwrap().to_string().as_bytes()).unwrap();
+    let config = if set == "empty" {
+        r#"{"rules":[]}"#.to_string()
+    } else {
+        v.get("config").unwrap().to_string()
+    };
+    let e = Engine::from_json(config.as_bytes()).unwrap();
     let req = StaticRequest::get("jellyfin.example.com", "/web/index.html?v=10.9").with_header(
         "user-agent",
         "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",

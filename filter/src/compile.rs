@@ -92,6 +92,9 @@ pub(crate) struct CompiledRule {
     pub stop: bool,
     pub pattern: Pattern,
     pub negate: bool,
+    /// A literal every URL the pattern matches starts with (lowercase when `.1`, the pattern
+    /// ignoring case): the rule prefilter skips the rule for other URLs.
+    pub prefix: Option<(String, bool)>,
     pub conditions: CompiledConditions,
     pub sets: Vec<CompiledSet>,
     pub action: CompiledAction,
@@ -161,6 +164,9 @@ pub(crate) struct CompiledFarm {
 pub struct Engine {
     pub(crate) global_rules: Vec<CompiledRule>,
     pub(crate) rules: Vec<CompiledRule>,
+    /// Prefilters of `global_rules` and `rules`.
+    pub(crate) global_index: crate::inbound::RuleIndex,
+    pub(crate) rules_index: crate::inbound::RuleIndex,
     pub(crate) maps: Vec<CompiledMap>,
     pub(crate) custom_vars: CustomVars,
     pub(crate) upstreams: Vec<Upstream>,
@@ -673,11 +679,22 @@ impl Compiler<'_> {
         if errs.len() > before {
             return None;
         }
+        let prefix = match (&rule.match_url, negate) {
+            (Some(m), false) => {
+                let ignore_case = m.ignore_case.unwrap_or(true);
+                m.url
+                    .as_deref()
+                    .and_then(|u| crate::inbound::required_prefix(u, syntax, ignore_case))
+                    .map(|p| (p, ignore_case))
+            }
+            _ => None,
+        };
         Some(CompiledRule {
             name: rule.name.clone(),
             stop: rule.stop_processing.unwrap_or(false),
             pattern: pattern?,
             negate,
+            prefix,
             conditions,
             sets,
             action,
@@ -1496,6 +1513,8 @@ impl Engine {
         }
         Ok((
             Engine {
+                global_index: crate::inbound::RuleIndex::build(&global_rules),
+                rules_index: crate::inbound::RuleIndex::build(&rules),
                 global_rules,
                 rules,
                 maps: c.maps,

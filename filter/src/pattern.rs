@@ -300,11 +300,19 @@ impl Pattern {
     }
 }
 
-/// ECMAScript line terminators (what `.` does not match).
+/// Where the first ECMAScript line terminator (what `.` does not match: LF, CR, U+2028,
+/// U+2029) starts, or the input's length. Scans bytes: U+2028/U+2029 are E2 80 A8/A9 in UTF-8.
 fn line_end(input: &str) -> usize {
-    input
-        .find(['\n', '\r', '\u{2028}', '\u{2029}'])
-        .unwrap_or(input.len())
+    let b = input.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\n' | b'\r' => return i,
+            0xE2 if matches!(b.get(i + 1..i + 3), Some([0x80, 0xA8 | 0xA9])) => return i,
+            _ => i += 1,
+        }
+    }
+    b.len()
 }
 
 impl Fast {
@@ -1126,6 +1134,10 @@ mod tests {
             "x\ny",
             "a\rb",
             "l\u{2028}m",
+            "p\u{2029}",
+            "q\u{2027}r\u{20AC}",
+            "\u{212A}\u{17F}",
+            "ks",
             "é/É",
             "api",
             "/api/",
@@ -1146,6 +1158,8 @@ mod tests {
             ("^api", true),
             ("api$", true),
             ("^api$", true),
+            // regex-lite folds ASCII only: the Kelvin sign and long s stay themselves.
+            ("^ks$", true),
             (r"^index\.html$", true),
             (r"^web/index\.html", true),
             ("", true),

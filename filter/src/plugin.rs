@@ -199,6 +199,10 @@ pub mod metric_names {
 
     pub const CONFIG_REJECTED: &str = "iis_rewrite.config_rejected";
 
+    /// Pattern matches that ran out of the backtracking matcher's step budget (counted as no
+    /// match), over every rule set.
+    pub const BACKTRACK_EXHAUSTED: &str = "iis_rewrite.backtrack_exhausted";
+
     /// Index of an outcome's kind in [`ACTION_KINDS`].
     pub fn action_index(outcome: &Outcome) -> usize {
         match outcome {

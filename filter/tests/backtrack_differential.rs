@@ -339,3 +339,79 @@ fn hostile_input_stops_at_the_budget() {
     // The same pattern still answers ordinary inputs.
     assert!(run(&p, "abab").0 && !run(&p, "abc").0);
 }
+
+/// Arbitrary pattern text (mostly syntax characters) never panics either engine; whatever the
+/// backtracker accepts runs within its budget on arbitrary inputs.
+#[test]
+fn arbitrary_pattern_text_is_refused_or_runs() {
+    const PIECES: &[&str] = &[
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        "?",
+        "*",
+        "+",
+        "|",
+        "^",
+        "$",
+        ".",
+        "\\",
+        "-",
+        ",",
+        "a",
+        "b",
+        "1",
+        "2",
+        "0",
+        "\\1",
+        "\\2",
+        "(?=",
+        "(?!",
+        "(?:",
+        "(?<n>",
+        "\\k<n>",
+        "\\b",
+        "\\B",
+        "\\d",
+        "\\S",
+        "\\u00e9",
+        "\\x4",
+        "\\c",
+        "é",
+        "{2}",
+        "{1,}",
+        "{,3}",
+        "{9999999999}",
+        "\\",
+    ];
+    let mut r = Rng(0x0123_4567_89AB_CDEF);
+    let (mut accepted, mut refused, mut backtracking) = (0, 0, 0);
+    for _ in 0..20_000 {
+        let n = 1 + r.below(10);
+        let src: String = (0..n).map(|_| r.pick(PIECES)).collect();
+        for ic in [true, false] {
+            match Pattern::compile(&src, Syntax::EcmaScript, ic) {
+                Ok(p) => {
+                    accepted += 1;
+                    backtracking += usize::from(p.uses_backtracking());
+                    for _ in 0..4 {
+                        let s = input(&mut r);
+                        run(&p, &s);
+                    }
+                }
+                Err(_) => refused += 1,
+            }
+            if let Ok(p) = Pattern::compile_backtracking(&src, ic) {
+                for _ in 0..4 {
+                    let s = input(&mut r);
+                    run(&p, &s);
+                }
+            }
+        }
+    }
+    println!("{accepted} accepted ({backtracking} on the backtracker), {refused} refused");
+    assert!(accepted > 2000 && refused > 2000 && backtracking > 50);
+}

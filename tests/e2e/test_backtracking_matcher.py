@@ -79,6 +79,8 @@ def test_back_reference_and_look_ahead_rules_match_as_ecmascript(env_and_backend
     assert backend.last.path == "/pub/docs/a.txt"
     assert harness.request("GET", env.url("/files/private/key")).status == 200
     assert backend.last.path == "/files/private/key"
+    # Nothing here needed more than the budget.
+    assert env.stats()["wasmcustom.iis_rewrite.backtrack_exhausted"] == 0
 
 
 def test_hostile_url_is_cut_off_by_the_step_budget(env_and_backend):
@@ -98,6 +100,8 @@ def test_hostile_url_is_cut_off_by_the_step_budget(env_and_backend):
     assert any(rec.path == hostile for rec in backend.requests)
     assert all(x.status == 200 for x in results)
     assert elapsed < 5, elapsed
+    # Counted once, as an Envoy counter.
+    assert env.stats()["wasmcustom.iis_rewrite.backtrack_exhausted"] == 1
     log = env.wait_log("step budget")
     assert "ran out of its 1000000 step budget" in log, log[-3000:]
     assert '"^t/(\\w+)+-\\1$"' in log or "^t/(\\w+)+-\\1$" in log

@@ -160,7 +160,9 @@ def test_filter_metrics_are_envoy_stats(envoy_for, upstream):
     assert stats["wasmcustom.iis_rewrite.default.rule.Redirect.hits"] == 1
     assert stats["wasmcustom.iis_rewrite.default.rule.Proxy.hits"] == 0
     prom = harness.request("GET", e.admin_url("/stats/prometheus")).body.decode()
-    assert "\niis_rewrite_default_action_redirect{} 1\n" in prom
+    # the generated bootstrap's stats_tags turn set/rule/action into labels (deploy)
+    assert '\niis_rewrite_action{iis_rule_set="default",iis_action="redirect"} 1\n' in prom
+    assert '\niis_rewrite_rule_hits{iis_rule_set="default",iis_rule="Redirect"} 1\n' in prom
     # clusters get a dot-free stat name, so their names survive Envoy's tag extraction
     assert 'envoy_cluster_name="iis|http|localhost|8096"' in prom
     assert f'envoy_cluster_name="iis|http|127_0_0_1|{upstream.port}"' in prom

@@ -38,7 +38,7 @@ RULES = """<?xml version="1.0" encoding="UTF-8"?>
 </rules></rewrite></system.webServer></configuration>
 """
 
-CHUNKS = 30
+CHUNKS = 50
 CHUNK_DELAY = 0.1
 
 
@@ -226,3 +226,60 @@ def test_without_a_valid_configuration_requests_fail_closed(tmp_path):
             assert version(port) == "/v1"
             status, _, body = request("GET", f"http://127.0.0.1:{port}/page", {"Host": "site.test"})
             assert status == 200 and json.loads(body)["path"] == "/page"
+
+
+def test_reloads_under_load_fail_no_request(deployment):
+    """Requests sent back to back while the rules are replaced three times: every one is
+    answered by a complete rule set (old or new, never an error), and once a worker has served
+    version N it never serves an older one."""
+    envoy, port, _, regenerate = deployment
+    seen: list[str | None] = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            seen.append(version(port))
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        for n in (2, 3, 4):
+            time.sleep(0.3)
+            regenerate(f"v{n}")
+        wait_for(lambda: seen and seen[-1] == "/v4", timeout=10, what="v4 under load")
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        t.join(10)
+    assert len(seen) > 50, len(seen)
+    assert all(v in ("/v1", "/v2", "/v3", "/v4") for v in seen), sorted(set(map(str, seen)))
+    order = [int(v[2:]) for v in seen]
+    assert order == sorted(order), "an older rule set answered after a newer one"
+
+
+def test_sites_reload_together(tmp_path):
+    """With --site and --ecds the one ECDS file carries every site's rule set: changing one
+    site's web.config and regenerating changes that site only."""
+    build()
+    ecds_dir = tmp_path / "ecds"
+    a, b = tmp_path / "a.config", tmp_path / "b.config"
+    write_rules(a, "a1")
+    write_rules(b, "b1")
+    with Upstream("app") as app:
+        args = [str(a), "--site", f"b.test={b}", "--ecds", str(ecds_dir), "--wasm", str(WASM),
+                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+                "--resolve", f"app.test:8000=127.0.0.1:{app.port}",
+                "--resolve", "ws.test:8001=127.0.0.1:9"]
+        bootstrap = cli("envoy", *args).stdout
+        with Envoy(bootstrap) as envoy:
+            port = envoy.ports["http"]
+
+            def site_version(host):
+                r = request("GET", f"http://127.0.0.1:{port}/version", {"Host": host})
+                return r.header("location")
+
+            assert (site_version("a.test"), site_version("b.test")) == ("/a1", "/b1")
+            write_rules(b, "b2")
+            cli("envoy", *args, "-o", os.devnull)
+            wait_for(lambda: site_version("b.test") == "/b2", what="site b reloaded")
+            assert site_version("a.test") == "/a1"

@@ -1,8 +1,10 @@
 """Istio and remote-module deployment: the WasmPlugin manifests in envoy/istio/ are what
 `iis-rewrite istio` generates from envoy/istio/web.config, their pluginConfig is what
 `iis-rewrite import` produces and `iis-rewrite check` accepts, and real Envoy runs that
-pluginConfig delivered the way Istio delivers it (JSON text). envoy/remote-wasm.yaml is
-validated by `envoy --mode validate` and also run for real against a local download server.
+pluginConfig delivered the way Istio delivers it (JSON text). envoy/remote-wasm.yaml (`iis-rewrite
+envoy --wasm https://… --wasm-sha256 …`) is validated by `envoy --mode validate`, which fetches
+nothing; the same generator output is run for real against a local download server, with the
+module's true digest and a wrong one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 import yaml
 
 from deploy_support import (
-    REPO, WASM, Envoy, Upstream, build, cli, envoy_binary, header, loopback_ports, request,
+    CLI, REPO, WASM, Envoy, Upstream, build, cli, envoy_binary, header, loopback_ports, request,
     wait_for,
 )
 
@@ -63,7 +65,7 @@ def test_plugin_config_is_the_import_and_check_accepts_it(name, tmp_path):
 
 def test_manifests_are_exactly_what_the_generator_writes(tmp_path):
     sha = manifest("wasmplugin-https.yaml")["spec"]["sha256"]
-    env = {"IIS_REWRITE": str(REPO / "target/release/iis-rewrite"), "SHA256": sha, "PATH": "/usr/bin:/bin"}
+    env = {"IIS_REWRITE_CLI": str(CLI), "SHA256": sha, "PATH": "/usr/bin:/bin"}
     subprocess.run([str(ISTIO / "generate.sh"), str(tmp_path)], cwd=REPO, env=env, check=True)
     for name in MANIFESTS:
         assert (tmp_path / name).read_text() == (ISTIO / name).read_text(), (
@@ -232,19 +234,34 @@ class _ModuleServer:
         self.server.server_close()
 
 
-def _remote_bootstrap(download_port: int, app_port: int, sha256: str) -> dict:
-    """envoy/remote-wasm.yaml with the download cluster pointed at a local plain-HTTP server,
-    the app cluster at a local upstream and loopback ports; everything else as shipped."""
-    doc = loopback_ports(yaml.safe_load(REMOTE.read_text()))
-    remote = _wasm_filter(doc)["config"]["vm_config"]["code"]["remote"]
-    remote["http_uri"]["uri"] = f"http://127.0.0.1:{download_port}/iis-rewrite/0.1.0/plugin.wasm"
-    remote["sha256"] = sha256
-    clusters = {c["name"]: c for c in doc["static_resources"]["clusters"]}
-    clusters["wasm_download"].update(_static_cluster("wasm_download", download_port))
-    clusters["wasm_download"].pop("transport_socket")
-    clusters["wasm_download"].pop("dns_lookup_family")
-    clusters["app"].update(_static_cluster("app", app_port))
-    return doc
+def _remote_bootstrap(download_port: int, app_port: int, sha256: str) -> str:
+    """The generator's remote-module form, downloading from a local plain-HTTP server. One
+    trusted hop: Envoy sits behind a TLS-terminating proxy whose X-Forwarded-Proto it keeps."""
+    return cli("envoy", WEB_CONFIG, "--xff-trusted-hops", "1",
+               "--wasm", f"http://127.0.0.1:{download_port}/iis-rewrite/0.1.0/plugin.wasm",
+               "--wasm-sha256", sha256, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+               "--default-upstream", f"127.0.0.1:{app_port}").stdout
+
+
+def test_remote_wasm_example_is_the_generator_output(tmp_path):
+    sha = _wasm_filter(yaml.safe_load(REMOTE.read_text()))["config"]["vm_config"]["code"]["remote"]["sha256"]
+    env = {"IIS_REWRITE_CLI": str(CLI), "SHA256": sha, "PATH": "/usr/bin:/bin"}
+    subprocess.run([str(REPO / "envoy/generate-examples.sh"), str(tmp_path)], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    assert (tmp_path / "remote-wasm.yaml").read_text() == REMOTE.read_text(), (
+        "envoy/remote-wasm.yaml is stale: run envoy/generate-examples.sh")
+
+
+def test_remote_module_options_are_checked():
+    base = ["envoy", WEB_CONFIG, "--listen", "127.0.0.1:0"]
+    p = cli(*base, "--wasm", "https://dl.example.com/plugin.wasm", check=False)
+    assert p.returncode == 2 and "--wasm-sha256" in p.stderr
+    p = cli(*base, "--wasm", "https://dl.example.com/plugin.wasm", "--wasm-sha256", "12", check=False)
+    assert p.returncode == 2 and "64 hex digits" in p.stderr
+    p = cli(*base, "--wasm", "/etc/envoy/f.wasm", "--wasm-sha256", "a" * 64, check=False)
+    assert p.returncode == 2 and "http(s)://" in p.stderr
+    p = cli(*base, "--wasm", "https://dl.example.com", "--wasm-sha256", "a" * 64, check=False)
+    assert p.returncode == 2 and "expected a file path or http(s)://" in p.stderr
 
 
 def test_remote_wasm_is_fetched_verified_and_run():
@@ -253,7 +270,7 @@ def test_remote_wasm_is_fetched_verified_and_run():
     try:
         with Upstream("app") as app, \
                 Envoy(_remote_bootstrap(server.port, app.port, hashlib.sha256(data).hexdigest())) as envoy:
-            assert server.hits >= 1
+            assert server.hits == 1
             _check_site_rules(envoy.ports["http"], app)
             assert envoy.counter("wasm.remote_load_fetch_successes") >= 1
     finally:

@@ -27,7 +27,7 @@ def _built():
 
 
 def test_per_route_example_is_the_generator_output(tmp_path):
-    env = {"IIS_REWRITE": str(CLI), "PATH": "/usr/bin:/bin"}
+    env = {"IIS_REWRITE_CLI": str(CLI), "PATH": "/usr/bin:/bin"}
     subprocess.run([str(REPO / "envoy/generate-examples.sh"), str(tmp_path)], cwd=REPO, env=env,
                    check=True, capture_output=True)
     assert (tmp_path / "per-route.yaml").read_text() == (REPO / "envoy/per-route.yaml").read_text(), (
@@ -146,11 +146,20 @@ def test_bypass_route_is_untouched_by_the_filter(deployment):
 
 def test_rule_set_counters_are_per_site(deployment):
     envoy, port, media, shop = deployment
-    stats = envoy.stats_with("wasmcustom.iis_rewrite.")
-    assert int(stats["wasmcustom.iis_rewrite.media_example.rule.Redirect.hits"]) >= 1
-    assert int(stats["wasmcustom.iis_rewrite.shop_example.rule.Legacy_redirects.hits"]) >= 1
-    assert int(stats["wasmcustom.iis_rewrite.default.rule.Unknown_host.hits"]) >= 1
-    assert int(stats["wasmcustom.iis_rewrite.shop_example.action.redirect"]) >= 1
+    names = ["media_example.rule.Redirect.hits", "media_example.action.redirect",
+             "shop_example.rule.Legacy_redirects.hits", "shop_example.action.redirect",
+             "default.rule.Unknown_host.hits", "default.action.custom_response"]
+    before = {n: envoy.counter(f"wasmcustom.iis_rewrite.{n}") for n in names}
+    get(port, "media.example", "/")
+    get(port, "shop.example", "/contact.aspx")
+    get(port, "shop.example", "/contact.aspx")
+    get(port, "nowhere.example", "/")
+    after = {n: envoy.counter(f"wasmcustom.iis_rewrite.{n}") for n in names}
+    assert {n: after[n] - before[n] for n in names} == {
+        "media_example.rule.Redirect.hits": 1, "media_example.action.redirect": 1,
+        "shop_example.rule.Legacy_redirects.hits": 2, "shop_example.action.redirect": 2,
+        "default.rule.Unknown_host.hits": 1, "default.action.custom_response": 1,
+    }
 
 
 def test_site_options_are_checked():

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import harness
-from ws_servers import MediaServer, media_sha256
+from ws_servers import MediaServer, media_chunks, media_sha256
 
 JELLYFIN = Path(harness.REPO) / "testdata/webconfigs/jellyfin-basic.config"
 MEDIA_PATH = "/Videos/5f1c/stream.mp4?static=true"
@@ -62,7 +62,7 @@ class MemorySampler:
 
     def __init__(self, envoy):
         self.envoy = envoy
-        self.base_allocated = envoy.stats()["server.memory_allocated"]
+        self.base_allocated = self._allocated()
         self.base_rss = proc_status(envoy.proc.pid)["VmRSS"]
         self.peak_allocated = self.base_allocated
         self.peak_rss = self.base_rss
@@ -74,8 +74,18 @@ class MemorySampler:
             self._sample()
             self._stop.wait(0.05)
 
+    def _allocated(self) -> int:
+        # one stat, not the whole /stats page: cheap even on a loaded machine
+        r = harness.request("GET", self.envoy.admin_url("/stats?filter=^server%5C.memory_allocated$"), timeout=20)
+        name, _, value = r.body.decode().strip().partition(": ")
+        assert name == "server.memory_allocated", r.body
+        return int(value)
+
     def _sample(self):
-        allocated = self.envoy.stats()["server.memory_allocated"]
+        try:
+            allocated = self._allocated()
+        except OSError:
+            return  # a sample lost to a slow admin reply; VmHWM still bounds the peak
         rss = proc_status(self.envoy.proc.pid)["VmRSS"]
         self.peak_allocated = max(self.peak_allocated, allocated)
         self.peak_rss = max(self.peak_rss, rss)
@@ -237,18 +247,21 @@ def test_slow_reader_holds_the_backend_back_and_outlives_the_route_timeout(jelly
     # kernel's socket buffers hold (tcp_rmem autotunes Envoy's upstream receive buffer up to
     # 32 MiB here) plus Envoy's 1 MiB per-connection buffer limit, and Envoy's own heap did
     # not grow with the body.
-    assert read_in_slow_phase < 24 * MiB
-    assert sent_in_slow_phase < media.size // 2, (sent_in_slow_phase, read_in_slow_phase)
-    assert ahead < socket_buffer_bound() + 8 * MiB, ahead
-    assert mem.allocated_growth < 16 * MiB, mem.allocated_growth
+    figures = dict(read=read_in_slow_phase, sent=sent_in_slow_phase, ahead=ahead,
+                   allocated=mem.allocated_growth, rss=mem.rss_growth, bound=socket_buffer_bound())
+    assert read_in_slow_phase < 24 * MiB, figures
+    assert sent_in_slow_phase < media.size - 32 * MiB, figures
+    assert ahead < socket_buffer_bound() + 8 * MiB, figures
+    assert mem.allocated_growth < 16 * MiB, figures
+    assert mem.rss_growth < 32 * MiB, figures
     assert slow_elapsed > 15
 
 
 def test_arr_timeout_is_the_idle_timeout_of_a_paused_download(tmp_path, envoy_for):
-    """With `<proxy timeout="00:00:02"/>` the route's idle timeout is 2 s: a reader that pauses
+    """With `<proxy timeout="00:00:03"/>` the route's idle timeout is 3 s: a reader that pauses
     for less keeps its download, one that stops reading for longer (a paused player) is reset,
     as IIS's minBytesPerSecond would eventually do; players resume with a Range request."""
-    text = JELLYFIN.read_text().replace("<httpProtocol>", '<proxy timeout="00:00:02" />\n        <httpProtocol>')
+    text = JELLYFIN.read_text().replace("<httpProtocol>", '<proxy timeout="00:00:03" />\n        <httpProtocol>')
     assert "<proxy timeout" in text
     config = tmp_path / "jellyfin-timeout.config"
     config.write_text(text)
@@ -268,6 +281,33 @@ def test_arr_timeout_is_the_idle_timeout_of_a_paused_download(tmp_path, envoy_fo
             conn.close()
             return got
 
-        assert download_with_pause(0.8) == media.size
-        assert download_with_pause(4.0) < media.size
+        assert download_with_pause(0.5) == media.size
+        assert download_with_pause(5.0) < media.size
     assert "stream_idle_timeout" in envoy.wait_log("stream_idle_timeout")
+
+
+def test_large_upload_streams_through_byte_exact(jellyfin):
+    """A 64 MiB chunked upload (a media library import, a backup) through the Jellyfin rules:
+    Envoy and the filter pass the request body on as it arrives (no buffering: Envoy's memory
+    stays flat) and the backend receives it byte-exact."""
+    envoy, media = jellyfin
+    size = 64 * MiB + 5
+    warm_up(envoy)
+    with MemorySampler(envoy) as mem:
+        conn = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=60)
+        conn.request(
+            "POST",
+            "/Library/Media/Upload",
+            body=(bytes(piece) for piece in media_chunks(0, size - 1)),
+            headers={"Host": "media.example.com", "Content-Type": "application/octet-stream"},
+            encode_chunked=True,
+        )
+        resp = conn.getresponse()
+        reply = resp.read().decode()
+        conn.close()
+    assert resp.status == 200, reply
+    assert reply.split() == [str(size), media_sha256(0, size - 1)]
+    method, path, headers = media.requests[-1]
+    assert (method, path) == ("POST", "/Library/Media/Upload")
+    print(f"\nupload 64 MiB: envoy RSS +{mem.rss_growth / MiB:.1f} MiB")
+    assert mem.rss_growth < 32 * MiB, mem.rss_growth

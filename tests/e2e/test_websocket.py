@@ -140,6 +140,7 @@ def test_many_messages_text_binary_large_compressible_and_random_echo_intact(nov
             echo(ws, "websockify " * (2**20 // 11))
         time.sleep(0.2)
         grown = rx_bytes(envoy) - before
+        print(f"\n4 MiB of compressible messages took {grown} bytes on the client-to-Envoy wire")
         assert grown < 256 * 1024, f"{grown} bytes on the wire for 4 MiB of compressible messages"
 
         # many messages in flight at once (pipelined), then read back in order
@@ -206,10 +207,10 @@ def test_connection_open_and_active_beyond_20s_is_not_cut(novnc):
 
 @pytest.fixture
 def novnc_short_timeout(tmp_path, envoy_for):
-    """The noVNC rules with ARR `<proxy timeout="00:00:02"/>`: the generated route's
-    idle_timeout becomes 2 s."""
+    """The noVNC rules with ARR `<proxy timeout="00:00:03"/>`: the generated route's
+    idle_timeout becomes 3 s."""
     text = NOVNC.read_text().replace(
-        '<webSocket enabled="true" />', '<webSocket enabled="true" />\n    <proxy timeout="00:00:02" />'
+        '<webSocket enabled="true" />', '<webSocket enabled="true" />\n    <proxy timeout="00:00:03" />'
     )
     assert "<proxy timeout" in text
     config = tmp_path / "novnc-timeout.config"
@@ -228,12 +229,42 @@ def test_arr_timeout_is_the_websocket_idle_timeout(novnc_short_timeout):
     with open_ws(url) as idle, open_ws(url) as active:
         echo(idle, "hello")
         start = time.monotonic()
-        while time.monotonic() - start < 4:
+        while time.monotonic() - start < 5:
             echo(active, "keep-alive")
             time.sleep(0.5)
-        echo(active, "active for 4 s, twice the timeout")
+        echo(active, "active for 5 s, longer than the timeout")
         with pytest.raises(ConnectionClosed):
-            idle.send("after 4 s of silence")
+            idle.send("after 5 s of silence")
             idle.recv(timeout=5)
     text = envoy.wait_log("stream_idle_timeout")
     assert "stream_idle_timeout" in text
+
+
+def test_jellyfin_socket_through_header_setting_rules(envoy_for):
+    """Seed 000: Jellyfin's WebSocket (`/socket?api_key=…`) through the published Jellyfin rules,
+    which set X-Forwarded-*, X-Real-IP and custom response headers on the same request. The
+    rules' headers arrive, the Sec-WebSocket-* headers are exactly the client's, and the
+    extension is negotiated end to end."""
+    jellyfin = Path(harness.REPO) / "testdata/webconfigs/jellyfin-basic.config"
+    with EchoServer() as backend:
+        envoy = envoy_for(jellyfin, extra_args=["--resolve", f"localhost:8096=127.0.0.1:{backend.port}"])
+        url = f"ws://127.0.0.1:{envoy.port}/socket?api_key=k1&deviceId=d2"
+        with connect(url, compression="deflate", max_size=8 * 2**20, open_timeout=10, ping_interval=None) as ws:
+            echo(ws, '{"MessageType":"KeepAlive"}')
+            echo(ws, os.urandom(2**20))
+            sent = ws.request.headers
+            got = ws.response.headers
+    hs = backend.handshakes[-1]
+    assert hs.path == "/socket?api_key=k1&deviceId=d2"
+    assert hs.extensions == ["permessage-deflate"]
+    assert "permessage-deflate" in got["Sec-WebSocket-Extensions"]
+    for name in ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions"):
+        assert hs.header(name) == sent[name], name
+    server_sent = dict((k.lower(), v) for k, v in hs.response_headers)
+    assert got["Sec-WebSocket-Accept"] == server_sent["sec-websocket-accept"]
+    # what the rules set reached the backend with the upgrade
+    assert hs.header("X-Forwarded-Proto") == "http"
+    assert hs.header("X-Real-IP") == "127.0.0.1"
+    assert hs.header("Host") == "localhost:8096"
+    # customHeaders are added to the 101 as to any response the filter sees
+    assert got["X-Content-Type-Options"] == "nosniff"

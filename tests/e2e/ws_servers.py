@@ -4,7 +4,7 @@
   permessage-deflate enabled, plain or TLS. It records every opening handshake exactly as it
   arrived (path and headers) and what was negotiated, and serves a small HTML page on plain
   GETs (the page the browser test loads).
-* `MediaServer`: an HTTP/1.1 server with a generated body of any size (default > 100 MB), served
+* `MediaServer`: an HTTP/1.1 server with a generated body of any size (default 128 MiB + 3 bytes), served
   in small writes without ever holding the body in memory, with single-range `Range` support
   (206 + Content-Range, suffix and open ranges, 416). It counts the bytes it has written so a
   test can see back-pressure.
@@ -280,6 +280,41 @@ class _MediaHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(send_body=True)
 
+    def do_POST(self) -> None:
+        """An upload: the body is read in pieces and hashed, never kept; the reply is its length
+        and SHA-256 (chunked or Content-Length bodies)."""
+        owner = self.server.owner
+        owner._record(self.command, self.path, list(self.headers.items()))
+        h = hashlib.sha256()
+        total = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                left = size
+                while left:
+                    data = self.rfile.read(min(left, 1 << 20))
+                    if not data:
+                        raise ConnectionError("upload cut")
+                    h.update(data)
+                    left -= len(data)
+                    total += len(data)
+                self.rfile.readline()
+        else:
+            left = int(self.headers.get("Content-Length", "0"))
+            while left:
+                data = self.rfile.read(min(left, 1 << 20))
+                if not data:
+                    raise ConnectionError("upload cut")
+                h.update(data)
+                left -= len(data)
+                total += len(data)
+        body = f"{total} {h.hexdigest()}\n".encode()
+        self._simple(200, body)
+
     def _serve(self, send_body: bool) -> None:
         owner = self.server.owner
         size = owner.size
@@ -342,7 +377,7 @@ class MediaServer:
     """A Jellyfin-like media backend on a free loopback port; `size` bytes at any path ending
     with `media_suffix`."""
 
-    def __init__(self, size: int = 105_000_003, media_suffix: str = ".mp4", write_size: int = 64 * 1024):
+    def __init__(self, size: int = 134_217_731, media_suffix: str = ".mp4", write_size: int = 64 * 1024):
         self.size = size
         self.media_suffix = media_suffix
         self.write_size = write_size

@@ -94,11 +94,18 @@ pub struct DeployOptions {
     pub bypass: Vec<String>,
     /// `--ecds DIR`: deliver the filter configuration through ECDS from this directory.
     pub ecds: Option<PathBuf>,
+    /// `--wasm-sha256 HEX`: with an `http(s)://` `--wasm`, Envoy downloads the module and
+    /// refuses it unless its SHA-256 is this.
+    pub wasm_sha256: Option<String>,
 }
 
 impl DeployOptions {
-    pub fn is_plain(&self) -> bool {
-        self.site_upstreams.is_empty() && self.bypass.is_empty() && self.ecds.is_none()
+    pub fn is_plain(&self, wasm: &str) -> bool {
+        self.site_upstreams.is_empty()
+            && self.bypass.is_empty()
+            && self.ecds.is_none()
+            && self.wasm_sha256.is_none()
+            && remote_module(wasm).is_none()
     }
 }
 
@@ -110,6 +117,8 @@ pub enum SiteError {
     UnknownSite(String),
     Bypass(String),
     EcdsDir { dir: String, reason: String },
+    WasmUrl(String),
+    WasmSha256 { value: Option<String> },
     Shape(&'static str),
 }
 
@@ -126,6 +135,18 @@ impl fmt::Display for SiteError {
                 "--bypass {p:?}: expected a path prefix starting with '/' (no spaces, '?' or '#')"
             ),
             SiteError::EcdsDir { dir, reason } => write!(f, "--ecds {dir:?}: {reason}"),
+            SiteError::WasmUrl(u) => write!(
+                f,
+                "--wasm {u:?}: expected a file path or http(s)://HOST[:PORT]/PATH"
+            ),
+            SiteError::WasmSha256 { value: None } => f.write_str(
+                "--wasm names a URL: give --wasm-sha256 (sha256sum of the module) so Envoy \
+                 refuses any other module",
+            ),
+            SiteError::WasmSha256 { value: Some(v) } => write!(
+                f,
+                "--wasm-sha256 {v:?}: expected 64 hex digits, with an http(s):// --wasm"
+            ),
             SiteError::Shape(what) => write!(f, "internal: the bootstrap has no {what}"),
         }
     }
@@ -352,6 +373,68 @@ fn site_routes(
     routes
 }
 
+/// The cluster Envoy downloads a remote module through.
+pub const WASM_DOWNLOAD_CLUSTER: &str = "iis-wasm-download";
+
+/// `http(s)://HOST[:PORT]/PATH` of `--wasm`: (tls, host, port). `None` for a file path;
+/// `Some(Err)` for a URL that is not usable.
+fn remote_module(wasm: &str) -> Option<Result<(bool, String, u16), SiteError>> {
+    let lower = wasm.to_ascii_lowercase();
+    let (tls, rest) = if lower.starts_with("https://") {
+        (true, wasm.get(8..)?)
+    } else if lower.starts_with("http://") {
+        (false, wasm.get(7..)?)
+    } else {
+        return None;
+    };
+    let bad = || SiteError::WasmUrl(wasm.to_string());
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let path_ok = rest.len() > authority.len()
+        && !rest
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '#');
+    let parsed = if authority.contains(']') || authority.matches(':').count() == 1 {
+        super::parse_host_port(authority)
+    } else if !authority.is_empty() && !authority.contains(':') {
+        super::parse_host_port(&format!("{authority}:{}", if tls { 443 } else { 80 }))
+    } else {
+        None
+    };
+    Some(match parsed {
+        Some((host, port)) if path_ok => Ok((tls, host, port)),
+        _ => Err(bad()),
+    })
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Replaces the local code source of a wasm filter entry by the remote one.
+fn use_remote_code(wasm_filter: &mut Y, url: &str, sha256: &str) -> Result<(), SiteError> {
+    let vm = child_mut(wasm_filter, "typed_config")
+        .and_then(|t| child_mut(t, "config"))
+        .and_then(|c| child_mut(c, "vm_config"))
+        .ok_or(SiteError::Shape("wasm vm_config"))?;
+    vm.set(
+        "code",
+        Y::map().with(
+            "remote",
+            Y::map()
+                .with(
+                    "http_uri",
+                    Y::map()
+                        .with("uri", url)
+                        .with("cluster", WASM_DOWNLOAD_CLUSTER)
+                        .with("timeout", "30s"),
+                )
+                .with("sha256", sha256.to_ascii_lowercase())
+                .with("retry_policy", Y::map().with("num_retries", 3u32)),
+        ),
+    );
+    Ok(())
+}
+
 /// The bootstrap for the default configuration plus `sites`, bypass routes and ECDS.
 pub fn render(
     default: (&FilterConfig, &Engine),
@@ -374,6 +457,23 @@ pub fn render(
         return Err(SiteError::Bypass(p.clone()));
     }
 
+    let remote = match (remote_module(&opts.wasm), &deploy.wasm_sha256) {
+        (None, None) => None,
+        (None, Some(v)) => {
+            return Err(SiteError::WasmSha256 {
+                value: Some(v.clone()),
+            })
+        }
+        (Some(Err(e)), _) => return Err(e),
+        (Some(Ok(_)), None) => return Err(SiteError::WasmSha256 { value: None }),
+        (Some(Ok(_)), Some(v)) if !is_sha256(v) => {
+            return Err(SiteError::WasmSha256 {
+                value: Some(v.clone()),
+            })
+        }
+        (Some(Ok(target)), Some(v)) => Some((target, v.clone())),
+    };
+
     let mut doc = bootstrap(default_config, default_engine, opts)?;
     let default_timeout = proxy_timeout_secs(default_config)?;
     let default_upstream = match &opts.default_upstream {
@@ -383,6 +483,16 @@ pub fn render(
 
     // Per-site defaults and clusters.
     let mut extra_clusters = Vec::new();
+    if let Some(((tls, host, port), _)) = &remote {
+        extra_clusters.push(clusters::cluster(
+            WASM_DOWNLOAD_CLUSTER,
+            *tls,
+            host,
+            *port,
+            opts,
+            30,
+        ));
+    }
     let mut site_defaults = Vec::new();
     for site in sites {
         let timeout = proxy_timeout_secs(site.config)?;
@@ -466,6 +576,9 @@ pub fn render(
     for hcm in connection_managers(&mut doc)? {
         hcm.set("route_config", route_config.clone());
         let wasm = wasm_filter_mut(hcm)?;
+        if let Some((_, sha)) = &remote {
+            use_remote_code(wasm, &opts.wasm, sha)?;
+        }
         let value = child_mut(wasm, "typed_config")
             .and_then(|t| child_mut(t, "config"))
             .and_then(|c| child_mut(c, "configuration"))
@@ -636,6 +749,7 @@ mod tests {
             site_upstreams: vec![("a.example".into(), "127.0.0.1:9000".into())],
             bypass: vec!["/healthz".into()],
             ecds: None,
+            wasm_sha256: None,
         };
         let r = render((&dc, &de), &sites, &opts, &deploy).unwrap();
         assert!(r.ecds.is_none());
@@ -673,6 +787,27 @@ mod tests {
             render((&dc, &de), &sites, &opts, &bad),
             Err(SiteError::UnknownSite(_))
         ));
+    }
+
+    #[test]
+    fn remote_module_urls() {
+        assert!(remote_module("/etc/envoy/f.wasm").is_none());
+        assert_eq!(
+            remote_module("https://Dl.Example.com/a/plugin.wasm")
+                .unwrap()
+                .unwrap(),
+            (true, "dl.example.com".to_string(), 443)
+        );
+        assert_eq!(
+            remote_module("http://127.0.0.1:8000/p.wasm")
+                .unwrap()
+                .unwrap(),
+            (false, "127.0.0.1".to_string(), 8000)
+        );
+        assert!(remote_module("https://host").unwrap().is_err());
+        assert!(remote_module("https:///p.wasm").unwrap().is_err());
+        assert!(remote_module("https://h:x/p.wasm").unwrap().is_err());
+        assert!(remote_module("https://h/a b.wasm").unwrap().is_err());
     }
 
     #[test]
