@@ -33,7 +33,12 @@ def main() -> int:
     wasi.inherit_stdout()
     wasi.inherit_stderr()
     wasi.inherit_env()
-    for path in {repo, os.getcwd()}:
+    # Only the repository root when the working directory is inside it: with a nested preopen
+    # (cargo runs tests in filter/), wasi-libc resolves `filter/../testdata` against the inner
+    # one and the `..` is refused as an escape.
+    cwd = os.getcwd()
+    inside = cwd == repo or cwd.startswith(repo + os.sep)
+    for path in [repo] if inside else [repo, cwd]:
         wasi.preopen_dir(path, path)
     store.set_wasi(wasi)
 

@@ -245,6 +245,14 @@ pub fn summary(config: &FilterConfig) -> String {
     ));
     parts.push(n(pre, "preCondition", "preConditions"));
     parts.push(n(config.rewrite_maps.len(), "rewrite map", "rewrite maps"));
+    if !config.web_farms.is_empty() {
+        let servers: usize = config.web_farms.iter().map(|f| f.servers.len()).sum();
+        parts.push(format!(
+            "{} ({})",
+            n(config.web_farms.len(), "server farm", "server farms"),
+            n(servers, "server", "servers")
+        ));
+    }
     parts.join(", ")
 }
 

@@ -7,9 +7,12 @@
 mod diag;
 mod envoy;
 mod explain;
+mod istio;
 mod load;
+mod secrets;
 mod spans;
 mod webconfig;
+mod yaml;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,6 +36,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Validate a web.config (or the filter's JSON configuration): exit 0 and a summary when
     /// valid, else exit 1 with one FILE:LINE:COL line per problem.
@@ -76,9 +81,13 @@ enum Command {
     Envoy {
         #[command(flatten)]
         input: Input,
-        /// The filter's .wasm file.
+        /// The filter's .wasm file, or an http(s):// URL Envoy downloads it from (needs
+        /// --wasm-sha256).
         #[arg(long, value_name = "WASM")]
         wasm: String,
+        /// SHA-256 of the module at the --wasm URL (Envoy refuses any other module).
+        #[arg(long, value_name = "HEX")]
+        wasm_sha256: Option<String>,
         /// Plain HTTP listener.
         #[arg(long, value_name = "ADDR:PORT")]
         listen: String,
@@ -110,6 +119,39 @@ enum Command {
         /// (repeatable; the Host header and TLS name stay HOST).
         #[arg(long, value_name = "HOST:PORT=ADDR:PORT", value_parser = envoy::parse_resolve)]
         resolve: Vec<envoy::Resolve>,
+        /// Basic-auth user the filter sends to every proxied request (with Remote-User).
+        #[arg(long, value_name = "USER")]
+        backend_user: Option<String>,
+        /// File holding the backend password (one line).
+        #[arg(long, value_name = "FILE", conflicts_with = "backend_password_env")]
+        backend_password_file: Option<PathBuf>,
+        /// Environment variable holding the backend password.
+        #[arg(long, value_name = "VAR")]
+        backend_password_env: Option<String>,
+        /// Another site behind the same listener: requests for HOST run the rules of FILE
+        /// (repeatable); FILE (the positional one) serves every other host.
+        #[arg(long = "site", value_name = "HOST=FILE", value_parser = envoy::sites::parse_site)]
+        sites: Vec<envoy::sites::SiteArg>,
+        /// The default upstream of one --site (else --default-upstream).
+        #[arg(long = "site-upstream", value_name = "HOST=HOST:PORT", value_parser = envoy::sites::parse_site_upstream)]
+        site_upstreams: Vec<(String, String)>,
+        /// Requests whose path starts with PREFIX skip the filter (repeatable; e.g. /healthz).
+        #[arg(long, value_name = "PREFIX")]
+        bypass: Vec<String>,
+        /// Deliver the filter configuration through ECDS from DIR/iis-rewrite.yaml (written
+        /// atomically): rewriting that file later reloads the rules without a restart.
+        #[arg(long, value_name = "DIR")]
+        ecds: Option<PathBuf>,
+        /// Write to this file instead of stdout (created mode 0600 when it holds a password).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+    /// Generate an Istio WasmPlugin manifest whose pluginConfig is this configuration.
+    Istio {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        opts: istio::IstioArgs,
         /// Write to this file instead of stdout.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
@@ -170,7 +212,15 @@ fn run(command: Command) -> u8 {
             let Some(config) = loaded.config.as_ref().filter(|_| !loaded.has_errors()) else {
                 return 1;
             };
-            match serde_json::to_string_pretty(config) {
+            let mut config = config.clone();
+            if secrets::mask_config(&mut config) {
+                eprintln!(
+                    "{}: warning: the backend password is not written; give it to `iis-rewrite \
+                     envoy` with --backend-password-file or --backend-password-env",
+                    input.file.display()
+                );
+            }
+            match serde_json::to_string_pretty(&config) {
                 Ok(mut json) => {
                     json.push('\n');
                     write_output(output.as_deref(), &json)
@@ -203,7 +253,10 @@ fn run(command: Command) -> u8 {
             };
             let request = explain::build_request(&spec);
             let mut trace = iis_rewrite_filter::trace::RequestTrace::default();
-            let decision = engine.inbound_traced(&request, &mut trace);
+            let mut decision = engine.inbound_traced(&request, &mut trace);
+            if let Some(config) = loaded.config.as_ref() {
+                secrets::mask_decision(config, &mut decision);
+            }
             let out = if json {
                 let mut s = explain::to_json(&trace, &decision);
                 s.push('\n');
@@ -226,6 +279,14 @@ fn run(command: Command) -> u8 {
             upstream_ca,
             upstream_tls_insecure,
             resolve,
+            backend_user,
+            backend_password_file,
+            backend_password_env,
+            sites,
+            site_upstreams,
+            bypass,
+            ecds,
+            wasm_sha256,
             output,
         } => {
             let loaded = load_and_report(&input);
@@ -236,6 +297,21 @@ fn run(command: Command) -> u8 {
             if loaded.has_errors() {
                 return 1;
             }
+            let source = match (backend_password_file, backend_password_env) {
+                (Some(f), _) => Some(secrets::PasswordSource::File(f)),
+                (None, Some(v)) => Some(secrets::PasswordSource::Env(v)),
+                (None, None) => None,
+            };
+            let mut config = config.clone();
+            let secret = match secrets::apply(&mut config, backend_user.as_deref(), source.as_ref())
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{}: error: {e}", input.file.display());
+                    return 1;
+                }
+            };
+            let config = &config;
             let opts = envoy::EnvoyOptions {
                 wasm,
                 listen,
@@ -248,14 +324,128 @@ fn run(command: Command) -> u8 {
                 upstream_ca,
                 upstream_tls_insecure,
                 resolve,
+                wasm_host_env_keys: config
+                    .proxy
+                    .iter()
+                    .filter_map(|p| p.backend_auth.as_ref()?.password_env.clone())
+                    .collect(),
             };
-            match envoy::render(config, engine, &opts) {
+            let deploy = envoy::sites::DeployOptions {
+                site_upstreams,
+                bypass,
+                ecds,
+                wasm_sha256,
+            };
+            if sites.is_empty() && deploy.is_plain(&opts.wasm) {
+                return match envoy::render(config, engine, &opts) {
+                    Ok(yaml) if secret => write_secret_output(output.as_deref(), &yaml),
+                    Ok(yaml) => write_output(output.as_deref(), &yaml),
+                    Err(e) => {
+                        eprintln!("{}: error: {e}", input.file.display());
+                        1
+                    }
+                };
+            }
+            render_sites(
+                (config, engine),
+                &sites,
+                &opts,
+                &deploy,
+                (output.as_deref(), secret),
+            )
+        }
+        Command::Istio {
+            input,
+            opts,
+            output,
+        } => {
+            let Some(json) = imported_json(&input) else {
+                return 1;
+            };
+            let source = input.file.display().to_string();
+            match istio::render(&json, &source, &opts) {
                 Ok(yaml) => write_output(output.as_deref(), &yaml),
-                Err(e) => {
-                    eprintln!("{}: error: {e}", input.file.display());
+                Err(e @ istio::IstioError::Config(_)) => {
+                    eprintln!("{source}: error: {e}");
                     1
                 }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
             }
+        }
+    }
+}
+
+/// `iis-rewrite envoy` with --site/--bypass/--ecds: loads every site, renders, writes the
+/// bootstrap and the ECDS file.
+fn render_sites(
+    default: (
+        &iis_rewrite_filter::FilterConfig,
+        &iis_rewrite_filter::Engine,
+    ),
+    site_args: &[envoy::sites::SiteArg],
+    opts: &envoy::EnvoyOptions,
+    deploy: &envoy::sites::DeployOptions,
+    (output, secret): (Option<&Path>, bool),
+) -> u8 {
+    let mut loaded_sites = Vec::new();
+    let mut failed = false;
+    for arg in site_args {
+        let loaded = load_and_report(&Input {
+            file: arg.file.clone(),
+            config_dir: None,
+        });
+        failed |= loaded.has_errors() || loaded.config.is_none() || loaded.engine.is_none();
+        loaded_sites.push((arg.host.clone(), loaded));
+    }
+    if failed {
+        return 1;
+    }
+    let sites: Vec<envoy::sites::Site<'_>> = loaded_sites
+        .iter()
+        .filter_map(|(host, l)| {
+            Some(envoy::sites::Site {
+                host: host.clone(),
+                config: l.config.as_ref()?,
+                engine: l.engine.as_ref()?,
+            })
+        })
+        .collect();
+    match envoy::sites::render(default, &sites, opts, deploy) {
+        Ok(rendered) => {
+            if let Some((path, text)) = &rendered.ecds {
+                if let Err(e) = envoy::sites::write_ecds(path, text) {
+                    eprintln!("{}: error: cannot write: {e}", path.display());
+                    return 1;
+                }
+            }
+            if secret {
+                write_secret_output(output, &rendered.bootstrap)
+            } else {
+                write_output(output, &rendered.bootstrap)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                envoy::sites::SiteError::Envoy(_) | envoy::sites::SiteError::Shape(_) => 1,
+                _ => 2,
+            }
+        }
+    }
+}
+
+/// The imported configuration as `import` writes it (pretty JSON), or None after reporting.
+fn imported_json(input: &Input) -> Option<String> {
+    let loaded = load_and_report(input);
+    let config = loaded.config.as_ref().filter(|_| !loaded.has_errors())?;
+    match serde_json::to_string_pretty(config) {
+        Ok(json) => Some(json),
+        Err(e) => {
+            eprintln!("error: cannot serialise the configuration: {e}");
+            None
         }
     }
 }
@@ -269,6 +459,30 @@ fn load_and_report(input: &Input) -> Loaded {
         let _ = writeln!(err, "{line}");
     }
     loaded
+}
+
+/// Writes a bootstrap that holds a password: a file is created readable by its owner only.
+fn write_secret_output(path: Option<&Path>, text: &str) -> u8 {
+    let Some(p) = path else {
+        return write_output(None, text);
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options
+        .open(p)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+    {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{}: error: cannot write: {e}", p.display());
+            1
+        }
+    }
 }
 
 /// Writes the command's result to `path` or stdout.

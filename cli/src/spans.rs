@@ -86,6 +86,11 @@ pub fn location_path(at: &Location) -> String {
         Element::Set(n) => path.push_str(&format!("/serverVariables/{n}")),
         Element::Action => path.push_str("/action"),
         Element::MapEntry(n) => path.push_str(&format!("/entries/{n}")),
+        Element::FarmServer(n) => path.push_str(&format!("/servers/{n}")),
+        Element::Protocol => path.push_str("/protocol"),
+        Element::HealthCheck => path.push_str("/healthCheck"),
+        Element::LoadBalancing => path.push_str("/loadBalancing"),
+        Element::Affinity => path.push_str("/affinity"),
     }
     if !at.attribute.is_empty() {
         path.push('/');

@@ -12,17 +12,21 @@
 //!
 //! Deliberate limits: `<location path="…">` wrappers are read only for the site itself (`path`
 //! empty or `.`; the `<location path="." inheritInChildApplications="false">` form ASP.NET Core
-//! publishes); others are reported as not imported. `<webFarms>`, `<customTags>`,
-//! `<redirectHeaders>`, `<providers>` and ARR settings the filter has no use for are accepted
-//! with a warning. Other IIS modules' elements (`<caching>`, `<handlers>`, …) are ignored.
+//! publishes); others are reported as not imported. `<customTags>`, `<redirectHeaders>`,
+//! `<providers>` and ARR settings neither the filter nor Envoy has a use for are accepted with a
+//! warning. Other IIS modules' elements (`<caching>`, `<handlers>`, …) are ignored.
+//!
+//! ARR server farms (`<webFarms>`, an applicationHost.config section, §7.2) are read when the
+//! file carries them at `<configuration>` level, so that one file can describe the rules and the
+//! farms they route to.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use iis_rewrite_filter::config::{
-    Action, Condition, Conditions, CustomHeader, InboundRule, MatchUrl, OutboundAction,
-    OutboundMatch, OutboundRule, OutboundRules, PreCondition, ProxySettings, RewriteMap,
-    RewriteMapEntry, SetServerVariable,
+    Action, Affinity, Condition, Conditions, CustomHeader, FarmServer, HealthCheck, InboundRule,
+    LoadBalancing, MatchUrl, OutboundAction, OutboundMatch, OutboundRule, OutboundRules,
+    PreCondition, ProxySettings, RewriteMap, RewriteMapEntry, SetServerVariable, WebFarm,
 };
 use iis_rewrite_filter::FilterConfig;
 use roxmltree::{Document, Node, NodeId, ParsingOptions};
@@ -57,6 +61,7 @@ pub fn import(text: &str, file: usize, files: &mut Files, base_dir: &Path) -> Im
         allowed: None,
         headers: Coll::new("customHeader", false),
         proxy: None,
+        farms: Coll::new("webFarm", false),
         sections: HashMap::new(),
         saw_outbound: false,
     };
@@ -253,6 +258,13 @@ const ACTION_TYPE: &[&str] = &[
 const OUTBOUND_ACTION_TYPE: &[&str] = &["None", "Rewrite"];
 const REDIRECT_TYPE: &[&str] = &["Permanent", "Found", "SeeOther", "Temporary"];
 const RESPONSE_CACHE_DIRECTIVE: &[&str] = &["Auto", "Always", "Never", "NotIfRuleMatched"];
+const LB_ALGORITHM: &[&str] = &[
+    "WeightedRoundRobin",
+    "RequestHash",
+    "LeastRequests",
+    "LeastResponseTime",
+    "WeightedTotalTraffic",
+];
 
 /// The sections of `<rewrite>` (iis-reference.md §1.1, §1.9, §3.3, §5).
 const REWRITE_SECTIONS: &[&str] = &[
@@ -264,12 +276,15 @@ const REWRITE_SECTIONS: &[&str] = &[
     "providers",
 ];
 
-/// Every ARR `system.webServer/proxy` attribute (arr_schema.xml); the first four are imported.
+/// Every ARR `system.webServer/proxy` attribute (arr_schema.xml), also those of a farm's
+/// `<protocol>`: the ones the filter or the Envoy generator use, then the others.
 const PROXY_IMPORTED: &[&str] = &[
     "enabled",
     "preserveHostHeader",
     "timeout",
     "reverseRewriteHostInResponseHeaders",
+    "xForwardedForHeaderName",
+    "includePortInXForwardedFor",
 ];
 const PROXY_NOT_IMPORTED: &[&str] = &[
     "passConnectionCloseHeader",
@@ -278,8 +293,6 @@ const PROXY_NOT_IMPORTED: &[&str] = &[
     "keepAlive",
     "xForwardedByHeaderName",
     "xForwardedByHeader",
-    "xForwardedForHeaderName",
-    "includePortInXForwardedFor",
     "arrResponseHeader",
     "sslHeaderName",
     "clientCertHeaderName",
@@ -314,6 +327,7 @@ struct Importer<'f> {
     allowed: Option<Coll<()>>,
     headers: Coll<CustomHeader>,
     proxy: Option<(ProxySettings, Spans)>,
+    farms: Coll<WebFarm>,
     /// Sections already defined: name → where.
     sections: HashMap<&'static str, Pos>,
     saw_outbound: bool,
@@ -433,14 +447,7 @@ impl Importer<'_> {
             match child.tag_name().name() {
                 "system.webServer" => self.system_web_server(d, child),
                 "location" => self.location(d, child),
-                "webFarms" => {
-                    let pos = d.node_pos(child);
-                    self.warn(
-                        pos,
-                        "<webFarms> is not imported yet: a Rewrite to http://FARM/… proxies to a \
-                         host named FARM",
-                    );
-                }
+                "webFarms" => self.section(d, child, "webFarms"),
                 _ => {}
             }
         }
@@ -534,6 +541,7 @@ impl Importer<'_> {
             "providers" => self.providers(d, node),
             "httpProtocol" => self.http_protocol(d, node),
             "proxy" => self.proxy_section(d, node),
+            "webFarms" => self.web_farms(d, node),
             _ => {}
         }
     }
@@ -1621,7 +1629,19 @@ impl Importer<'_> {
     }
 
     fn proxy_section(&mut self, d: &mut Doc<'_, '_>, node: Node<'_, '_>) {
-        let tag = "<proxy>";
+        let (settings, spans) = self.proxy_settings(d, node, "<proxy>", "proxy");
+        self.proxy = Some((settings, spans));
+    }
+
+    /// The attributes of `system.webServer/proxy` or of a farm's `<protocol>` (the same schema,
+    /// §7.2), with their positions relative to the element.
+    fn proxy_settings(
+        &mut self,
+        d: &Doc<'_, '_>,
+        node: Node<'_, '_>,
+        tag: &str,
+        what: &str,
+    ) -> (ProxySettings, Spans) {
         let allowed: Vec<&str> = PROXY_IMPORTED
             .iter()
             .chain(PROXY_NOT_IMPORTED)
@@ -1632,65 +1652,384 @@ impl Importer<'_> {
         a.spans_into(&mut spans, "");
         let timeout = a.string("timeout");
         if let Some(t) = &timeout {
-            match parse_timespan(t) {
-                Some(secs) if (1..=86_400).contains(&secs) => {}
-                Some(_) => {
-                    let pos = a.pos("timeout");
-                    self.error(
-                        pos,
-                        format!(
-                            "proxy attribute timeout: {} is out of range (00:00:01 to 1.00:00:00)",
-                            quote(t)
-                        ),
-                    );
-                }
-                None => {
-                    let pos = a.pos("timeout");
-                    self.error(
-                        pos,
-                        format!(
-                            "proxy attribute timeout: {} is not a time span (expected hh:mm:ss)",
-                            quote(t)
-                        ),
-                    );
-                }
-            }
+            self.timespan_check(&a, "timeout", t, what);
         }
         let settings = ProxySettings {
-            enabled: self.bool_attr(&a, "enabled", "proxy"),
-            preserve_host_header: self.bool_attr(&a, "preserveHostHeader", "proxy"),
+            enabled: self.bool_attr(&a, "enabled", what),
+            preserve_host_header: self.bool_attr(&a, "preserveHostHeader", what),
             timeout,
             reverse_rewrite_host_in_response_headers: self.bool_attr(
                 &a,
                 "reverseRewriteHostInResponseHeaders",
-                "proxy",
+                what,
             ),
+            x_forwarded_for_header_name: a.string("xForwardedForHeaderName"),
+            include_port_in_x_forwarded_for: self.bool_attr(&a, "includePortInXForwardedFor", what),
             ..ProxySettings::default()
         };
-        let ignored: Vec<&str> = a
-            .list
-            .iter()
-            .map(|(n, _, _)| n.as_str())
-            .filter(|n| PROXY_NOT_IMPORTED.contains(n))
-            .collect();
-        if let Some(first) = ignored.first() {
-            let pos = a.pos(first);
-            self.warn(
-                pos,
-                format!(
-                    "proxy: attribute{} {} not imported",
-                    if ignored.len() > 1 { "s" } else { "" },
-                    ignored.join(", ") + if ignored.len() > 1 { " are" } else { " is" }
-                ),
-            );
-        }
+        self.not_imported(&a, PROXY_NOT_IMPORTED, what);
         for child in node.children().filter(Node::is_element) {
             if child.tag_name().name() != "cache" {
                 self.unknown_element(d, child, tag, &["cache"]);
             }
             // <cache>: ARR's response cache; Envoy serves nothing from a cache. Ignored.
         }
-        self.proxy = Some((settings, spans));
+        (settings, spans)
+    }
+
+    /// One warning listing the attributes of `names` that `a` carries.
+    fn not_imported(&mut self, a: &Attrs, names: &[&str], what: &str) {
+        let ignored: Vec<&str> = a
+            .list
+            .iter()
+            .map(|(n, _, _)| n.as_str())
+            .filter(|n| names.contains(n))
+            .collect();
+        if let Some(first) = ignored.first() {
+            let pos = a.pos(first);
+            self.warn(
+                pos,
+                format!(
+                    "{what}: attribute{} {} not imported",
+                    if ignored.len() > 1 { "s" } else { "" },
+                    ignored.join(", ") + if ignored.len() > 1 { " are" } else { " is" }
+                ),
+            );
+        }
+    }
+
+    /// A timeSpan attribute within ARR's 1 s – 1 day range.
+    fn timespan_check(&mut self, a: &Attrs, name: &str, value: &str, what: &str) {
+        let pos = a.pos(name);
+        match parse_timespan(value) {
+            Some(secs) if (1..=86_400).contains(&secs) => {}
+            Some(_) => self.error(
+                pos,
+                format!(
+                    "{what} attribute {name}: {} is out of range (00:00:01 to 1.00:00:00)",
+                    quote(value)
+                ),
+            ),
+            None => self.error(
+                pos,
+                format!(
+                    "{what} attribute {name}: {} is not a time span (expected hh:mm:ss)",
+                    quote(value)
+                ),
+            ),
+        }
+    }
+
+    /// A port attribute (1–65535).
+    fn port_attr(&mut self, a: &Attrs, name: &str, what: &str) -> Option<u16> {
+        let n = self.u32_attr(a, name, what)?;
+        match u16::try_from(n) {
+            Ok(p) if p > 0 => Some(p),
+            _ => {
+                let pos = a.pos(name);
+                self.error(
+                    pos,
+                    format!("{what} attribute {name}: {n} is not a port (1 to 65535)"),
+                );
+                None
+            }
+        }
+    }
+
+    // ----- ARR server farms -----
+
+    /// `<webFarms>`: `<webFarm>` entries (a collection keyed by name, with `<clear/>` and
+    /// `<remove/>`), and the farm-wide `<applicationRequestRouting>` settings (not imported).
+    fn web_farms(&mut self, d: &mut Doc<'_, '_>, node: Node<'_, '_>) {
+        let tag = "<webFarms>";
+        let a = self.attrs(d, node, tag, &[]);
+        self.farms.pos.get_or_insert(a.elem);
+        let mut coll = std::mem::replace(&mut self.farms, Coll::new("webFarm", false));
+        for child in node.children() {
+            if !child.is_element() {
+                self.text(d, child, tag);
+                continue;
+            }
+            if self.clear_remove(d, child, &mut coll, "name", tag) {
+                continue;
+            }
+            match child.tag_name().name() {
+                "webFarm" => {
+                    if let Some(entry) = self.web_farm(d, child) {
+                        Self::add_entry(&mut coll, entry, &mut self.diags, self.files);
+                    }
+                }
+                "applicationRequestRouting" => {
+                    let pos = d.node_pos(child);
+                    self.warn(
+                        pos,
+                        "<webFarms><applicationRequestRouting> (server-wide ARR settings) is \
+                         not imported",
+                    );
+                }
+                _ => self.unknown_element(
+                    d,
+                    child,
+                    tag,
+                    &["webFarm", "applicationRequestRouting", "clear", "remove"],
+                ),
+            }
+        }
+        self.farms = coll;
+    }
+
+    fn web_farm(&mut self, d: &Doc<'_, '_>, node: Node<'_, '_>) -> Option<Entry<WebFarm>> {
+        let tag = "<webFarm>";
+        let a = self.attrs(d, node, tag, &["name", "enabled"]);
+        let name = self.key_attr(&a, "name", tag)?;
+        let name = self.trimmed_attr(&a, "name", tag).unwrap_or(name);
+        let what = format!("webFarm \"{name}\"");
+        let mut spans = Spans::new();
+        a.spans_into(&mut spans, "");
+        let mut farm = WebFarm {
+            name: name.clone(),
+            enabled: self.bool_attr(&a, "enabled", &what),
+            ..WebFarm::default()
+        };
+        let mut servers: Coll<FarmServer> = Coll::new("server", false);
+        let mut seen = HashMap::new();
+        for child in node.children() {
+            if !child.is_element() {
+                self.text(d, child, &what);
+                continue;
+            }
+            if self.clear_remove(d, child, &mut servers, "address", &what) {
+                continue;
+            }
+            match child.tag_name().name() {
+                "server" => {
+                    if let Some(entry) = self.farm_server(d, child, &what) {
+                        Self::add_entry(&mut servers, entry, &mut self.diags, self.files);
+                    }
+                }
+                "applicationRequestRouting" => {
+                    if self.once(d, &mut seen, child, &what) {
+                        self.farm_arr(d, child, &what, &mut farm, &mut spans);
+                    }
+                }
+                _ => self.unknown_element(
+                    d,
+                    child,
+                    &what,
+                    &["server", "applicationRequestRouting", "clear", "remove"],
+                ),
+            }
+        }
+        for (i, (server, sspans)) in servers.values().enumerate() {
+            for (rel, pos) in sspans {
+                spans.push((join(&format!("servers/{i}"), &rel), pos));
+            }
+            farm.servers.push(server);
+        }
+        Some(Entry {
+            key: name,
+            key_pos: a.pos("name"),
+            value: farm,
+            spans,
+        })
+    }
+
+    /// `<server address enabled>` with its `<applicationRequestRouting httpPort httpsPort weight
+    /// hostName …>`; the child's attributes are recorded under the server (the JSON model keeps
+    /// them on the server).
+    fn farm_server(
+        &mut self,
+        d: &Doc<'_, '_>,
+        node: Node<'_, '_>,
+        farm: &str,
+    ) -> Option<Entry<FarmServer>> {
+        let what = format!("{farm} <server>");
+        let a = self.attrs(d, node, &what, &["address", "enabled"]);
+        let address = self.key_attr(&a, "address", &what)?;
+        let address = self.trimmed_attr(&a, "address", &what).unwrap_or(address);
+        let mut spans = Spans::new();
+        a.spans_into(&mut spans, "");
+        let mut server = FarmServer {
+            address: address.clone(),
+            enabled: self.bool_attr(&a, "enabled", &what),
+            ..FarmServer::default()
+        };
+        let mut seen = HashMap::new();
+        for child in node.children() {
+            if !child.is_element() {
+                self.text(d, child, &what);
+                continue;
+            }
+            if child.tag_name().name() != "applicationRequestRouting" {
+                self.unknown_element(d, child, &what, &["applicationRequestRouting"]);
+                continue;
+            }
+            if !self.once(d, &mut seen, child, &what) {
+                continue;
+            }
+            let w = format!("{what} <applicationRequestRouting>");
+            let c = self.attrs(
+                d,
+                child,
+                &w,
+                &[
+                    "httpPort",
+                    "httpsPort",
+                    "weight",
+                    "hostName",
+                    "healthCheckAlternateHostName",
+                    "healthCheckAlternatePort",
+                ],
+            );
+            for (name, _, pos) in &c.list {
+                spans.push((name.clone(), *pos));
+            }
+            server.http_port = self.port_attr(&c, "httpPort", &w);
+            server.https_port = self.port_attr(&c, "httpsPort", &w);
+            server.weight = self.u32_attr(&c, "weight", &w);
+            server.host_name = c.string("hostName").filter(|h| !h.trim().is_empty());
+            self.not_imported(
+                &c,
+                &["healthCheckAlternateHostName", "healthCheckAlternatePort"],
+                &w,
+            );
+            self.no_children(d, child, &w);
+        }
+        Some(Entry {
+            key: address,
+            key_pos: a.pos("address"),
+            value: server,
+            spans,
+        })
+    }
+
+    /// A farm's `<applicationRequestRouting>`: `<protocol>`, `<healthCheck>`, `<affinity>`,
+    /// `<loadBalancing>`.
+    fn farm_arr(
+        &mut self,
+        d: &Doc<'_, '_>,
+        node: Node<'_, '_>,
+        farm_what: &str,
+        farm: &mut WebFarm,
+        spans: &mut Spans,
+    ) {
+        let what = format!("{farm_what} <applicationRequestRouting>");
+        self.attrs(d, node, &what, &[]);
+        let mut seen = HashMap::new();
+        for child in node.children() {
+            if !child.is_element() {
+                self.text(d, child, &what);
+                continue;
+            }
+            let name = child.tag_name().name();
+            let known = ["protocol", "healthCheck", "affinity", "loadBalancing"];
+            if !known.contains(&name) {
+                self.unknown_element(d, child, &what, &known);
+                continue;
+            }
+            if !self.once(d, &mut seen, child, &what) {
+                continue;
+            }
+            let w = format!("{farm_what} <{name}>");
+            let mut rel = Spans::new();
+            match name {
+                "protocol" => {
+                    let (settings, s) = self.proxy_settings(d, child, &w, &w);
+                    rel = s;
+                    farm.protocol = Some(settings);
+                }
+                "healthCheck" => {
+                    let a = self.attrs(
+                        d,
+                        child,
+                        &w,
+                        &[
+                            "url",
+                            "interval",
+                            "timeout",
+                            "statusCodeMatch",
+                            "responseMatch",
+                            "retries",
+                            "liveTrafficFailureCodes",
+                            "maxLiveTrafficFailures",
+                            "liveTrafficFailurePeriod",
+                            "minServers",
+                        ],
+                    );
+                    a.spans_into(&mut rel, "");
+                    for t in ["interval", "timeout"] {
+                        if let Some(v) = a.string(t) {
+                            self.timespan_check(&a, t, &v, &w);
+                        }
+                    }
+                    farm.health_check = Some(HealthCheck {
+                        url: a.string("url"),
+                        interval: a.string("interval"),
+                        timeout: a.string("timeout"),
+                        status_code_match: a.string("statusCodeMatch"),
+                        response_match: a.string("responseMatch"),
+                        retries: self.u32_attr(&a, "retries", &w),
+                    });
+                    self.not_imported(
+                        &a,
+                        &[
+                            "liveTrafficFailureCodes",
+                            "maxLiveTrafficFailures",
+                            "liveTrafficFailurePeriod",
+                            "minServers",
+                        ],
+                        &w,
+                    );
+                    self.no_children(d, child, &w);
+                }
+                "affinity" => {
+                    let a = self.attrs(
+                        d,
+                        child,
+                        &w,
+                        &["useCookie", "cookieName", "timeout", "useHostName"],
+                    );
+                    a.spans_into(&mut rel, "");
+                    if let Some(v) = a.string("timeout") {
+                        self.timespan_check(&a, "timeout", &v, &w);
+                    }
+                    farm.affinity = Some(Affinity {
+                        use_cookie: self.bool_attr(&a, "useCookie", &w),
+                        cookie_name: a.string("cookieName"),
+                        timeout: a.string("timeout"),
+                    });
+                    if self.bool_attr(&a, "useHostName", &w) == Some(true) {
+                        let pos = a.pos("useHostName");
+                        self.warn(
+                            pos,
+                            format!(
+                                "{w} attribute useHostName: host-name affinity is not \
+                                 imported (cookie affinity is)"
+                            ),
+                        );
+                    }
+                    self.no_children(d, child, &w);
+                }
+                _ => {
+                    let a = self.attrs(
+                        d,
+                        child,
+                        &w,
+                        &["algorithm", "hashServerVariable", "queryStringNames"],
+                    );
+                    a.spans_into(&mut rel, "");
+                    farm.load_balancing = Some(LoadBalancing {
+                        algorithm: canon(a.get("algorithm"), LB_ALGORITHM),
+                        hash_server_variable: a.string("hashServerVariable"),
+                        query_string_names: a.string("queryStringNames"),
+                    });
+                    self.no_children(d, child, &w);
+                }
+            }
+            for (r, pos) in rel {
+                spans.push((join(name, &r), pos));
+            }
+        }
     }
 
     // ----- result -----
@@ -1758,6 +2097,13 @@ impl Importer<'_> {
             register("customHeaders", i, s);
             config.custom_headers.push(h);
         }
+        for (i, (farm, s)) in std::mem::replace(&mut self.farms, Coll::new("", false))
+            .values()
+            .enumerate()
+        {
+            register("webFarms", i, s);
+            config.web_farms.push(farm);
+        }
         if let Some((proxy, s)) = self.proxy.take() {
             for (r, pos) in s {
                 spans.insert(join("proxy", &r), pos);
@@ -1773,6 +2119,7 @@ impl Importer<'_> {
             ("rewriteMaps", "rewriteMaps"),
             ("allowedServerVariables", "allowedServerVariables"),
             ("customHeaders", "httpProtocol"),
+            ("webFarms", "webFarms"),
         ] {
             if let Some(pos) = self.sections.get(name) {
                 spans.insert(path.to_string(), *pos);

@@ -390,7 +390,8 @@ fn warnings_do_not_change_the_exit_code() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout,
-        "web.config: ok: 4 rules, 0 outbound rules, 0 preConditions, 0 rewrite maps\n"
+        "web.config: ok: 4 rules, 0 outbound rules, 0 preConditions, 0 rewrite maps, 1 server \
+         farm (0 servers)\n"
     );
     let w = r.warnings();
     let has =
@@ -422,7 +423,10 @@ fn warnings_do_not_change_the_exit_code() {
         r.stderr
     );
     assert!(
-        has("web.config:24:3: warning: <webFarms>", "not imported yet"),
+        has(
+            "web.config:24:13: warning: webFarm \"farm\"",
+            "has no enabled server: requests routed to it get 502"
+        ),
         "{}",
         r.stderr
     );
@@ -568,5 +572,94 @@ fn single_rule_fragments_are_read() {
     assert_eq!(
         r.stdout,
         "rule.config: ok: 1 rule, 0 outbound rules, 0 preConditions, 0 rewrite maps\n"
+    );
+}
+
+// ARR server farms (applicationHost.config `<webFarms>`).
+broken!(
+    farm_timeout_out_of_range,
+    "farm-timeout-out-of-range.config",
+    6,
+    19,
+    "webFarm \"lync\" <protocol> attribute timeout: \"2.00:00:00\" is out of range"
+);
+broken!(
+    farm_unknown_algorithm,
+    "farm-unknown-algorithm.config",
+    6,
+    24,
+    "webFarm \"web\" <loadBalancing> attribute algorithm: unknown value \"Fastest\""
+);
+broken!(
+    farm_health_check_relative_url,
+    "farm-health-check-relative-url.config",
+    6,
+    22,
+    "webFarm \"web\" <healthCheck> attribute url: unknown value \"/health\""
+);
+broken!(
+    farm_duplicate_server,
+    "farm-duplicate-server.config",
+    6,
+    15,
+    "duplicate name \"10.0.0.1\""
+);
+broken!(
+    farm_server_address_with_scheme,
+    "farm-server-address-with-scheme.config",
+    4,
+    15,
+    "webFarm \"web\" <server> 1 attribute address: unknown value \"http://10.0.0.1:8080\""
+);
+
+#[test]
+fn back_references_and_inner_look_aheads_warn_about_the_backtracking_matcher() {
+    let dir = scratch("backtracking");
+    std::fs::write(
+        dir.join("web.config"),
+        r#"<configuration>
+  <system.webServer>
+    <rewrite>
+      <rules>
+        <rule name="Hotlink" stopProcessing="true">
+          <match url="\.(png|jpg)$" />
+          <conditions>
+            <add input="{HTTP_HOST}|{HTTP_REFERER}" pattern="^([^|]+)\|https?://\1/" negate="true" />
+          </conditions>
+          <action type="CustomResponse" statusCode="403" />
+        </rule>
+        <rule name="Public">
+          <match url="^files/(?!private/)(.*)$" />
+          <action type="Rewrite" url="/pub/{R:1}" />
+        </rule>
+        <rule name="Linear">
+          <match url="^(?!api/)(.*)$" />
+          <action type="None" />
+        </rule>
+      </rules>
+    </rewrite>
+  </system.webServer>
+</configuration>
+"#,
+    )
+    .unwrap();
+    let r = run_in(&dir, &["check", "web.config"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let w: Vec<_> = r
+        .warnings()
+        .into_iter()
+        .filter(|l| l.contains("backtracking"))
+        .collect();
+    assert_eq!(w.len(), 2, "{}", r.stderr);
+    assert!(
+        w[0].starts_with("web.config:8:") && w[0].contains("rule \"Hotlink\" condition 1"),
+        "{}",
+        w[0]
+    );
+    assert!(w[0].contains("steps"), "{}", w[0]);
+    assert!(
+        w[1].starts_with("web.config:13:") && w[1].contains("rule \"Public\""),
+        "{}",
+        w[1]
     );
 }

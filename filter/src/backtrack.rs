@@ -65,6 +65,8 @@ enum Node {
     /// A look-ahead (positive?) with the capture groups it contains `[from, to)`.
     Look(bool, Box<Node>, (usize, usize)),
     BackRef(usize),
+    /// `\k<name>`, replaced by a `BackRef` after parsing.
+    NamedRef(String),
     Concat(Vec<Node>),
     Alt(Vec<Node>),
     Repeat(Box<Repeat>),
@@ -212,8 +214,6 @@ struct Parser<'a> {
     pos: usize,
     groups: usize,
     names: Vec<(String, usize)>,
-    /// Named back-references to resolve once every group is known: (name, placeholder index).
-    named_refs: Vec<String>,
     source: &'a str,
 }
 
@@ -553,10 +553,8 @@ impl Parser<'_> {
             }
             'k' if self.peek() == Some('<') => {
                 self.pos += 1;
-                let name = self.group_name()?;
-                self.named_refs.push(name);
-                // Resolved after parsing; the placeholder index is past any real group.
-                Node::BackRef(usize::MAX - (self.named_refs.len() - 1))
+                // Resolved once every group is known (a reference may precede its group).
+                Node::NamedRef(self.group_name()?)
             }
             // Identity escape.
             c => Node::Char(c),
@@ -582,7 +580,6 @@ impl Parser<'_> {
             let lo = self.class_atom()?;
             // A range `a-z` (a `-` before `]` is literal).
             if self.peek() == Some('-') && !matches!(self.peek_at(1), Some(']') | None) {
-                let save = self.pos;
                 self.pos += 1;
                 let hi = self.class_atom()?;
                 match (&lo, &hi) {
@@ -597,7 +594,6 @@ impl Parser<'_> {
                     }
                     _ => {
                         // A class escape next to `-`: the `-` is literal (ECMAScript Annex B).
-                        self.pos = save + 1;
                         lo.add_to(&mut ranges);
                         ranges.push(('-', '-'));
                         hi.add_to(&mut ranges);
@@ -678,7 +674,8 @@ fn nullable(n: &Node) -> bool {
         | Node::End
         | Node::Word(_)
         | Node::Look(..)
-        | Node::BackRef(_) => true,
+        | Node::BackRef(_)
+        | Node::NamedRef(_) => true,
         Node::Char(_) | Node::Class(_) | Node::Any => false,
         Node::Group(_, b) => nullable(b),
         Node::Concat(v) => v.iter().all(nullable),
@@ -690,24 +687,18 @@ fn nullable(n: &Node) -> bool {
 /// Replaces named back-reference placeholders by group numbers; checks every number.
 fn resolve_refs(n: &mut Node, p: &Parser<'_>) -> Result<(), PatternError> {
     match n {
-        Node::BackRef(k) => {
-            if *k > p.groups {
-                let slot = usize::MAX - *k;
-                if let Some(name) = p.named_refs.get(slot) {
-                    let Some(&(_, g)) = p.names.iter().find(|(n, _)| n == name) else {
-                        return Err(invalid(format!("\\k<{name}> names no group")));
-                    };
-                    *k = g;
-                } else {
-                    return Err(invalid(format!(
-                        "the back-reference \\{k} refers to a group the pattern does not have ({} group{})",
-                        p.groups,
-                        if p.groups == 1 { "" } else { "s" }
-                    )));
-                }
+        Node::BackRef(k) if *k > p.groups => Err(invalid(format!(
+            "the back-reference \\{k} refers to a group the pattern does not have ({} group{})",
+            p.groups,
+            if p.groups == 1 { "" } else { "s" }
+        ))),
+        Node::NamedRef(name) => match p.names.iter().find(|(n, _)| n == name) {
+            Some(&(_, g)) => {
+                *n = Node::BackRef(g);
+                Ok(())
             }
-            Ok(())
-        }
+            None => Err(invalid(format!("\\k<{name}> names no group"))),
+        },
         Node::Group(_, b) | Node::Look(_, b, _) => resolve_refs(b, p),
         Node::Concat(v) | Node::Alt(v) => v.iter_mut().try_for_each(|x| resolve_refs(x, p)),
         Node::Repeat(r) => resolve_refs(&mut r.node, p),
@@ -755,6 +746,9 @@ enum Inst {
 pub struct Program {
     insts: Vec<Inst>,
     classes: Vec<Class>,
+    /// Per class, which ASCII characters it matches (bit n = character n), case folding
+    /// included.
+    ascii: Vec<u128>,
     groups: usize,
     slots: usize,
     ignore_case: bool,
@@ -842,6 +836,10 @@ impl Emitter {
             }
             Node::BackRef(k) => {
                 self.push(Inst::BackRef(to_u32(*k)?))?;
+            }
+            // Resolved before emitting; one left over can only be a bug: refuse, never guess.
+            Node::NamedRef(name) => {
+                return Err(invalid(format!("\\k<{name}> names no group")));
             }
             Node::Group(cap, body) => {
                 if let Some(g) = cap {
@@ -986,7 +984,6 @@ impl Program {
             pos: 0,
             groups: 0,
             names: Vec::new(),
-            named_refs: Vec::new(),
             source,
         };
         let mut tree = p.alternation(0)?;
@@ -1010,7 +1007,21 @@ impl Program {
         e.emit(&tree)?;
         e.push(Inst::Save(1))?;
         e.push(Inst::Match)?;
+        let ascii = e
+            .classes
+            .iter()
+            .map(|cls| {
+                (0u8..128).fold(0u128, |bits, b| {
+                    if cls.matches(char::from(b), ignore_case) {
+                        bits | 1 << b
+                    } else {
+                        bits
+                    }
+                })
+            })
+            .collect();
         Ok(Program {
+            ascii,
             anchored: starts_anchored(&tree),
             slots: first_reg + e.regs,
             insts: e.insts,
@@ -1018,6 +1029,17 @@ impl Program {
             groups,
             ignore_case,
         })
+    }
+
+    /// Whether class `k` matches `c` (ASCII through the precomputed bitmap).
+    fn class_matches(&self, k: u32, c: char) -> bool {
+        if c.is_ascii() {
+            let bits = self.ascii.get(k as usize).copied().unwrap_or(0);
+            return bits >> u32::from(c) & 1 == 1;
+        }
+        self.classes
+            .get(k as usize)
+            .is_some_and(|cls| cls.matches(c, self.ignore_case))
     }
 
     /// Capture groups, not counting group 0.
@@ -1117,6 +1139,10 @@ fn is_line_terminator(c: char) -> bool {
 
 impl Vm<'_> {
     fn char_at(&self, pos: usize) -> Option<char> {
+        let b = *self.input.as_bytes().get(pos)?;
+        if b.is_ascii() {
+            return Some(char::from(b));
+        }
         self.input.get(pos..).and_then(|t| t.chars().next())
     }
 
@@ -1189,16 +1215,14 @@ impl Vm<'_> {
                         }
                         _ => false,
                     },
-                    Inst::Class(k) => {
-                        match (self.char_at(pos), self.prog.classes.get(k as usize)) {
-                            (Some(d), Some(cls)) if cls.matches(d, self.prog.ignore_case) => {
-                                pos += d.len_utf8();
-                                pc += 1;
-                                true
-                            }
-                            _ => false,
+                    Inst::Class(k) => match self.char_at(pos) {
+                        Some(d) if self.prog.class_matches(k, d) => {
+                            pos += d.len_utf8();
+                            pc += 1;
+                            true
                         }
-                    }
+                        _ => false,
+                    },
                     Inst::Any => match self.char_at(pos) {
                         Some(d) if !is_line_terminator(d) => {
                             pos += d.len_utf8();
@@ -1338,6 +1362,12 @@ mod tests {
             caps(r"(?<x>ab)\k<x>", false, "zabab").unwrap()[0],
             s("abab")
         );
+        // A reference may come before its group (it then matches the empty string).
+        assert_eq!(caps(r"\k<x>(?<x>a)", false, "a").unwrap()[0], s("a"));
+        assert!(matches!(
+            Program::compile(r"(?<x>a)\99999999999999999999999", false),
+            Err(PatternError::Invalid(_))
+        ));
         // A group that did not take part matches the empty string.
         assert_eq!(caps(r"^(?:(x)|y)\1z$", false, "yz").unwrap()[1], None);
         // Backtracking into the group to satisfy the reference.

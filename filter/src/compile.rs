@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{self, FilterConfig};
 use crate::error::{ConfigError, Element, Location, Section, Warning};
+use crate::farm::{self, Farm};
 use crate::outbound::{
     CompiledOutboundRule, CompiledPreCondition, Outbound, OutboundAction, OutboundNames,
 };
@@ -118,14 +119,7 @@ impl CompiledMap {
     }
 }
 
-/// An ARR server farm as the filter sees it (servers and balancing are Envoy's business).
-#[derive(Debug)]
-pub(crate) struct CompiledFarm {
-    pub name: String,
-    pub reverse_rewrite: bool,
-}
-
-/// What ARR adds to every proxied request (§7.4).
+/// What ARR adds to every proxied request (§7.4), server-level or for one farm.
 #[derive(Debug)]
 pub(crate) struct ProxyHeaders {
     /// `xForwardedForHeaderName` (lowercase); `None` when set to empty.
@@ -133,8 +127,36 @@ pub(crate) struct ProxyHeaders {
     pub xff_port: bool,
     /// With trusted proxies in front, the X-Forwarded-For Envoy built is kept.
     pub trusted_hops: u32,
-    /// `Authorization` value and user, from `proxy.backendAuth`.
+    /// `Authorization` value and user, from `backendAuth`.
     pub backend_auth: Option<(String, String)>,
+}
+
+impl ProxyHeaders {
+    fn new(
+        p: &config::ProxySettings,
+        trusted_hops: u32,
+        fallback_auth: Option<&config::BackendAuth>,
+    ) -> Self {
+        ProxyHeaders {
+            xff_header: farm::xff_header(Some(p)),
+            xff_port: p.include_port_in_x_forwarded_for.unwrap_or(true),
+            trusted_hops,
+            backend_auth: p.backend_auth.as_ref().or(fallback_auth).map(|a| {
+                let credentials = format!("{}:{}", a.user, a.password);
+                (
+                    format!("Basic {}", url::base64(credentials.as_bytes())),
+                    a.user.clone(),
+                )
+            }),
+        }
+    }
+}
+
+/// A farm with the request headers its `<protocol>` asks for.
+#[derive(Debug)]
+pub(crate) struct CompiledFarm {
+    pub farm: Farm,
+    pub headers: ProxyHeaders,
 }
 
 /// A compiled configuration: what the filter holds between requests.
@@ -157,6 +179,8 @@ pub struct Engine {
     /// (farm, tls, cluster) of every farm cluster the rules can reach.
     pub(crate) farm_clusters: Vec<(String, bool, String)>,
     pub(crate) proxy_headers: ProxyHeaders,
+    /// Server-level backend timeout (`proxy timeout`, 120 s by default).
+    pub(crate) proxy_timeout_ms: u64,
 }
 
 /// What `compile_all` returns for a refused configuration: every error, and the warnings.
@@ -1308,54 +1332,43 @@ impl Compiler<'_> {
 }
 
 impl Compiler<'_> {
-    /// The enabled farms, with the farm defaults of §7.2.
+    /// The enabled farms, with the farm defaults of §7.2, and the server-level proxy checks.
     fn farms(&mut self) -> Vec<CompiledFarm> {
-        let mut out: Vec<CompiledFarm> = Vec::new();
-        for (i, f) in self.config.web_farms.iter().enumerate() {
-            let at = Location::new(Section::WebFarms, i, &f.name);
-            let name = f.name.trim();
-            if name.is_empty() {
-                self.errs.push(ConfigError::Missing {
-                    at: at.at(Element::Item, "name"),
-                });
-                continue;
-            }
-            if out.iter().any(|o| o.name.eq_ignore_ascii_case(name)) {
-                self.errs.push(ConfigError::DuplicateName {
-                    at: at.at(Element::Item, "name"),
-                    name: name.to_string(),
-                });
-                continue;
-            }
-            if !f.enabled.unwrap_or(true) {
-                continue;
-            }
-            let protocol = f.protocol.clone().unwrap_or_default();
-            let preserve_host = protocol.preserve_host_header.unwrap_or(true);
-            if !preserve_host {
-                self.warnings.push(Warning {
-                    at: at.at(Element::Item, "preserveHostHeader"),
-                    message: "preserveHostHeader=\"false\" on a farm is not supported: the client's Host is sent".into(),
-                });
-            }
-            if f.servers.iter().all(|s| !s.enabled.unwrap_or(true)) {
-                self.warnings.push(Warning {
-                    at: at.clone(),
-                    message: "has no enabled server: requests routed to it get 503".into(),
-                });
-            }
-            out.push(CompiledFarm {
-                name: name.to_string(),
-                reverse_rewrite: protocol
-                    .reverse_rewrite_host_in_response_headers
-                    .unwrap_or(false),
-            });
-        }
-        out
+        let mut check = farm::Check {
+            errs: &mut self.errs,
+            warnings: &mut self.warnings,
+        };
+        let proxy = self.config.proxy.clone().unwrap_or_default();
+        check.proxy(&proxy);
+        let trusted_hops = proxy.trusted_hops.unwrap_or(0);
+        check
+            .farms(self.config)
+            .into_iter()
+            .map(|f| {
+                let idx = self
+                    .config
+                    .web_farms
+                    .iter()
+                    .position(|w| w.name.trim().eq_ignore_ascii_case(&f.name));
+                let protocol = idx
+                    .and_then(|i| self.config.web_farms.get(i))
+                    .and_then(|w| w.protocol.clone())
+                    .unwrap_or_default();
+                CompiledFarm {
+                    headers: ProxyHeaders::new(
+                        &protocol,
+                        trusted_hops,
+                        proxy.backend_auth.as_ref(),
+                    ),
+                    farm: f,
+                }
+            })
+            .collect()
     }
 
     /// Farm clusters the rules can reach: a farm named literally (or in a map value) with its
-    /// scheme; both schemes when the scheme is a capture; every farm when the host is one.
+    /// scheme; both schemes when the scheme is a capture; every farm when the host is one, with
+    /// the rule's literal scheme (`http://{R:1}/` reaches only plain farm clusters).
     fn farm_clusters(
         &self,
         rules: &[&CompiledRule],
@@ -1363,13 +1376,19 @@ impl Compiler<'_> {
     ) -> Vec<(String, bool, String)> {
         let mut reach: Vec<(String, bool)> = Vec::new();
         let mut add = |farm: &str, tls: bool| {
-            if let Some(f) = farms.iter().find(|f| f.name.eq_ignore_ascii_case(farm)) {
-                if !reach.iter().any(|(n, t)| *n == f.name && *t == tls) {
-                    reach.push((f.name.clone(), tls));
+            if let Some(f) = farms
+                .iter()
+                .find(|f| f.farm.name.eq_ignore_ascii_case(farm))
+            {
+                if !reach.iter().any(|(n, t)| *n == f.farm.name && *t == tls) {
+                    reach.push((f.farm.name.clone(), tls));
                 }
             }
         };
-        let mut any_dynamic = false;
+        // Schemes of targets whose host is a capture (`http://{R:1}/…`): the literal scheme
+        // decides plain or TLS; a captured scheme can be either.
+        let mut dynamic_plain = false;
+        let mut dynamic_tls = false;
         for rule in rules {
             let CompiledAction::Rewrite { url, .. } = &rule.action else {
                 continue;
@@ -1378,17 +1397,29 @@ impl Compiler<'_> {
             match segments.first() {
                 Some(Segment::Literal(text)) => match url::parse_absolute(text) {
                     Some(u) => add(&u.host, url::scheme_is_tls(&u.scheme)),
-                    // `http://{R:1}/…`: the host is dynamic.
-                    None if text.contains("://") && text.trim_end().ends_with("://") => {
-                        any_dynamic = true
+                    // `http://{R:1}/…`: the host is dynamic, the scheme literal.
+                    None if text.ends_with("://") => {
+                        let scheme = text.trim_end_matches("://").to_ascii_lowercase();
+                        match scheme.as_str() {
+                            "http" | "ws" => dynamic_plain = true,
+                            "https" | "wss" => dynamic_tls = true,
+                            _ => {}
+                        }
                     }
                     None => {}
                 },
+                // `{C:1}://farm/…`. A target that is a capture from its first character names
+                // no upstream (the same rule as for literal upstreams): it is refused with 502.
                 Some(_) => {
                     if let Some(Segment::Literal(text)) = segments.get(1) {
                         if let Some(after) = text.strip_prefix("://") {
                             let end = after.find(['/', '?', ':']).unwrap_or(after.len());
                             let host = after.get(..end).unwrap_or_default();
+                            if host.is_empty() {
+                                // `{C:1}://{R:1}/…`: scheme and host both captured.
+                                dynamic_plain = true;
+                                dynamic_tls = true;
+                            }
                             add(host, false);
                             add(host, true);
                         }
@@ -1404,10 +1435,12 @@ impl Compiler<'_> {
                 }
             }
         }
-        if any_dynamic {
-            for f in farms {
-                add(&f.name, false);
-                add(&f.name, true);
+        for f in farms {
+            if dynamic_plain {
+                add(&f.farm.name, false);
+            }
+            if dynamic_tls {
+                add(&f.farm.name, true);
             }
         }
         reach
@@ -1460,7 +1493,11 @@ impl Engine {
         let farms = c.farms();
         let mut upstreams = c.upstreams(&all);
         // A host naming a farm is the farm, not a literal upstream.
-        upstreams.retain(|u| !farms.iter().any(|f| f.name.eq_ignore_ascii_case(&u.host)));
+        upstreams.retain(|u| {
+            !farms
+                .iter()
+                .any(|f| f.farm.name.eq_ignore_ascii_case(&u.host))
+        });
         let farm_clusters = c.farm_clusters(&all, &farms);
         let outbound = c.outbound();
         let routing = config.routing.clone().unwrap_or_default();
@@ -1492,22 +1529,8 @@ impl Engine {
                 outbound,
                 farms,
                 farm_clusters,
-                proxy_headers: ProxyHeaders {
-                    xff_header: match proxy.x_forwarded_for_header_name.as_deref().map(str::trim) {
-                        None => Some("x-forwarded-for".into()),
-                        Some("") => None,
-                        Some(h) => Some(h.to_ascii_lowercase()),
-                    },
-                    xff_port: proxy.include_port_in_x_forwarded_for.unwrap_or(true),
-                    trusted_hops: proxy.trusted_hops.unwrap_or(0),
-                    backend_auth: proxy.backend_auth.as_ref().map(|a| {
-                        let credentials = format!("{}:{}", a.user, a.password);
-                        (
-                            format!("Basic {}", url::base64(credentials.as_bytes())),
-                            a.user.clone(),
-                        )
-                    }),
-                },
+                proxy_headers: ProxyHeaders::new(&proxy, proxy.trusted_hops.unwrap_or(0), None),
+                proxy_timeout_ms: farm::server_timeout_ms(Some(&proxy)),
             },
             c.warnings,
         ))
@@ -1549,10 +1572,21 @@ impl Engine {
         &self.farm_clusters
     }
 
+    /// The enabled farms (servers, balancing, health check, affinity, timeout), for the Envoy
+    /// generator.
+    pub fn farms(&self) -> impl Iterator<Item = &Farm> {
+        self.farms.iter().map(|f| &f.farm)
+    }
+
+    /// The server-level backend timeout in milliseconds (ARR `proxy timeout`).
+    pub fn proxy_timeout_ms(&self) -> u64 {
+        self.proxy_timeout_ms
+    }
+
     pub(crate) fn find_farm(&self, host: &str) -> Option<&CompiledFarm> {
         self.farms
             .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(host))
+            .find(|f| f.farm.name.eq_ignore_ascii_case(host))
     }
 
     pub(crate) fn find_upstream(&self, tls: bool, host: &str, port: u16) -> Option<&Upstream> {

@@ -300,6 +300,11 @@ pub struct BackendAuth {
     pub user: String,
     #[serde(default)]
     pub password: String,
+    /// Where the filter finds the password when it loads: an environment variable of the
+    /// Envoy process, passed into the VM (`vm_config.environment_variables.host_env_keys`), so
+    /// that the password is in neither the bootstrap nor Envoy's configuration dump.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
 }
 
 impl std::fmt::Debug for BackendAuth {
@@ -308,6 +313,7 @@ impl std::fmt::Debug for BackendAuth {
         f.debug_struct("BackendAuth")
             .field("user", &self.user)
             .field("password", &"***")
+            .field("password_env", &self.password_env)
             .finish()
     }
 }
@@ -421,5 +427,46 @@ impl FilterConfig {
     /// Parses the plugin configuration JSON (strict: unknown keys are errors).
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+
+    /// Fills every `backendAuth` password named by `passwordEnv` from `lookup` (the filter
+    /// passes the VM's environment). A variable that is unset or empty refuses the
+    /// configuration: the backend would otherwise get wrong credentials.
+    pub fn resolve_secrets(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), crate::ConfigError> {
+        use crate::error::{Element, Location, Section};
+        let mut slots: Vec<(Location, &mut BackendAuth)> = Vec::new();
+        if let Some(a) = self.proxy.as_mut().and_then(|p| p.backend_auth.as_mut()) {
+            slots.push((
+                Location::new(Section::Proxy, 0, "proxy").at(Element::Item, "backendAuth"),
+                a,
+            ));
+        }
+        for (i, f) in self.web_farms.iter_mut().enumerate() {
+            let at =
+                Location::new(Section::WebFarms, i, &f.name).at(Element::Protocol, "backendAuth");
+            if let Some(a) = f.protocol.as_mut().and_then(|p| p.backend_auth.as_mut()) {
+                slots.push((at, a));
+            }
+        }
+        for (at, a) in slots {
+            let Some(var) = a.password_env.as_deref() else {
+                continue;
+            };
+            match lookup(var) {
+                Some(v) if !v.is_empty() => a.password = v,
+                _ => {
+                    return Err(crate::ConfigError::UnknownValue {
+                        at,
+                        value: var.to_string(),
+                        expected: "an environment variable set for Envoy and listed in \
+                                   vm_config.environment_variables.host_env_keys (passwordEnv)",
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -52,6 +52,16 @@ pub enum Element {
     Action,
     /// `<rewriteMap><add>` number n (0-based).
     MapEntry(usize),
+    /// `<webFarm><server>` number n (0-based).
+    FarmServer(usize),
+    /// A farm's `<applicationRequestRouting><protocol>`.
+    Protocol,
+    /// A farm's `<healthCheck>`.
+    HealthCheck,
+    /// A farm's `<loadBalancing>`.
+    LoadBalancing,
+    /// A farm's `<affinity>`.
+    Affinity,
 }
 
 impl fmt::Display for Element {
@@ -64,6 +74,11 @@ impl fmt::Display for Element {
             Element::Set(n) => write!(f, "<set> {}", n + 1),
             Element::Action => f.write_str("<action>"),
             Element::MapEntry(n) => write!(f, "<add> {}", n + 1),
+            Element::FarmServer(n) => write!(f, "<server> {}", n + 1),
+            Element::Protocol => f.write_str("<protocol>"),
+            Element::HealthCheck => f.write_str("<healthCheck>"),
+            Element::LoadBalancing => f.write_str("<loadBalancing>"),
+            Element::Affinity => f.write_str("<affinity>"),
         }
     }
 }

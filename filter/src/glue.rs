@@ -7,6 +7,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -49,6 +50,22 @@ const NO_COUNTER: u32 = u32::MAX;
 
 fn counter(name: &str) -> u32 {
     hostcalls::define_metric(MetricType::Counter, name).unwrap_or(NO_COUNTER)
+}
+
+/// The `backtrack_exhausted` counter's id, and how many exhaustions it already counts (the
+/// engine keeps a process-wide count; each callback reports what is new).
+static EXHAUSTED_METRIC: AtomicU32 = AtomicU32::new(NO_COUNTER);
+static EXHAUSTED_REPORTED: AtomicU64 = AtomicU64::new(0);
+
+/// Adds the matches that ran out of budget since the last report to the counter (one atomic
+/// load when there is nothing new).
+fn report_exhausted() {
+    let now = crate::backtrack::exhausted_count();
+    let before = EXHAUSTED_REPORTED.swap(now, Ordering::Relaxed);
+    let id = EXHAUSTED_METRIC.load(Ordering::Relaxed);
+    if now > before && id != NO_COUNTER {
+        let _ = hostcalls::increment_metric(id, i64::try_from(now - before).unwrap_or(i64::MAX));
+    }
 }
 
 /// Defines the counters of every rule set (once per configuration).
@@ -100,6 +117,13 @@ impl RootContext for Root {
                 for w in warnings {
                     log::debug!("iis-rewrite: warning: {w}");
                 }
+                // Defined (at 0) with every accepted configuration, so dashboards and alerts
+                // see the rejection counter before the first rejection.
+                let _ = counter(metric_names::CONFIG_REJECTED);
+                EXHAUSTED_METRIC.store(
+                    counter(metric_names::BACKTRACK_EXHAUSTED),
+                    Ordering::Relaxed,
+                );
                 self.metrics = Some(Rc::new(define_metrics(&plugin)));
                 self.plugin = Some(Rc::new(plugin));
                 true
@@ -207,7 +231,11 @@ impl Context for Http {}
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         match &mut self.stream {
-            Some(stream) => action(stream.on_request_headers(&ProxyWasmHost)),
+            Some(stream) => {
+                let verdict = stream.on_request_headers(&ProxyWasmHost);
+                report_exhausted();
+                action(verdict)
+            }
             None => {
                 ProxyWasmHost.send_response(
                     503,
@@ -222,6 +250,7 @@ impl HttpContext for Http {
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let Some(stream) = &mut self.stream {
             stream.on_response_headers(&ProxyWasmHost);
+            report_exhausted();
         }
         Action::Continue
     }

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
-use crate::compile::{CompiledAction, CompiledRule, Engine};
+use crate::compile::{CompiledAction, CompiledFarm, CompiledRule, Engine, ProxyHeaders};
 use crate::conditions::{evaluate_conditions, ConditionContext};
 use crate::decision::{ClientOrigin, Decision, HeaderEdit, Outcome};
 use crate::pattern::{Spans, Syntax};
@@ -523,11 +523,16 @@ impl<'a> Eval<'a> {
             Outcome::Proxy { host, .. } => self
                 .engine
                 .find_farm(host)
-                .map_or(self.engine.reverse_rewrite_host, |f| f.reverse_rewrite),
+                .map_or(self.engine.reverse_rewrite_host, |f| f.farm.reverse_rewrite),
             _ => false,
         };
-        if proxied {
-            self.add_proxy_headers();
+        if let Outcome::Proxy { host, .. } = &outcome {
+            let engine = self.engine;
+            let headers = match engine.find_farm(host) {
+                Some(f) => &f.headers,
+                None => &engine.proxy_headers,
+            };
+            self.add_proxy_headers(headers);
         }
         let reverse_rewrite = reverse_on.then(|| ClientOrigin {
             scheme: if self.https() { "https" } else { "http" }.to_string(),
@@ -591,8 +596,7 @@ impl<'a> Eval<'a> {
 
     /// What ARR adds to a proxied request (§7.4): X-Forwarded-For with the client address
     /// (port included by default), and the backend credentials when configured.
-    fn add_proxy_headers(&mut self) {
-        let ph = &self.engine.proxy_headers;
+    fn add_proxy_headers(&mut self, ph: &ProxyHeaders) {
         if let (Some(name), 0) = (&ph.xff_header, ph.trusted_hops) {
             let (ip, port) = address_parts(self.req.property(Property::SourceAddress));
             let value = match (
@@ -645,13 +649,35 @@ impl<'a> Eval<'a> {
         let tls = url::scheme_is_tls(&u.scheme);
         let host_set_by_rule = self.request_edits.iter().any(|e| e.name == ":authority");
         // A host naming an ARR server farm is the farm (§7.3).
-        if let Some(farm) = self.engine.find_farm(&u.host) {
+        if let Some(CompiledFarm { farm, .. }) = self.engine.find_farm(&u.host) {
             let port = u
                 .port
                 .or_else(|| url::default_port(&u.scheme))
                 .unwrap_or(80);
+            if farm.servers.is_empty() {
+                // ARR: no server available (502.4).
+                return Outcome::Refuse {
+                    status: 502,
+                    reason: format!("server farm \"{}\" has no enabled server", farm.name),
+                };
+            }
+            let cluster = crate::upstream::farm_cluster_name(tls, &farm.name);
+            if !self
+                .engine
+                .farm_clusters
+                .iter()
+                .any(|(_, _, c)| *c == cluster)
+            {
+                return Outcome::Refuse {
+                    status: 502,
+                    reason: format!(
+                        "proxy target {}://{} is not a farm cluster the rules name",
+                        u.scheme, farm.name
+                    ),
+                };
+            }
             return Outcome::Proxy {
-                cluster: crate::upstream::farm_cluster_name(tls, &farm.name),
+                cluster,
                 scheme: u.scheme.clone(),
                 host: farm.name.clone(),
                 port,
@@ -1110,6 +1136,89 @@ mod tests {
             d.reverse_rewrite, None,
             "farms do not reverse-rewrite by default"
         );
+    }
+
+    #[test]
+    fn captured_farm_host_keeps_the_literal_scheme() {
+        let e = engine(
+            r#"{"rules":[{"name":"any","match":{"url":"^([^/]+)/(.*)"},"action":{"type":"Rewrite","url":"http://{R:1}/{R:2}"}}],
+               "webFarms":[{"name":"a","servers":[{"address":"10.0.0.1"}]},{"name":"b","servers":[{"address":"10.0.0.2"}]}]}"#,
+        );
+        assert_eq!(
+            e.farm_clusters(),
+            [
+                ("a".to_string(), false, "iis-farm|http|a".to_string()),
+                ("b".to_string(), false, "iis-farm|http|b".to_string())
+            ],
+            "no TLS cluster where the rule says http"
+        );
+        let d = e.inbound(&StaticRequest::get("h", "/B/x"));
+        assert!(
+            matches!(&d.outcome, Outcome::Proxy { cluster, .. } if cluster == "iis-farm|http|b"),
+            "{:?}",
+            d.outcome
+        );
+        // Not a farm and not an upstream: refused, never an open proxy.
+        let d = e.inbound(&StaticRequest::get("h", "/evil.example/x"));
+        assert!(matches!(d.outcome, Outcome::Refuse { status: 502, .. }));
+    }
+
+    #[test]
+    fn farm_protocol_decides_forwarded_for_and_no_server_is_502() {
+        let e = engine(
+            r#"{"rules":[{"name":"f","match":{"url":"^f/(.*)"},"action":{"type":"Rewrite","url":"http://f/{R:1}"}},
+                         {"name":"g","match":{"url":"^g/(.*)"},"action":{"type":"Rewrite","url":"http://g/{R:1}"}},
+                         {"name":"d","match":{"url":"^d/(.*)"},"action":{"type":"Rewrite","url":"http://10.1.1.1:81/{R:1}"}}],
+               "proxy":{"xForwardedForHeaderName":"X-Client","includePortInXForwardedFor":true},
+               "webFarms":[{"name":"f","servers":[{"address":"10.0.0.1"}],
+                            "protocol":{"xForwardedForHeaderName":"X-Real-Client","includePortInXForwardedFor":false,"reverseRewriteHostInResponseHeaders":true}},
+                           {"name":"g","servers":[{"address":"10.0.0.2","enabled":false}]}]}"#,
+        );
+        let req = |p: &str| {
+            StaticRequest::get("front.example", p)
+                .with_property(Property::SourceAddress, "192.0.2.7:40000")
+        };
+        let d = e.inbound(&req("/f/x"));
+        assert_eq!(edit(&d, "x-real-client"), Some(Some("192.0.2.7".into())));
+        assert_eq!(edit(&d, "x-client"), None);
+        assert!(
+            d.reverse_rewrite.is_some(),
+            "the farm's protocol turns it on"
+        );
+        let d = e.inbound(&req("/d/x"));
+        assert_eq!(edit(&d, "x-client"), Some(Some("192.0.2.7:40000".into())));
+        let d = e.inbound(&req("/g/x"));
+        assert!(
+            matches!(&d.outcome, Outcome::Refuse { status: 502, reason } if reason.contains("no enabled server")),
+            "{:?}",
+            d.outcome
+        );
+    }
+
+    #[test]
+    fn farm_mistakes_are_located_errors() {
+        let cfg = crate::FilterConfig::from_json(
+            br#"{"webFarms":[{"name":"f","servers":[{"address":"10.0.0.1","weight":0},{"address":"http://x"}],
+                 "loadBalancing":{"algorithm":"Fastest"},
+                 "healthCheck":{"url":"/health","interval":"soon","statusCodeMatch":"2xx"},
+                 "protocol":{"timeout":"00:00:00"}}],
+                 "proxy":{"timeout":"2.00:00:00"}}"#,
+        )
+        .unwrap();
+        let (errs, _) = Engine::compile_all(&cfg).unwrap_err();
+        let got: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        for want in [
+            "webFarm \"f\" <server> 1 attribute weight: value \"0\" is out of range",
+            "webFarm \"f\" <server> 2 attribute address: unknown value \"http://x\"",
+            "webFarm \"f\" <loadBalancing> attribute algorithm: unknown value \"Fastest\"",
+            "webFarm \"f\" <healthCheck> attribute interval: unknown value \"soon\"",
+            "webFarm \"f\" <healthCheck> attribute statusCodeMatch: unknown value \"2xx\"",
+            "webFarm \"f\" <healthCheck> attribute url: unknown value \"/health\"",
+            "webFarm \"f\" <protocol> attribute timeout: value \"00:00:00\" is out of range",
+            "proxy \"proxy\" attribute timeout: value \"2.00:00:00\" is out of range",
+        ] {
+            assert!(got.iter().any(|g| g.starts_with(want)), "{want}\n{got:#?}");
+        }
     }
 
     #[test]

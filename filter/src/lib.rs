@@ -12,6 +12,7 @@ mod conditions;
 pub mod config;
 pub mod decision;
 pub mod error;
+pub mod farm;
 pub mod inbound;
 pub mod outbound;
 pub mod pattern;

@@ -300,11 +300,19 @@ impl Pattern {
     }
 }
 
-/// ECMAScript line terminators (what `.` does not match).
+/// Where the first ECMAScript line terminator (what `.` does not match: LF, CR, U+2028,
+/// U+2029) starts, or the input's length. Scans bytes: U+2028/U+2029 are E2 80 A8/A9 in UTF-8.
 fn line_end(input: &str) -> usize {
-    input
-        .find(['\n', '\r', '\u{2028}', '\u{2029}'])
-        .unwrap_or(input.len())
+    let b = input.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\n' | b'\r' => return i,
+            0xE2 if matches!(b.get(i + 1..i + 3), Some([0x80, 0xA8 | 0xA9])) => return i,
+            _ => i += 1,
+        }
+    }
+    b.len()
 }
 
 impl Fast {
@@ -487,11 +495,15 @@ impl Translation {
         let mut main = String::with_capacity(source.len() + 8);
         let mut guards = Vec::new();
         let anchored = t.peek() == Some('^');
+        // With a top-level `|`, the `^`, a leading look-ahead and a literal after them belong to
+        // the first alternative only: no guards, no prefix (a look-ahead then goes to the
+        // backtracker).
+        let whole = !has_top_level_alternation(source);
         if anchored {
             t.pos += 1;
             main.push('^');
             // Leading look-aheads of an anchored pattern are tests of the whole input at 0.
-            while t.starts_with("(?=") || t.starts_with("(?!") {
+            while whole && (t.starts_with("(?=") || t.starts_with("(?!")) {
                 let positive = t.chars.get(t.pos + 2) == Some(&'=');
                 t.pos += 3;
                 let body = t.group_body()?;
@@ -504,7 +516,11 @@ impl Translation {
                 guards.push((format!("^(?:{})", inner.main), positive));
             }
         }
-        let prefix = if anchored { t.literal_prefix() } else { None };
+        let prefix = if anchored && whole {
+            t.literal_prefix()
+        } else {
+            None
+        };
         t.translate_into(&mut main)?;
         Ok(Translation {
             main,
@@ -512,6 +528,26 @@ impl Translation {
             prefix,
         })
     }
+}
+
+/// Whether an ECMAScript pattern has a `|` outside every group and class.
+fn has_top_level_alternation(s: &str) -> bool {
+    let mut chars = s.chars();
+    let (mut depth, mut in_class) = (0usize, false);
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => depth = depth.saturating_sub(1),
+            '|' if !in_class && depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether an ECMAScript fragment has a capturing group (not `(?…`, not escaped, not in a class).
@@ -1098,6 +1134,10 @@ mod tests {
             "x\ny",
             "a\rb",
             "l\u{2028}m",
+            "p\u{2029}",
+            "q\u{2027}r\u{20AC}",
+            "\u{212A}\u{17F}",
+            "ks",
             "é/É",
             "api",
             "/api/",
@@ -1118,6 +1158,8 @@ mod tests {
             ("^api", true),
             ("api$", true),
             ("^api$", true),
+            // regex-lite folds ASCII only: the Kelvin sign and long s stay themselves.
+            ("^ks$", true),
             (r"^index\.html$", true),
             (r"^web/index\.html", true),
             ("", true),
@@ -1172,6 +1214,11 @@ mod tests {
     fn literal_prefix_prefilter_agrees_with_the_regex() {
         let p = ecma("^web/index");
         assert!(p.is_match("WEB/index.html") && !p.is_match("api/web/index"));
+        // A top-level alternative needs no prefix, nor the first alternative's look-ahead.
+        let p = ecma("^1|a$");
+        assert!(p.is_match("xa") && p.is_match("1x") && !p.is_match("x1"));
+        let p = ecma("^(?!api/)a|b");
+        assert!(p.uses_backtracking() && p.is_match("api/b") && !p.is_match("api/a"));
         // A literal followed by a quantifier is not required.
         let p = ecma("^webs?/");
         assert!(p.is_match("web/"));

@@ -44,7 +44,8 @@ impl Plugin {
             .as_object()
             .is_some_and(|o| o.contains_key("ruleSets"));
         if !multi {
-            let config: FilterConfig = serde_json::from_value(value).map_err(json_error)?;
+            let mut config: FilterConfig = serde_json::from_value(value).map_err(json_error)?;
+            config.resolve_secrets(vm_env)?;
             let (engine, warnings) = compile(&config, None)?;
             return Ok((
                 Plugin {
@@ -54,10 +55,16 @@ impl Plugin {
                 warnings,
             ));
         }
-        let multi: MultiConfig = serde_json::from_value(value).map_err(json_error)?;
+        let mut multi: MultiConfig = serde_json::from_value(value).map_err(json_error)?;
         let mut sets = Vec::with_capacity(multi.rule_sets.len());
         let mut warnings = Vec::new();
-        for (name, config) in &multi.rule_sets {
+        for (name, config) in &mut multi.rule_sets {
+            config
+                .resolve_secrets(vm_env)
+                .map_err(|e| ConfigError::InRuleSet {
+                    name: name.clone(),
+                    error: Box::new(e),
+                })?;
             let (engine, w) = compile(config, Some(name))?;
             warnings.extend(w);
             sets.push((name.clone(), Rc::new(engine)));
@@ -126,6 +133,12 @@ fn json_error(e: serde_json::Error) -> ConfigError {
     }
 }
 
+/// The VM's environment (WASI `environ`: the Envoy variables named in
+/// `vm_config.environment_variables`).
+fn vm_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 fn compile(
     config: &FilterConfig,
     set: Option<&str>,
@@ -186,6 +199,10 @@ pub mod metric_names {
 
     pub const CONFIG_REJECTED: &str = "iis_rewrite.config_rejected";
 
+    /// Pattern matches that ran out of the backtracking matcher's step budget (counted as no
+    /// match), over every rule set.
+    pub const BACKTRACK_EXHAUSTED: &str = "iis_rewrite.backtrack_exhausted";
+
     /// Index of an outcome's kind in [`ACTION_KINDS`].
     pub fn action_index(outcome: &Outcome) -> usize {
         match outcome {
@@ -203,6 +220,22 @@ pub mod metric_names {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_password_comes_from_the_vm_environment() {
+        let json = br#"{"proxy":{"backendAuth":{"user":"svc","passwordEnv":"IIS_REWRITE_TEST_SURELY_UNSET"}}}"#;
+        let err = Plugin::from_json(json).unwrap_err().to_string();
+        assert!(
+            err.contains("IIS_REWRITE_TEST_SURELY_UNSET") && err.contains("host_env_keys"),
+            "{err}"
+        );
+        let mut c = FilterConfig::from_json(json).unwrap();
+        c.resolve_secrets(|k| (k == "IIS_REWRITE_TEST_SURELY_UNSET").then(|| "pw".to_string()))
+            .unwrap();
+        let a = c.proxy.unwrap().backend_auth.unwrap();
+        assert_eq!(a.password, "pw");
+        assert!(!format!("{a:?}").contains("pw\""), "Debug never shows it");
+    }
 
     #[test]
     fn single_and_multi_configurations() {

@@ -137,3 +137,59 @@ def test_envoy_refuses_a_config_the_filter_refuses(envoy_bin, wasm_path, cli_pat
     log = v.stdout + v.stderr
     assert "configuration refused" in log, log[-3000:]
     assert 'rule "web"' in log, log[-3000:]
+
+
+def test_committed_bootstraps_equal_the_generator_output(cli_path):
+    r = subprocess.run(
+        ["scripts/gen-envoy-configs.sh", "--check"],
+        cwd=harness.REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "IIS_REWRITE_CLI": cli_path},
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("name", ["demo", "jellyfin-basic", "jellyfin-advanced", "websocket"])
+def test_committed_bootstraps_validate(name, wasm_path):
+    v = harness.validate(os.path.join(harness.REPO, "envoy", f"{name}.yaml"))
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_demo_upstream_through_envoy_pages_and_websocket(make_envoy):
+    """scripts/demo_upstream.py behind the demo rules (free ports instead of the demo's fixed
+    ones): the rewritten page and the WebSocket echo through Envoy."""
+    import sys
+    import time
+
+    from websockets.sync.client import connect
+
+    port = harness.free_port()
+    up = subprocess.Popen([sys.executable, "scripts/demo_upstream.py", "--port", str(port)], cwd=harness.REPO)
+    try:
+        text = harness.generate_bootstrap(
+            "testdata/jellyfin-basic-inbound.json",
+            0,
+            f"127.0.0.1:{port}",
+            ["--resolve", f"localhost:8096=127.0.0.1:{port}"],
+        )
+        e = make_envoy(text)
+        for _ in range(50):
+            try:
+                r = harness.request("GET", e.url("/web/"), headers={"Accept": "application/json"})
+                if r.status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert r.status == 200
+        seen = r.json()
+        assert seen["path"] == "/web/index.html"
+        assert ["x-forwarded-proto", "http"] in [[k.lower(), v] for k, v in seen["headers"]]
+        with connect(f"ws://127.0.0.1:{e.port}/socket", open_timeout=5) as ws:
+            ws.send("through envoy")
+            assert ws.recv(timeout=5) == "through envoy"
+    finally:
+        up.terminate()
+        up.wait(5)

@@ -1,8 +1,8 @@
 //! Clusters: one per upstream an absolute Rewrite can reach (`engine.upstreams()`), the default
-//! upstream, and ARR server farms.
+//! upstream. ARR server farms are in `farms`.
 
 use iis_rewrite_filter::upstream::default_cluster_name;
-use iis_rewrite_filter::{Engine, FilterConfig};
+use iis_rewrite_filter::Engine;
 
 use super::yaml::Y;
 use super::{
@@ -91,7 +91,13 @@ pub fn cluster(
 /// Type (`STATIC`, `LOGICAL_DNS`, `STRICT_DNS`), timeouts and protocol options shared by every
 /// cluster.
 pub fn base_cluster(name: &str, kind: &str, timeout_secs: u64) -> Y {
-    let mut c = Y::map().with("name", name).with("type", kind);
+    let mut c = Y::map().with("name", name);
+    // Envoy splits stat names at dots (`iis|http|127.0.0.1|8096` would become tags of a
+    // cluster called `iis|http|127`): the stat name keeps the name without dots.
+    if name.contains('.') {
+        c.set("alt_stat_name", name.replace('.', "_"));
+    }
+    c.set("type", kind);
     if kind != "STATIC" {
         c.set("dns_lookup_family", "V4_PREFERRED");
     }
@@ -162,77 +168,6 @@ pub fn upstream_clusters(engine: &Engine, opts: &EnvoyOptions, timeout_secs: u64
 /// The cluster of `--default-upstream` (the "site" that serves what no rule proxies elsewhere).
 pub fn default_cluster(d: &DefaultUpstream, opts: &EnvoyOptions, timeout_secs: u64) -> Y {
     cluster(&d.cluster, d.tls, &d.host, d.port, opts, timeout_secs)
-}
-
-/// ARR server farms the rules can reach: each farm cluster balances over the farm's enabled
-/// servers on their `httpPort`/`httpsPort`, weighted round robin (ARR's default algorithm).
-/// Health checks, affinity and the other algorithms are not rendered here.
-pub fn farm_clusters(config: &FilterConfig, engine: &Engine, opts: &EnvoyOptions) -> Vec<Y> {
-    let mut out = Vec::new();
-    for (farm_name, tls, cluster_name) in engine.farm_clusters() {
-        let Some(farm) = config
-            .web_farms
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(farm_name))
-        else {
-            continue;
-        };
-        // Farm protocol timeout: ARR's farm default is 30 s.
-        let timeout = farm
-            .protocol
-            .as_ref()
-            .and_then(|p| p.timeout.as_deref())
-            .and_then(crate::webconfig::parse_timespan)
-            .filter(|s| (1..=86_400).contains(s))
-            .unwrap_or(30);
-        let mut lb_endpoints = Vec::new();
-        let mut any_name = false;
-        for s in farm.servers.iter().filter(|s| s.enabled != Some(false)) {
-            let host = s
-                .address
-                .trim()
-                .trim_start_matches('[')
-                .trim_end_matches(']');
-            let port = if *tls {
-                s.https_port.unwrap_or(443)
-            } else {
-                s.http_port.unwrap_or(80)
-            };
-            let (addr, addr_port) = endpoint(host, port, opts);
-            any_name |= !is_ip(&addr);
-            lb_endpoints.push(
-                Y::map()
-                    .with(
-                        "endpoint",
-                        Y::map().with("address", socket_address(&addr, addr_port)),
-                    )
-                    .with("load_balancing_weight", s.weight.unwrap_or(100).max(1)),
-            );
-        }
-        // Several named endpoints need STRICT_DNS (LOGICAL_DNS takes exactly one).
-        let kind = if any_name { "STRICT_DNS" } else { "STATIC" };
-        let mut c = base_cluster(cluster_name, kind, timeout);
-        c.set("lb_policy", "ROUND_ROBIN");
-        c.set(
-            "load_assignment",
-            Y::map().with("cluster_name", cluster_name.as_str()).with(
-                "endpoints",
-                vec![Y::map().with("lb_endpoints", Y::Seq(lb_endpoints))],
-            ),
-        );
-        if *tls {
-            // Servers are checked against the farm name only when they have no name of their
-            // own; ARR sends each server's address as the TLS name.
-            let first = farm
-                .servers
-                .iter()
-                .find(|s| s.enabled != Some(false))
-                .map_or(farm_name.as_str(), |s| s.address.as_str());
-            c.set("transport_socket", tls_socket(first, opts));
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

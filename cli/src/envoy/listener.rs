@@ -86,7 +86,25 @@ pub fn virtual_host(name: &str, domains: Vec<&str>, routes: Vec<Y>) -> Y {
 
 /// The wasm HTTP filter: V8, the local module, the configuration as a StringValue (the filter
 /// parses it in `on_configure`), FAIL_CLOSED.
-pub fn wasm_filter(wasm: &str, filter_json: &str) -> Y {
+pub fn wasm_filter(wasm: &str, filter_json: &str, host_env_keys: &[String]) -> Y {
+    let mut vm_config = Y::map()
+        .with("vm_id", "iis-rewrite")
+        .with("runtime", "envoy.wasm.runtime.v8")
+        .with(
+            "code",
+            Y::map().with("local", Y::map().with("filename", wasm)),
+        );
+    if !host_env_keys.is_empty() {
+        // Envoy's own environment variables the filter may read (a backend password), so
+        // that their values appear in no configuration.
+        vm_config.set(
+            "environment_variables",
+            Y::map().with(
+                "host_env_keys",
+                Y::Seq(host_env_keys.iter().map(|k| Y::Str(k.clone())).collect()),
+            ),
+        );
+    }
     Y::map().with("name", FILTER_NAME).with(
         "typed_config",
         Y::map().with("@type", WASM_TYPE).with(
@@ -94,16 +112,7 @@ pub fn wasm_filter(wasm: &str, filter_json: &str) -> Y {
             Y::map()
                 .with("name", "iis-rewrite")
                 .with("root_id", "")
-                .with(
-                    "vm_config",
-                    Y::map()
-                        .with("vm_id", "iis-rewrite")
-                        .with("runtime", "envoy.wasm.runtime.v8")
-                        .with(
-                            "code",
-                            Y::map().with("local", Y::map().with("filename", wasm)),
-                        ),
-                )
+                .with("vm_config", vm_config)
                 .with(
                     "configuration",
                     Y::map()
@@ -195,10 +204,11 @@ pub fn http_connection_manager(
         .with("path_with_escaped_slashes_action", "KEEP_UNCHANGED")
         // The upstream's Server header goes to the client unchanged (no "server: envoy").
         .with("server_header_transformation", "PASS_THROUGH")
-        .with(
-            "http2_protocol_options",
-            Y::map().with("allow_connect", true),
-        )
+        // WebSockets: HTTP/1.1 upgrades only. HTTP/2 `allow_connect` (RFC 8441) is left off on
+        // purpose: Envoy 1.40 turns an extended CONNECT into an HTTP/1.1 upgrade without a
+        // Sec-WebSocket-Key (envoyproxy/envoy#8547), so every RFC 6455 backend answers 400.
+        // Without the SETTINGS_ENABLE_CONNECT_PROTOCOL setting, browsers on an h2 connection
+        // open their WebSockets over HTTP/1.1 (tests/e2e/test_browser.py checks both).
         .with(
             "upgrade_configs",
             vec![Y::map().with("upgrade_type", "websocket")],
@@ -209,7 +219,7 @@ pub fn http_connection_manager(
         .with(
             "http_filters",
             vec![
-                wasm_filter(&opts.wasm, filter_json),
+                wasm_filter(&opts.wasm, filter_json, &opts.wasm_host_env_keys),
                 Y::map().with("name", "envoy.filters.http.router").with(
                     "typed_config",
                     Y::map()

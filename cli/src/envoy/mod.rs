@@ -4,14 +4,17 @@
 //! parts can be added without touching the rest:
 //!
 //! * [`listener`] — listeners, the HTTP connection manager, the wasm filter, routes, local replies;
-//! * [`clusters`] — one cluster per upstream the rules can reach, the default upstream, farms;
+//! * [`clusters`] — one cluster per upstream the rules can reach, the default upstream;
+//! * [`farms`] — ARR server farms: their clusters and the routes carrying timeouts and hashing;
 //! * [`yaml`] — the ordered document model and its writer.
 //!
 //! [`bootstrap`] returns the tree (callers may add virtual hosts, clusters, ECDS resources);
 //! [`render`] writes it.
 
 pub mod clusters;
+pub mod farms;
 pub mod listener;
+pub mod sites;
 pub mod yaml;
 
 use std::fmt;
@@ -48,6 +51,8 @@ pub struct EnvoyOptions {
     pub upstream_tls_insecure: bool,
     /// `HOST:PORT=ADDR:PORT` overrides: the cluster of `HOST:PORT` connects to `ADDR:PORT`.
     pub resolve: Vec<Resolve>,
+    /// Envoy environment variables passed into the wasm VM (`--backend-password-env`).
+    pub wasm_host_env_keys: Vec<String>,
 }
 
 /// One `--resolve HOST:PORT=ADDR:PORT`.
@@ -224,13 +229,14 @@ pub fn bootstrap(
             cluster_list.push(c);
         }
     }
-    cluster_list.extend(clusters::farm_clusters(config, engine, opts));
+    cluster_list.extend(farms::clusters(engine, opts));
 
     let route_config = listener::route_config(
         engine.upstream_header(),
         default.as_ref().map(|d| d.cluster.as_str()),
         timeout,
     );
+    let route_config = farms::with_routes(route_config, engine);
     let mut listeners = vec![listener::listener(
         "http",
         parse_listen("--listen", &opts.listen)?,
@@ -265,6 +271,8 @@ pub fn bootstrap(
             .with("listeners", Y::Seq(listeners))
             .with("clusters", Y::Seq(cluster_list)),
     );
+    // Prometheus labels for the filter's counters (deploy: sites::stats_config).
+    doc.set("stats_config", sites::stats_config());
     Ok(doc)
 }
 

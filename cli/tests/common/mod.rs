@@ -122,4 +122,18 @@ pub const FIXTURES: &[(&str, &str)] = &[
         "arr-farm-front.config",
         "3 rules, 1 global rule, 1 outbound rule, 0 preConditions, 0 rewrite maps",
     ),
+    (
+        "arr-seed-001-backend-basic-auth.config",
+        "2 rules, 0 outbound rules, 0 preConditions, 0 rewrite maps",
+    ),
+    (
+        "arr-seed-002-lync-farms.config",
+        "0 rules, 2 global rules, 0 outbound rules, 0 preConditions, 0 rewrite maps, 2 server \
+         farms (2 servers)",
+    ),
+    (
+        "arr-farms-all-settings.config",
+        "0 rules, 3 global rules, 0 outbound rules, 0 preConditions, 0 rewrite maps, 3 server \
+         farms (6 servers)",
+    ),
 ];
