@@ -806,9 +806,19 @@ mod host_call_tests {
         v["config"].to_string()
     }
 
-    /// Runs one request and its response; returns (request-phase calls, response-phase calls).
+    /// Runs one request and its response with per-rule and per-action counters defined, as
+    /// the glue runs it; returns (request-phase calls, response-phase calls).
     fn count(config: &str) -> (Vec<String>, Vec<String>) {
-        let mut s = stream(config);
+        let (plugin, _) = Plugin::from_json(config.as_bytes()).unwrap();
+        let metrics: Vec<SetMetrics> = plugin
+            .sets()
+            .iter()
+            .map(|(_, e)| SetMetrics {
+                rule_hits: (0..e.rule_count() as u32).map(|i| 100 + i).collect(),
+                actions: (0..metric_names::ACTION_KINDS.len() as u32).collect(),
+            })
+            .collect();
+        let mut s = Stream::for_plugin(Rc::new(plugin), Some(Rc::new(metrics)));
         let host = RecordingHost::request("/web/index.html?v=10.9", "jellyfin.example.com");
         host.request.borrow_mut().push((
             "user-agent".into(),
@@ -829,14 +839,16 @@ mod host_call_tests {
     #[test]
     fn host_calls_per_request() {
         let sets = [
-            // :path (decoded and checked even with no rule) and the forged-upstream check.
-            ("empty", r#"{"rules":[]}"#.to_string(), 2, 0),
+            // :path (decoded and checked even with no rule), the forged-upstream check and the
+            // action counter.
+            ("empty", r#"{"rules":[]}"#.to_string(), 3, 0),
             (
                 "jellyfin-basic",
                 case_config(include_str!("../../testdata/cases/jellyfin-basic.json")),
-                // 5 reads (:path, TLS, client and local address, Host) and 8 header writes;
-                // the response: all headers in one read, the 5 customHeaders written.
-                13,
+                // 5 reads (:path, TLS, client and local address, Host), 8 header writes and 3
+                // counters (2 rules, 1 action); the response: all headers in one read, the 5
+                // customHeaders written.
+                16,
                 6,
             ),
             (
@@ -844,14 +856,14 @@ mod host_call_tests {
                 case_config(include_str!("../../testdata/cases/jellyfin-advanced.json")),
                 // The same plus User-Agent (preConditions); the response: one read, 4
                 // customHeaders, X-Frame-Options, CSP and Permissions-Policy written.
-                14,
+                17,
                 8,
             ),
         ];
         for (name, config, max_request, max_response) in sets {
             let (req, resp) = count(&config);
             println!(
-                "host-calls {name:18} request={:2} response={:2} total={:2}  reads={} writes={}",
+                "host-calls {name:18} request={:2} response={:2} total={:2}  reads={} writes={} counters={}",
                 req.len(),
                 resp.len(),
                 req.len() + resp.len(),
@@ -862,6 +874,10 @@ mod host_call_tests {
                 req.iter()
                     .chain(&resp)
                     .filter(|c| c.starts_with("set_"))
+                    .count(),
+                req.iter()
+                    .chain(&resp)
+                    .filter(|c| c.starts_with("increment"))
                     .count(),
             );
             println!("  request:  {req:?}\n  response: {resp:?}");
