@@ -276,6 +276,18 @@ fn decision_text(out: &mut String, d: &Decision) {
             cluster,
             scheme,
             host,
+            path,
+            authority,
+            ..
+        } if cluster.starts_with("iis-farm|") => writeln!(
+            out,
+            "proxy to server farm {host} over {scheme}, path {path} (cluster {cluster}, Host {})",
+            authority.as_deref().unwrap_or("as sent by the client")
+        ),
+        Outcome::Proxy {
+            cluster,
+            scheme,
+            host,
             port,
             path,
             authority,

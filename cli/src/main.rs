@@ -324,11 +324,7 @@ fn run(command: Command) -> u8 {
                 upstream_ca,
                 upstream_tls_insecure,
                 resolve,
-                wasm_host_env_keys: config
-                    .proxy
-                    .iter()
-                    .filter_map(|p| p.backend_auth.as_ref()?.password_env.clone())
-                    .collect(),
+                wasm_host_env_keys: secrets::env_keys(config),
             };
             let deploy = envoy::sites::DeployOptions {
                 site_upstreams,

@@ -150,6 +150,21 @@ pub fn apply(
     }
 }
 
+/// The environment variables the filter reads passwords from (`passwordEnv`, server level and
+/// farms), for `vm_config.environment_variables.host_env_keys`.
+pub fn env_keys(config: &FilterConfig) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let farms = config.web_farms.iter().filter_map(|f| f.protocol.as_ref());
+    for p in config.proxy.iter().chain(farms) {
+        if let Some(k) = p.backend_auth.as_ref().and_then(|a| a.password_env.clone()) {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    keys
+}
+
 /// The configuration as `import` writes it: passwords left out (`iis-rewrite envoy` asks for
 /// them again; a placeholder could be mistaken for the password). Returns whether one was.
 pub fn mask_config(config: &mut FilterConfig) -> bool {

@@ -115,8 +115,9 @@ pub struct FarmMember {
 pub struct FarmHealthCheck {
     /// Path and query of the probe (`/health`).
     pub path: String,
-    /// Host header of the probe: the URL's host unless it names the farm itself.
-    pub host: Option<String>,
+    /// Host header of the probe: the URL's authority as written (the farm name when the URL
+    /// names the farm, as ARR sends it to every member).
+    pub host: String,
     pub interval_ms: u64,
     pub timeout_ms: u64,
     /// `statusCodeMatch` as inclusive ranges.
@@ -328,7 +329,7 @@ impl Check<'_> {
         let health_check = f
             .health_check
             .as_ref()
-            .and_then(|h| self.health_check(h, name, at));
+            .and_then(|h| self.health_check(h, at));
         let affinity_cookie = f.affinity.as_ref().and_then(|a| {
             let aat = |x| at.at(Element::Affinity, x);
             let ttl = self.timeout(aat("timeout"), a.timeout.as_deref(), 20 * 60_000) / 1000;
@@ -464,12 +465,7 @@ impl Check<'_> {
         out
     }
 
-    fn health_check(
-        &mut self,
-        h: &config::HealthCheck,
-        farm: &str,
-        at: &Location,
-    ) -> Option<FarmHealthCheck> {
+    fn health_check(&mut self, h: &config::HealthCheck, at: &Location) -> Option<FarmHealthCheck> {
         let hat = |a| at.at(Element::HealthCheck, a);
         let interval_ms = self.timeout(hat("interval"), h.interval.as_deref(), 30_000);
         let timeout_ms = self.timeout(hat("timeout"), h.timeout.as_deref(), 30_000);
@@ -509,7 +505,7 @@ impl Check<'_> {
         };
         Some(FarmHealthCheck {
             path,
-            host: (!u.host.eq_ignore_ascii_case(farm)).then(|| u.authority.to_string()),
+            host: u.authority.to_string(),
             interval_ms,
             timeout_ms,
             statuses,

@@ -162,6 +162,8 @@ def test_health_check_takes_a_stopped_server_out(tmp_path, make_upstream, envoy_
     cluster = "iis-farm|http|web"
     assert wait_until(lambda: healthy_hosts(env, cluster) == 3), "all three should pass the check"
     assert all(any(r.path == "/health" for r in u.requests) for u in ups), "probes reach each server"
+    # The probe carries the URL's host (the farm name), as ARR's URL test does.
+    assert {r.header("Host") for u in ups for r in u.requests if r.path == "/health"} == {"web"}
     ups[1].close()
     assert wait_until(lambda: healthy_hosts(env, cluster) == 2), "the stopped server is taken out"
     # Envoy's worker threads see the new healthy set up to one check interval (1 s) after the

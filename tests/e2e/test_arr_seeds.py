@@ -244,3 +244,18 @@ def test_seed_002_bootstrap_carries_the_900_second_timeouts(lync_pki):
     assert 'name: "iis-farm|https|lync-discover"' in text
     assert "iis-farm|http|" not in text, "the rules only say https://"
     assert harness.validate(text).returncode == 0
+
+
+def test_seed_002_explain_names_the_farm(cli_path):
+    import subprocess
+
+    r = subprocess.run(
+        [cli_path, "explain", SEED_002, "--url", "https://dialin.contoso.com/dialin/"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (
+        "decision: proxy to server farm lync-webext over https, path /dialin/ "
+        "(cluster iis-farm|https|lync-webext, Host as sent by the client)"
+    ) in r.stdout

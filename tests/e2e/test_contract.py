@@ -151,8 +151,8 @@ def test_request_facts_reach_the_response_phase(envoy_for, upstream, tmp_path):
 
 
 def test_filter_metrics_are_envoy_stats(envoy_for, upstream):
-    """Contract item 8: counters the filter defines appear as wasmcustom.* stats (and without
-    the namespace in the Prometheus output)."""
+    """Contract item 8: counters the filter defines appear as wasmcustom.* stats, and in the
+    Prometheus output without the namespace and without an `envoy_` prefix."""
     e = envoy_for("testdata/webconfigs/jellyfin-basic.config", upstream.address)
     harness.request("GET", e.url("/"))
     stats = e.stats()

@@ -82,10 +82,10 @@ fn health_check(h: &FarmHealthCheck) -> Y {
                 .with("end", i64::from((*hi + 1).min(ENVOY_MAX_STATUS)))
         })
         .collect();
-    let mut http = Y::map().with("path", h.path.as_str());
-    if let Some(host) = &h.host {
-        http.set("host", host.as_str());
-    }
+    // Without `host` Envoy would send the cluster name (`iis-farm|http|…`) as Host.
+    let mut http = Y::map()
+        .with("path", h.path.as_str())
+        .with("host", h.host.as_str());
     if !statuses.is_empty() {
         http.set("expected_statuses", Y::Seq(statuses));
     }
@@ -350,8 +350,8 @@ mod tests {
             "Envoy takes statuses below 600\n{y}"
         );
         assert!(
-            !y.contains("host: \"web\""),
-            "the farm name is not a Host\n{y}"
+            y.contains("host: \"web\""),
+            "the URL's host, not the cluster name\n{y}"
         );
         let r = routes(&e);
         let y = r[0].to_yaml();
