@@ -4,11 +4,11 @@
 use iis_rewrite_filter::upstream::default_cluster_name;
 use iis_rewrite_filter::Engine;
 
-use super::yaml::Y;
 use super::{
     is_ip, parse_host_port, seconds, socket_address, EnvoyError, EnvoyOptions,
     MAX_CONNECT_TIMEOUT_SECS, SYSTEM_CA_BUNDLE,
 };
+use crate::yaml::Y;
 
 /// `--default-upstream`: `HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,8 +20,8 @@ use iis_rewrite_filter::farm::{Algorithm, Farm, FarmHealthCheck, FarmMember, Has
 use iis_rewrite_filter::Engine;
 
 use super::clusters::{base_cluster, tls_socket};
-use super::yaml::Y;
 use super::{is_ip, seconds, socket_address, EnvoyOptions};
+use crate::yaml::Y;
 
 /// Endpoint metadata key that picks a server's TLS settings (its own SNI and name check).
 const TLS_MATCH_KEY: &str = "iis_farm_server";

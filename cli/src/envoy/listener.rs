@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use super::yaml::Y;
 use super::{seconds, socket_address, EnvoyOptions, FILTER_NAME};
+use crate::yaml::Y;
 
 const HCM_TYPE: &str =
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
