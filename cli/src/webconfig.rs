@@ -495,11 +495,7 @@ impl Importer<'_> {
     fn rewrite(&mut self, d: &mut Doc<'_, '_>, node: Node<'_, '_>) {
         d.handled.insert(node.id());
         self.attrs(d, node, "<rewrite>", &[]);
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, "<rewrite>");
-                continue;
-            }
+        for child in self.elements(d, node, "<rewrite>") {
             let name = child.tag_name().name();
             match REWRITE_SECTIONS.iter().find(|s| **s == name) {
                 Some(s) => self.section(d, child, s),
@@ -693,6 +689,25 @@ impl Importer<'_> {
         }
     }
 
+    /// The element children of `node`, in document order. Text other than white space between
+    /// them is reported here (IIS ignores it); diagnostics are sorted by position afterwards.
+    fn elements<'a, 'i>(
+        &mut self,
+        d: &Doc<'_, '_>,
+        node: Node<'a, 'i>,
+        what: &str,
+    ) -> Vec<Node<'a, 'i>> {
+        let mut out = Vec::new();
+        for child in node.children() {
+            if child.is_element() {
+                out.push(child);
+            } else {
+                self.text(d, child, what);
+            }
+        }
+        out
+    }
+
     /// A child element that may appear once.
     fn once(
         &mut self,
@@ -736,28 +751,10 @@ impl Importer<'_> {
         }
     }
 
-    fn u32_attr(&mut self, a: &Attrs, name: &str, what: &str) -> Option<u32> {
+    /// An unsigned integer attribute (`u32`, `u64`); anything else is reported.
+    fn uint_attr<T: std::str::FromStr>(&mut self, a: &Attrs, name: &str, what: &str) -> Option<T> {
         let raw = a.get(name)?;
-        match raw.trim().parse::<u32>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                let pos = a.pos(name);
-                self.error(
-                    pos,
-                    format!(
-                        "{what} attribute {name}: {} is not a number (expected an unsigned \
-                         integer)",
-                        quote(raw)
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn u64_attr(&mut self, a: &Attrs, name: &str, what: &str) -> Option<u64> {
-        let raw = a.get(name)?;
-        match raw.trim().parse::<u64>() {
+        match raw.trim().parse::<T>() {
             Ok(n) => Some(n),
             Err(_) => {
                 let pos = a.pos(name);
@@ -834,6 +831,28 @@ impl Importer<'_> {
     }
 
     /// Applies `<clear/>` or `<remove …/>` to a collection. Returns false for other elements.
+    /// One child of a collection section: `<clear/>` and `<remove/>` are applied to `coll`
+    /// here, in document order, and an element other than `<entry>` is reported. True when
+    /// `child` is an `<entry>` element for the caller to read.
+    fn entry_child<T>(
+        &mut self,
+        d: &Doc<'_, '_>,
+        child: Node<'_, '_>,
+        coll: &mut Coll<T>,
+        key: &str,
+        entry: &str,
+        what: &str,
+    ) -> bool {
+        if self.clear_remove(d, child, coll, key, what) {
+            return false;
+        }
+        if child.tag_name().name() != entry {
+            self.unknown_element(d, child, what, &[entry, "clear", "remove"]);
+            return false;
+        }
+        true
+    }
+
     fn clear_remove<T>(
         &mut self,
         d: &Doc<'_, '_>,
@@ -889,11 +908,7 @@ impl Importer<'_> {
             std::mem::replace(&mut self.rules, Coll::new("rule", false))
         };
         coll.pos.get_or_insert(a.elem);
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
+        for child in self.elements(d, node, tag) {
             if self.clear_remove(d, child, &mut coll, "name", tag) {
                 continue;
             }
@@ -986,11 +1001,7 @@ impl Importer<'_> {
             ..InboundRule::default()
         };
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &what);
-                continue;
-            }
+        for child in self.elements(d, node, &what) {
             let cname = child.tag_name().name();
             if !["match", "conditions", "serverVariables", "action"].contains(&cname) {
                 self.unknown_element(
@@ -1045,8 +1056,8 @@ impl Importer<'_> {
                         append_query_string: self.bool_attr(&m, "appendQueryString", &w),
                         log_rewritten_url: self.bool_attr(&m, "logRewrittenUrl", &w),
                         redirect_type: canon(m.get("redirectType"), REDIRECT_TYPE),
-                        status_code: self.u32_attr(&m, "statusCode", &w),
-                        sub_status_code: self.u32_attr(&m, "subStatusCode", &w),
+                        status_code: self.uint_attr(&m, "statusCode", &w),
+                        sub_status_code: self.uint_attr(&m, "subStatusCode", &w),
                         status_reason: m.string("statusReason"),
                         status_description: m.string("statusDescription"),
                     });
@@ -1059,12 +1070,8 @@ impl Importer<'_> {
 
     /// Elements that must be empty (`<match>`, `<action>`, `<add>`, …).
     fn no_children(&mut self, d: &Doc<'_, '_>, node: Node<'_, '_>, what: &str) {
-        for child in node.children() {
-            if child.is_element() {
-                self.unknown_element(d, child, what, &[]);
-            } else {
-                self.text(d, child, what);
-            }
+        for child in self.elements(d, node, what) {
+            self.unknown_element(d, child, what, &[]);
         }
     }
 
@@ -1084,11 +1091,7 @@ impl Importer<'_> {
             track_all_captures: self.bool_attr(&a, "trackAllCaptures", &w),
             items: Vec::new(),
         };
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &w);
-                continue;
-            }
+        for child in self.elements(d, node, &w) {
             if child.tag_name().name() != "add" {
                 self.unknown_element(d, child, &w, &["add"]);
                 continue;
@@ -1140,11 +1143,7 @@ impl Importer<'_> {
         a.spans_into(spans, "serverVariables");
         let mut sets: Vec<SetServerVariable> = Vec::new();
         let mut names: Vec<(String, Pos)> = Vec::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &w);
-                continue;
-            }
+        for child in self.elements(d, node, &w) {
             if child.tag_name().name() != "set" {
                 self.unknown_element(d, child, &w, &["set"]);
                 continue;
@@ -1200,11 +1199,7 @@ impl Importer<'_> {
         self.outbound.pos.get_or_insert(a.elem);
         let mut coll = std::mem::replace(&mut self.outbound, Coll::new("outbound rule", false));
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
+        for child in self.elements(d, node, tag) {
             if self.clear_remove(d, child, &mut coll, "name", tag) {
                 continue;
             }
@@ -1268,11 +1263,7 @@ impl Importer<'_> {
             ..OutboundRule::default()
         };
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &what);
-                continue;
-            }
+        for child in self.elements(d, node, &what) {
             let cname = child.tag_name().name();
             if !["match", "conditions", "action"].contains(&cname) {
                 self.unknown_element(d, child, &what, &["match", "conditions", "action"]);
@@ -1304,7 +1295,7 @@ impl Importer<'_> {
                         filter_by_tags: m.string("filterByTags"),
                         custom_tags: m.string("customTags"),
                         pattern: m.string("pattern"),
-                        occurrences: self.u64_attr(&m, "occurrences", &w),
+                        occurrences: self.uint_attr(&m, "occurrences", &w),
                         ignore_case: self.bool_attr(&m, "ignoreCase", &w),
                         negate: self.bool_attr(&m, "negate", &w),
                     });
@@ -1335,16 +1326,8 @@ impl Importer<'_> {
         self.pre_conditions.pos.get_or_insert(a.elem);
         let mut coll =
             std::mem::replace(&mut self.pre_conditions, Coll::new("preCondition", false));
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
-            if self.clear_remove(d, child, &mut coll, "name", tag) {
-                continue;
-            }
-            if child.tag_name().name() != "preCondition" {
-                self.unknown_element(d, child, tag, &["preCondition", "clear", "remove"]);
+        for child in self.elements(d, node, tag) {
+            if !self.entry_child(d, child, &mut coll, "name", "preCondition", tag) {
                 continue;
             }
             let p = self.attrs(
@@ -1365,11 +1348,7 @@ impl Importer<'_> {
                 pattern_syntax: canon(p.get("patternSyntax"), PATTERN_SYNTAX),
                 items: Vec::new(),
             };
-            for add in child.children() {
-                if !add.is_element() {
-                    self.text(d, add, &what);
-                    continue;
-                }
+            for add in self.elements(d, child, &what) {
                 if add.tag_name().name() != "add" {
                     self.unknown_element(d, add, &what, &["add"]);
                     continue;
@@ -1412,16 +1391,8 @@ impl Importer<'_> {
         let a = self.attrs(d, node, tag, &[]);
         self.maps.pos.get_or_insert(a.elem);
         let mut coll = std::mem::replace(&mut self.maps, Coll::new("rewriteMap", false));
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
-            if self.clear_remove(d, child, &mut coll, "name", tag) {
-                continue;
-            }
-            if child.tag_name().name() != "rewriteMap" {
-                self.unknown_element(d, child, tag, &["rewriteMap", "clear", "remove"]);
+        for child in self.elements(d, node, tag) {
+            if !self.entry_child(d, child, &mut coll, "name", "rewriteMap", tag) {
                 continue;
             }
             let m = self.attrs(
@@ -1440,16 +1411,8 @@ impl Importer<'_> {
             let mut spans = Spans::new();
             m.spans_into(&mut spans, "");
             let mut entries: Coll<RewriteMapEntry> = Coll::new("key", true);
-            for add in child.children() {
-                if !add.is_element() {
-                    self.text(d, add, &what);
-                    continue;
-                }
-                if self.clear_remove(d, add, &mut entries, "key", &what) {
-                    continue;
-                }
-                if add.tag_name().name() != "add" {
-                    self.unknown_element(d, add, &what, &["add", "clear", "remove"]);
+            for add in self.elements(d, child, &what) {
+                if !self.entry_child(d, add, &mut entries, "key", "add", &what) {
                     continue;
                 }
                 let ew = format!("{what} <add>");
@@ -1512,16 +1475,8 @@ impl Importer<'_> {
             .take()
             .unwrap_or_else(|| Coll::new("allowed server variable", false));
         coll.pos.get_or_insert(a.elem);
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
-            if self.clear_remove(d, child, &mut coll, "name", tag) {
-                continue;
-            }
-            if child.tag_name().name() != "add" {
-                self.unknown_element(d, child, tag, &["add", "clear", "remove"]);
+        for child in self.elements(d, node, tag) {
+            if !self.entry_child(d, child, &mut coll, "name", "add", tag) {
                 continue;
             }
             let w = format!("{tag} <add>");
@@ -1595,16 +1550,8 @@ impl Importer<'_> {
         let a = self.attrs(d, node, tag, &[]);
         self.headers.pos.get_or_insert(a.elem);
         let mut coll = std::mem::replace(&mut self.headers, Coll::new("customHeader", false));
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
-            if self.clear_remove(d, child, &mut coll, "name", tag) {
-                continue;
-            }
-            if child.tag_name().name() != "add" {
-                self.unknown_element(d, child, tag, &["add", "clear", "remove"]);
+        for child in self.elements(d, node, tag) {
+            if !self.entry_child(d, child, &mut coll, "name", "add", tag) {
                 continue;
             }
             let w = format!("{tag} <add>");
@@ -1722,7 +1669,7 @@ impl Importer<'_> {
 
     /// A port attribute (1–65535).
     fn port_attr(&mut self, a: &Attrs, name: &str, what: &str) -> Option<u16> {
-        let n = self.u32_attr(a, name, what)?;
+        let n = self.uint_attr::<u32>(a, name, what)?;
         match u16::try_from(n) {
             Ok(p) if p > 0 => Some(p),
             _ => {
@@ -1745,11 +1692,7 @@ impl Importer<'_> {
         let a = self.attrs(d, node, tag, &[]);
         self.farms.pos.get_or_insert(a.elem);
         let mut coll = std::mem::replace(&mut self.farms, Coll::new("webFarm", false));
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
+        for child in self.elements(d, node, tag) {
             if self.clear_remove(d, child, &mut coll, "name", tag) {
                 continue;
             }
@@ -1793,11 +1736,7 @@ impl Importer<'_> {
         };
         let mut servers: Coll<FarmServer> = Coll::new("server", false);
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &what);
-                continue;
-            }
+        for child in self.elements(d, node, &what) {
             if self.clear_remove(d, child, &mut servers, "address", &what) {
                 continue;
             }
@@ -1855,11 +1794,7 @@ impl Importer<'_> {
             ..FarmServer::default()
         };
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &what);
-                continue;
-            }
+        for child in self.elements(d, node, &what) {
             if child.tag_name().name() != "applicationRequestRouting" {
                 self.unknown_element(d, child, &what, &["applicationRequestRouting"]);
                 continue;
@@ -1886,7 +1821,7 @@ impl Importer<'_> {
             }
             server.http_port = self.port_attr(&c, "httpPort", &w);
             server.https_port = self.port_attr(&c, "httpsPort", &w);
-            server.weight = self.u32_attr(&c, "weight", &w);
+            server.weight = self.uint_attr(&c, "weight", &w);
             server.host_name = c.string("hostName").filter(|h| !h.trim().is_empty());
             self.not_imported(
                 &c,
@@ -1916,11 +1851,7 @@ impl Importer<'_> {
         let what = format!("{farm_what} <applicationRequestRouting>");
         self.attrs(d, node, &what, &[]);
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &what);
-                continue;
-            }
+        for child in self.elements(d, node, &what) {
             let name = child.tag_name().name();
             let known = ["protocol", "healthCheck", "affinity", "loadBalancing"];
             if !known.contains(&name) {
@@ -1968,7 +1899,7 @@ impl Importer<'_> {
                         timeout: a.string("timeout"),
                         status_code_match: a.string("statusCodeMatch"),
                         response_match: a.string("responseMatch"),
-                        retries: self.u32_attr(&a, "retries", &w),
+                        retries: self.uint_attr(&a, "retries", &w),
                     });
                     self.not_imported(
                         &a,
