@@ -43,8 +43,9 @@ impl DefaultUpstream {
     }
 }
 
-/// Where a cluster for `host:port` connects: the `--resolve` override, else the host itself.
-fn endpoint(host: &str, port: u16, opts: &EnvoyOptions) -> (String, u16) {
+/// Where a cluster for `host:port` (a rule's upstream or a farm server) connects: the
+/// `--resolve` override, else the host itself.
+pub(super) fn endpoint(host: &str, port: u16, opts: &EnvoyOptions) -> (String, u16) {
     opts.resolve
         .iter()
         .find(|r| r.host.eq_ignore_ascii_case(host) && r.port == port)
