@@ -161,8 +161,16 @@ impl<T> Coll<T> {
         self.items.iter().find(|e| self.same(&e.key, key))
     }
 
-    fn values(self) -> impl Iterator<Item = (T, Spans)> {
-        self.items.into_iter().map(|e| (e.value, e.spans))
+    /// The values in order; each entry's spans go to `record` under `prefix/<index>`.
+    fn into_values(self, prefix: &str, mut record: impl FnMut(String, Pos)) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.items.len());
+        for (i, e) in self.items.into_iter().enumerate() {
+            for (rel, pos) in e.spans {
+                record(join(&format!("{prefix}/{i}"), &rel), pos);
+            }
+            out.push(e.value);
+        }
+        out
     }
 }
 
@@ -1443,13 +1451,7 @@ impl Importer<'_> {
                 });
                 self.no_children(d, add, &ew);
             }
-            let mut map_entries = Vec::new();
-            for (i, (entry, espans)) in entries.values().enumerate() {
-                for (rel, pos) in espans {
-                    spans.push((join(&format!("entries/{i}"), &rel), pos));
-                }
-                map_entries.push(entry);
-            }
+            let map_entries = entries.into_values("entries", |path, pos| spans.push((path, pos)));
             let map = RewriteMap {
                 name: name.clone(),
                 default_value: m.string("defaultValue"),
@@ -1759,12 +1761,7 @@ impl Importer<'_> {
                 ),
             }
         }
-        for (i, (server, sspans)) in servers.values().enumerate() {
-            for (rel, pos) in sspans {
-                spans.push((join(&format!("servers/{i}"), &rel), pos));
-            }
-            farm.servers.push(server);
-        }
+        farm.servers = servers.into_values("servers", |path, pos| spans.push((path, pos)));
         Some(Entry {
             key: name,
             key_pos: a.pos("name"),
@@ -1968,73 +1965,30 @@ impl Importer<'_> {
     fn finish(mut self) -> Imported {
         let mut config = FilterConfig::default();
         let spans = &mut self.spans;
-        let mut register = |prefix: &str, i: usize, rel: Vec<(String, Pos)>| {
-            for (r, pos) in rel {
-                spans.insert(join(&format!("{prefix}/{i}"), &r), pos);
-            }
+        let mut record = |path: String, pos: Pos| {
+            spans.insert(path, pos);
         };
-        for (i, (rule, s)) in std::mem::replace(&mut self.rules, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("rules", i, s);
-            config.rules.push(rule);
-        }
-        for (i, (rule, s)) in std::mem::replace(&mut self.global_rules, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("globalRules", i, s);
-            config.global_rules.push(rule);
-        }
+        config.rules = self.rules.into_values("rules", &mut record);
+        config.global_rules = self.global_rules.into_values("globalRules", &mut record);
         let mut outbound = OutboundRules::default();
-        for (i, (rule, s)) in std::mem::replace(&mut self.outbound, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("outboundRules/rules", i, s);
-            outbound.rules.push(rule);
-        }
-        for (i, (pc, s)) in std::mem::replace(&mut self.pre_conditions, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("outboundRules/preConditions", i, s);
-            outbound.pre_conditions.push(pc);
-        }
+        outbound.rules = self
+            .outbound
+            .into_values("outboundRules/rules", &mut record);
+        outbound.pre_conditions = self
+            .pre_conditions
+            .into_values("outboundRules/preConditions", &mut record);
         if self.saw_outbound && (!outbound.rules.is_empty() || !outbound.pre_conditions.is_empty())
         {
             config.outbound_rules = Some(outbound);
         }
-        for (i, (map, s)) in std::mem::replace(&mut self.maps, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("rewriteMaps", i, s);
-            config.rewrite_maps.push(map);
-        }
+        config.rewrite_maps = self.maps.into_values("rewriteMaps", &mut record);
         if let Some(allowed) = self.allowed.take() {
-            let mut names = Vec::new();
-            for (i, e) in allowed.items.into_iter().enumerate() {
-                register("allowedServerVariables", i, e.spans);
-                names.push(e.key);
-            }
+            let names = allowed.items.iter().map(|e| e.key.clone()).collect();
+            allowed.into_values("allowedServerVariables", &mut record);
             config.allowed_server_variables = Some(names);
         }
-        for (i, (h, s)) in std::mem::replace(&mut self.headers, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("customHeaders", i, s);
-            config.custom_headers.push(h);
-        }
-        for (i, (farm, s)) in std::mem::replace(&mut self.farms, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("webFarms", i, s);
-            config.web_farms.push(farm);
-        }
+        config.custom_headers = self.headers.into_values("customHeaders", &mut record);
+        config.web_farms = self.farms.into_values("webFarms", &mut record);
         if let Some((proxy, s)) = self.proxy.take() {
             for (r, pos) in s {
                 spans.insert(join("proxy", &r), pos);
