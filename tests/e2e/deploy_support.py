@@ -11,12 +11,11 @@ import json
 import os
 import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import harness
-from harness import EnvoyFailed, envoy_binary, request  # noqa: F401  (re-exported)
+from harness import EnvoyFailed, envoy_binary, request, wait_for  # noqa: F401  (re-exported)
 
 REPO = Path(harness.REPO)
 WASM = Path(harness.wasm_file())
@@ -135,13 +134,3 @@ class Upstream:
         self.server.shutdown()
         self.server.server_close()
 
-
-def wait_for(predicate, timeout: float = 10, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
