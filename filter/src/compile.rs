@@ -15,7 +15,7 @@ use crate::server_vars::{set_kind, CustomVars, ServerVar, SetTarget};
 use crate::template::{Names, Segment, Template, TemplateError};
 use crate::upstream::{default_cluster_name, Upstream};
 use crate::url;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 /// `logicalGrouping`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,10 @@ pub(crate) struct CompiledConditions {
     pub grouping: Grouping,
     pub track_all: bool,
     pub items: Vec<CompiledCondition>,
+    /// Some template (a later condition's input, a set, the action) reads `{C:n}`: the
+    /// conditions' captures must be computed. When false the patterns only test for a match
+    /// (decided at compile time; traced evaluation computes them anyway).
+    pub captures_read: bool,
 }
 
 #[derive(Debug)]
@@ -98,6 +102,8 @@ pub(crate) struct CompiledRule {
     pub conditions: CompiledConditions,
     pub sets: Vec<CompiledSet>,
     pub action: CompiledAction,
+    /// Some template of the rule reads `{R:n}`: the pattern's captures must be computed.
+    pub captures_read: bool,
 }
 
 #[derive(Debug)]
@@ -317,12 +323,30 @@ fn pattern_error(at: Location, source: &str, e: PatternError) -> ConfigError {
 
 /// How many back-references a template may use: `None` = that kind has no groups at all.
 #[derive(Clone, Copy)]
-struct RefLimits {
+struct RefLimits<'a> {
     rule_groups: usize,
     cond_max: Option<usize>,
+    /// Records which kinds of back-reference the checked templates use.
+    reads: &'a Cell<Reads>,
+}
+
+/// Which captures the templates of one rule (or preCondition) read.
+#[derive(Clone, Copy, Default)]
+struct Reads {
+    rule: bool,
+    cond: bool,
 }
 
 fn check_refs(t: &Template, limits: RefLimits, at: &Location, errs: &mut Vec<ConfigError>) {
+    t.visit(&mut |s| {
+        let mut r = limits.reads.get();
+        match s {
+            Segment::RuleRef(_) => r.rule = true,
+            Segment::CondRef(_) => r.cond = true,
+            _ => {}
+        }
+        limits.reads.set(r);
+    });
     t.visit(&mut |s| match s {
         Segment::RuleRef(n) if usize::from(*n) > limits.rule_groups => {
             errs.push(ConfigError::BadBackReference {
@@ -409,6 +433,7 @@ fn compile_conditions(
     syntax: Option<Syntax>,
     at: &Location,
     rule_groups: usize,
+    reads: &Cell<Reads>,
     errs: &mut Vec<ConfigError>,
     warnings: &mut Vec<Warning>,
 ) -> (CompiledConditions, Option<usize>) {
@@ -439,6 +464,7 @@ fn compile_conditions(
             RefLimits {
                 rule_groups,
                 cond_max,
+                reads,
             },
             &cat,
             errs,
@@ -499,6 +525,8 @@ fn compile_conditions(
             grouping,
             track_all,
             items,
+            // The caller sets it once every template that may read `{C:n}` is checked.
+            captures_read: true,
         },
         cond_max,
     )
@@ -619,19 +647,22 @@ impl Compiler<'_> {
 
         // <conditions>
         let raw = rule.conditions.clone().unwrap_or_default();
-        let (conditions, cond_max) = compile_conditions(
+        let reads = Cell::new(Reads::default());
+        let (mut conditions, cond_max) = compile_conditions(
             &self.names(),
             &raw,
             false,
             syntax,
             at,
             rule_groups,
+            &reads,
             errs,
             warnings,
         );
         let limits = RefLimits {
             rule_groups,
             cond_max,
+            reads: &reads,
         };
 
         // <serverVariables>
@@ -689,7 +720,9 @@ impl Compiler<'_> {
             }
             _ => None,
         };
+        conditions.captures_read = reads.get().cond;
         Some(CompiledRule {
+            captures_read: reads.get().rule,
             name: rule.name.clone(),
             stop: rule.stop_processing.unwrap_or(false),
             pattern: pattern?,
@@ -1058,16 +1091,19 @@ impl Compiler<'_> {
             };
             // A preCondition has no <conditions> element: its grouping sits on the item.
             let at_items = at.clone();
-            let (conditions, _) = compile_conditions(
+            let reads = Cell::new(Reads::default());
+            let (mut conditions, _) = compile_conditions(
                 &names,
                 &conditions,
                 true,
                 syntax,
                 &at_items,
                 0,
+                &reads,
                 &mut errs,
                 &mut warnings,
             );
+            conditions.captures_read = reads.get().cond;
             pre_conditions.push(CompiledPreCondition {
                 name: p.name.trim().to_string(),
                 conditions,
@@ -1238,13 +1274,15 @@ impl Compiler<'_> {
         );
         let rule_groups = pattern.as_ref().map_or(9, Pattern::groups);
         let raw_conditions = r.conditions.clone().unwrap_or_default();
-        let (conditions, cond_max) = compile_conditions(
+        let reads = Cell::new(Reads::default());
+        let (mut conditions, cond_max) = compile_conditions(
             names,
             &raw_conditions,
             true,
             syntax,
             at,
             rule_groups,
+            &reads,
             errs,
             warnings,
         );
@@ -1266,6 +1304,7 @@ impl Compiler<'_> {
                         RefLimits {
                             rule_groups,
                             cond_max,
+                            reads: &reads,
                         },
                         &vat,
                         errs,
@@ -1317,7 +1356,9 @@ impl Compiler<'_> {
             OutboundAction::None => false,
         };
         let input_unused = matches_all && !reads_rule_captures && !appends;
+        conditions.captures_read = reads.get().cond;
         Some(CompiledOutboundRule {
+            captures_read: reads.get().rule,
             name: r.name.clone(),
             stop: r.stop_processing.unwrap_or(false),
             pre_condition,

@@ -24,14 +24,16 @@ pub(crate) fn evaluate_conditions<C: ConditionContext>(
     ctx.cond_caps_mut().clear();
     let mut spans = Spans::new();
     let mut any = false;
+    // Captures only when something reads `{C:n}` (or the trace shows them).
+    let want = c.captures_read || trace.is_some();
     for item in &c.items {
         let input = item.input.expand_to_string(&*ctx);
         let found = match &item.test {
-            CondTest::Pattern(p) => p.find(&input, &mut spans),
+            CondTest::Pattern(p) => p.test(&input, &mut spans, want),
             CondTest::NoFileSystem => false,
         };
         let result = found != item.negate;
-        let caps: Vec<String> = if found && !item.negate {
+        let caps: Vec<String> = if found && !item.negate && want {
             spans
                 .iter()
                 .map(|s| {

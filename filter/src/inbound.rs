@@ -466,7 +466,11 @@ impl<'a> Eval<'a> {
                 break;
             };
             next = index + 1;
-            let found = rule.pattern.find(&self.url_input, &mut self.rule_spans);
+            let found = rule.pattern.test(
+                &self.url_input,
+                &mut self.rule_spans,
+                rule.captures_read || trace.is_some(),
+            );
             let matched = found != rule.negate;
             if rule.negate {
                 // A negated match yields no captures (§8.20).

@@ -61,6 +61,8 @@ pub(crate) struct CompiledOutboundRule {
     pub negate: bool,
     pub conditions: CompiledConditions,
     pub action: OutboundAction,
+    /// Some template of the rule reads `{R:n}`: the pattern's captures must be computed.
+    pub captures_read: bool,
 }
 
 /// The compiled response side of a configuration.
@@ -354,7 +356,9 @@ impl Engine {
                 }
             }
             let input = std::mem::take(&mut ev.input);
-            let found = rule.pattern.find(&input, &mut ev.spans);
+            let found =
+                rule.pattern
+                    .test(&input, &mut ev.spans, rule.captures_read || trace.is_some());
             ev.input = input;
             let matched = found != rule.negate;
             if rule.negate {

@@ -79,6 +79,71 @@ enum Fast {
         end: bool,
         ignore_case: bool,
     },
+    /// Alternatives of plain literals, `a|b|c` (no anchor), or grouped `(a|b)` / `(?:a|b)`
+    /// with optional `^` / `$` around the group. Leftmost match wins, then the first
+    /// alternative in order (the regex's leftmost-first rule). Under ignoreCase every
+    /// alternative is ASCII; none is empty.
+    Alternation {
+        alts: Vec<String>,
+        start: bool,
+        end: bool,
+        group: bool,
+        ignore_case: bool,
+    },
+}
+
+/// A literal every match of a pattern contains (a run of plain characters of its top-level
+/// concatenation that no quantifier makes optional): an input without it cannot match, so the
+/// regex is skipped. ASCII when `ignore_case`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Required {
+    text: String,
+    ignore_case: bool,
+}
+
+impl Required {
+    fn present(&self, input: &str) -> bool {
+        if self.ignore_case {
+            find_ascii_ci(input.as_bytes(), self.text.as_bytes()).is_some()
+        } else {
+            input.contains(self.text.as_str())
+        }
+    }
+}
+
+/// First position of `needle` in `hay`, ASCII letters compared without case; no allocation.
+fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let Some((&first, rest)) = needle.split_first() else {
+        return Some(0);
+    };
+    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let last = hay.len().checked_sub(needle.len())?;
+    let mut i = 0;
+    while i <= last {
+        match hay.get(i) {
+            Some(&b) if b == lo || b == up => {
+                if hay
+                    .get(i + 1..i + needle.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+                {
+                    return Some(i);
+                }
+            }
+            Some(_) => {}
+            None => return None,
+        }
+        i += 1;
+    }
+    None
+}
+
+/// First position of `needle` in `input`, with or without ASCII case folding.
+fn find_literal(input: &str, needle: &str, ignore_case: bool) -> Option<usize> {
+    if ignore_case {
+        find_ascii_ci(input.as_bytes(), needle.as_bytes())
+    } else {
+        input.find(needle)
+    }
 }
 
 /// A compiled pattern.
@@ -87,6 +152,8 @@ pub struct Pattern {
     source: String,
     matcher: Matcher,
     groups: usize,
+    /// Checked before the regex / backtracking matcher (ECMAScript only).
+    required: Option<Required>,
 }
 
 /// Capture spans of one match: index 0 is the whole match; `None` for a group that did not
@@ -130,12 +197,15 @@ impl Pattern {
                 if let Some(fast) = Fast::detect(source, ignore_case) {
                     let groups = usize::from(matches!(
                         fast,
-                        Fast::DotStar { group: true } | Fast::WholeLine { group: true }
+                        Fast::DotStar { group: true }
+                            | Fast::WholeLine { group: true }
+                            | Fast::Alternation { group: true, .. }
                     ));
                     return Ok(Pattern {
                         source: source.to_string(),
                         matcher: Matcher::Fast(fast),
                         groups,
+                        required: None,
                     });
                 }
                 let t = match Translation::run(source, ignore_case) {
@@ -148,6 +218,7 @@ impl Pattern {
                             source: source.to_string(),
                             matcher: Matcher::Backtrack(program),
                             groups,
+                            required: required_literal(source, ignore_case),
                         });
                     }
                     Err(e) => return Err(e),
@@ -158,21 +229,27 @@ impl Pattern {
                     guards.push((build(body, ignore_case)?.0, *positive));
                 }
                 let prefix = t.prefix.filter(|p| !ignore_case || p.is_ascii());
-                (
-                    Matcher::Regex {
+                let required = required_literal(source, ignore_case)
+                    // `^lit…` already checks a literal at least as long at 0.
+                    .filter(|r| prefix.as_ref().is_none_or(|p| r.text.len() > p.len()));
+                return Ok(Pattern {
+                    source: source.to_string(),
+                    matcher: Matcher::Regex {
                         re,
                         guards,
                         prefix,
                         ignore_case,
                     },
                     groups,
-                )
+                    required,
+                });
             }
         };
         Ok(Pattern {
             source: source.to_string(),
             matcher,
             groups,
+            required: None,
         })
     }
 
@@ -200,6 +277,7 @@ impl Pattern {
             source: source.to_string(),
             groups: program.groups(),
             matcher: Matcher::Backtrack(program),
+            required: None,
         })
     }
 
@@ -223,12 +301,16 @@ impl Pattern {
                 ignore_case,
             },
             groups,
+            required: None,
         })
     }
 
     /// Tests `input`; on a match fills `spans` (0 = whole match) and returns true.
     pub fn find(&self, input: &str, spans: &mut Spans) -> bool {
         spans.clear();
+        if self.required.as_ref().is_some_and(|r| !r.present(input)) {
+            return false;
+        }
         match &self.matcher {
             Matcher::Exact { text, ignore_case } => {
                 let equal = if *ignore_case {
@@ -286,16 +368,44 @@ impl Pattern {
         }
     }
 
-    /// Whether `input` matches, without captures.
+    /// Whether `input` matches, without captures: the regex stops at the first match and keeps
+    /// no capture slots. Same result as [`Pattern::find`].
     pub fn is_match(&self, input: &str) -> bool {
+        if self.required.as_ref().is_some_and(|r| !r.present(input)) {
+            return false;
+        }
         match &self.matcher {
-            Matcher::Regex { .. } => {
-                let mut spans = Spans::new();
-                self.find(input, &mut spans)
+            Matcher::Regex {
+                re,
+                guards,
+                prefix,
+                ignore_case,
+            } => {
+                if let Some(p) = prefix {
+                    let head = input.as_bytes().get(..p.len());
+                    let ok = match head {
+                        Some(h) if *ignore_case => h.eq_ignore_ascii_case(p.as_bytes()),
+                        Some(h) => h == p.as_bytes(),
+                        None => false,
+                    };
+                    if !ok {
+                        return false;
+                    }
+                }
+                guards.iter().all(|(g, want)| g.is_match(input) == *want) && re.is_match(input)
             }
-            Matcher::Exact { .. } | Matcher::Fast(_) | Matcher::Backtrack(_) => {
-                self.find(input, &mut Spans::new())
-            }
+            Matcher::Fast(fast) => fast.is_match(input),
+            Matcher::Exact { .. } | Matcher::Backtrack(_) => self.find(input, &mut Spans::new()),
+        }
+    }
+
+    /// [`Pattern::find`] when `captures`, else [`Pattern::is_match`] with `spans` left empty.
+    pub fn test(&self, input: &str, spans: &mut Spans, captures: bool) -> bool {
+        if captures {
+            self.find(input, spans)
+        } else {
+            spans.clear();
+            self.is_match(input)
         }
     }
 }
@@ -333,6 +443,9 @@ impl Fast {
             Some(b) if b.chars().rev().take_while(|&c| c == '\\').count() % 2 == 0 => (true, b),
             _ => (false, rest),
         };
+        if let Some(alt) = Fast::alternation(body, start, end, ignore_case) {
+            return Some(alt);
+        }
         let mut text = String::with_capacity(body.len());
         let mut chars = body.chars();
         while let Some(c) = chars.next() {
@@ -356,8 +469,163 @@ impl Fast {
         })
     }
 
+    /// `body` (the pattern without its anchors) as an alternation of literals, or a group of
+    /// them; `None` for any other shape, non-ASCII under ignoreCase or an empty alternative
+    /// (the regex runs those).
+    fn alternation(body: &str, start: bool, end: bool, ignore_case: bool) -> Option<Fast> {
+        let (group, inner) = match body.strip_prefix("(?:") {
+            Some(r) => (false, r),
+            None => match body.strip_prefix('(') {
+                Some(r) => (true, r),
+                None => (false, body),
+            },
+        };
+        let grouped = group || inner.len() != body.len();
+        // Anchors outside a group would bind to the first / last alternative only.
+        if !grouped && (start || end) {
+            return None;
+        }
+        let mut alts = vec![String::new()];
+        let mut chars = inner.chars();
+        let mut closed = false;
+        while let Some(c) = chars.next() {
+            if closed {
+                // Something after the group's `)`.
+                return None;
+            }
+            let lit = match c {
+                '\\' => match chars.next() {
+                    Some(e) if e.is_ascii_punctuation() => e,
+                    _ => return None,
+                },
+                '|' => {
+                    alts.push(String::new());
+                    continue;
+                }
+                ')' if grouped => {
+                    closed = true;
+                    continue;
+                }
+                '^' | '$' | '.' | '?' | '*' | '+' | '(' | ')' | '[' | ']' | '{' | '}' => {
+                    return None
+                }
+                c => c,
+            };
+            if ignore_case && !lit.is_ascii() {
+                return None;
+            }
+            if let Some(a) = alts.last_mut() {
+                a.push(lit);
+            }
+        }
+        if grouped && !closed {
+            return None;
+        }
+        // A single ungrouped literal is `Fast::Literal`'s.
+        if !grouped && alts.len() < 2 {
+            return None;
+        }
+        if alts.iter().any(String::is_empty) {
+            return None;
+        }
+        Some(Fast::Alternation {
+            alts,
+            start,
+            end,
+            group,
+            ignore_case,
+        })
+    }
+
+    /// The span of the match the regex would report, for [`Fast::Alternation`].
+    fn alternation_span(
+        alts: &[String],
+        start: bool,
+        end: bool,
+        ignore_case: bool,
+        input: &str,
+    ) -> Option<(usize, usize)> {
+        let at = |alt: &String, pos: usize| {
+            input.as_bytes().get(pos..pos + alt.len()).is_some_and(|w| {
+                if ignore_case {
+                    w.eq_ignore_ascii_case(alt.as_bytes())
+                } else {
+                    w == alt.as_bytes()
+                }
+            })
+        };
+        let n = input.len();
+        match (start, end) {
+            // At 0: the first alternative in order that fits (and ends the input when `$`).
+            (true, _) => alts
+                .iter()
+                .find(|a| at(a, 0) && (!end || a.len() == n))
+                .map(|a| (0, a.len())),
+            // Leftmost start among the suffixes: the longest alternative that ends the input.
+            (false, true) => {
+                let mut best: Option<(usize, usize)> = None;
+                for a in alts {
+                    if let Some(pos) = n.checked_sub(a.len()).filter(|&p| at(a, p)) {
+                        if best.is_none_or(|(b, _)| pos < b) {
+                            best = Some((pos, n));
+                        }
+                    }
+                }
+                best
+            }
+            // Leftmost start; at equal starts the earlier alternative.
+            (false, false) => {
+                let mut best: Option<(usize, usize)> = None;
+                for a in alts {
+                    let limit = best.map_or(n, |(b, _)| b);
+                    // Only a start before the best one so far can win.
+                    let hay = input.get(..(limit + a.len()).min(n)).unwrap_or(input);
+                    if let Some(pos) = find_literal(hay, a, ignore_case) {
+                        if best.is_none_or(|(b, _)| pos < b) {
+                            best = Some((pos, pos + a.len()));
+                        }
+                    }
+                }
+                best
+            }
+        }
+    }
+
+    /// Whether `input` matches (no spans).
+    fn is_match(&self, input: &str) -> bool {
+        match self {
+            Fast::Alternation {
+                alts,
+                start: false,
+                end: false,
+                ignore_case,
+                ..
+            } => alts
+                .iter()
+                .any(|a| find_literal(input, a, *ignore_case).is_some()),
+            _ => self.find(input, &mut Spans::new()),
+        }
+    }
+
     fn find(&self, input: &str, spans: &mut Spans) -> bool {
         let hit = match self {
+            Fast::Alternation {
+                alts,
+                start,
+                end,
+                group,
+                ignore_case,
+            } => {
+                let Some(span) = Fast::alternation_span(alts, *start, *end, *ignore_case, input)
+                else {
+                    return false;
+                };
+                spans.push(Some(span));
+                if *group {
+                    spans.push(Some(span));
+                }
+                return true;
+            }
             Fast::DotStar { group } => {
                 let span = Some((0, line_end(input)));
                 spans.push(span);
@@ -548,6 +816,121 @@ fn syntax_chars(s: &str) -> impl Iterator<Item = (char, Option<char>)> + '_ {
             }
         }
         None
+    })
+}
+
+/// The longest literal run every match of an ECMAScript pattern contains, if any: scans the
+/// top-level concatenation (none when it has a top-level `|`); a plain character that no
+/// quantifier follows consumes exactly itself, so consecutive ones appear together in every
+/// match. Groups, classes, `.`, escapes other than escaped punctuation, anchors and quantified
+/// characters end a run (they are skipped, not analysed). Under ignoreCase only ASCII
+/// characters count (regex-lite folds ASCII only, and non-ASCII letters get both cases).
+fn required_literal(source: &str, ignore_case: bool) -> Option<Required> {
+    if has_top_level_alternation(source) {
+        return None;
+    }
+    let chars: Vec<char> = source.chars().collect();
+    let quantified = |i: usize| matches!(chars.get(i), Some('*' | '+' | '?' | '{'));
+    let mut best = String::new();
+    let mut run = String::new();
+    let mut i = 0;
+    let mut end_run = |run: &mut String| {
+        if run.len() > best.len() {
+            best = std::mem::take(run);
+        }
+        run.clear();
+    };
+    while let Some(&c) = chars.get(i) {
+        let (lit, width) = match c {
+            '\\' => match chars.get(i + 1) {
+                Some(&n) if n.is_ascii_punctuation() => (Some(n), 2),
+                // `\d`, `\b`, `\12`, `\x41`, `\u0041`, `\cJ`…: not analysed. The letters and
+                // digits after the escape may belong to it (hex digits, a control letter), so
+                // they are skipped too rather than read as literals.
+                Some(_) => {
+                    let mut j = i + 2;
+                    while chars.get(j).is_some_and(|d| d.is_alphanumeric()) {
+                        j += 1;
+                    }
+                    // `\k<name>`: the name is part of the back-reference.
+                    if chars.get(i + 1) == Some(&'k') && chars.get(i + 2) == Some(&'<') {
+                        while let Some(&d) = chars.get(j) {
+                            j += 1;
+                            if d == '>' {
+                                break;
+                            }
+                        }
+                    }
+                    (None, j - i)
+                }
+                None => (None, 1),
+            },
+            '[' => {
+                // ECMAScript: the first unescaped `]` closes the class (`[]` is empty).
+                let mut j = i + 1;
+                while let Some(&d) = chars.get(j) {
+                    j += if d == '\\' { 2 } else { 1 };
+                    if d == ']' {
+                        break;
+                    }
+                }
+                (None, j - i)
+            }
+            '(' => {
+                let mut depth = 0usize;
+                let mut in_class = false;
+                let mut j = i;
+                while let Some(&d) = chars.get(j) {
+                    j += 1;
+                    match d {
+                        '\\' => j += 1,
+                        '[' if !in_class => in_class = true,
+                        ']' if in_class => in_class = false,
+                        '(' if !in_class => depth += 1,
+                        ')' if !in_class => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                (None, j - i)
+            }
+            c if c.is_ascii_alphanumeric() || "/_-=&%:;,@!'\"~ #".contains(c) => (Some(c), 1),
+            c if !c.is_ascii() && !ignore_case && c.is_alphanumeric() => (Some(c), 1),
+            _ => (None, 1),
+        };
+        i += width;
+        match lit {
+            Some(l) if !quantified(i) && (!ignore_case || l.is_ascii()) => run.push(l),
+            _ => end_run(&mut run),
+        }
+        // A quantifier (with its lazy `?`) after anything: skip it.
+        if let Some(&q) = chars.get(i) {
+            if matches!(q, '*' | '+' | '?') {
+                i += 1;
+                if chars.get(i) == Some(&'?') {
+                    i += 1;
+                }
+            } else if q == '{' {
+                while let Some(&d) = chars.get(i) {
+                    i += 1;
+                    if d == '}' {
+                        break;
+                    }
+                }
+                if chars.get(i) == Some(&'?') {
+                    i += 1;
+                }
+            }
+        }
+    }
+    end_run(&mut run);
+    (!best.is_empty()).then_some(Required {
+        text: best,
+        ignore_case,
     })
 }
 
