@@ -1021,6 +1021,36 @@ mod tests {
     }
 
     #[test]
+    fn captures_are_kept_only_where_a_template_reads_them() {
+        let e = engine(
+            r#"{"rules": [
+              {"name": "reads", "match": {"url": "^(a)(b)?"},
+               "conditions": {"items": [
+                 {"input": "{HTTP_HOST}", "pattern": "^(h)"},
+                 {"input": "{C:1}", "pattern": "(x)?"}]},
+               "serverVariables": [{"name": "HTTP_X_R", "value": "{R:1}{C:1}"}],
+               "action": {"type": "None"}},
+              {"name": "blind", "match": {"url": "(b)"},
+               "conditions": {"items": [{"input": "{HTTP_HOST}", "pattern": "(h)"}]},
+               "serverVariables": [{"name": "HTTP_X_B", "value": "set"}],
+               "action": {"type": "None"}},
+              {"name": "map", "match": {"url": "(c)"},
+               "action": {"type": "Rewrite", "url": "/{ToLower:{R:1}}"}}]}"#,
+        );
+        let flags: Vec<(bool, bool)> = e
+            .rules
+            .iter()
+            .map(|r| (r.captures_read, r.conditions.captures_read))
+            .collect();
+        assert_eq!(flags, [(true, true), (false, false), (true, false)]);
+        let d = e.inbound(&StaticRequest::get("h", "/abc"));
+        // {C:1} is the last matched condition's group: `(x)?` matched with group 1 empty.
+        assert_eq!(edit(&d, "x-r"), Some(Some("a".into())));
+        assert_eq!(edit(&d, "x-b"), Some(Some("set".into())));
+        assert_eq!(d.outcome, Outcome::Rewrite { path: "/c".into() });
+    }
+
+    #[test]
     fn jellyfin_basic_inbound() {
         let e = engine(include_str!("../../testdata/jellyfin-basic-inbound.json"));
         let d = e.inbound(&StaticRequest::get("media.example.com", "/"));
