@@ -591,9 +591,10 @@ impl Fast {
         }
     }
 
-    /// Whether `input` matches (no spans).
+    /// Whether `input` matches (no spans, no allocation).
     fn is_match(&self, input: &str) -> bool {
         match self {
+            // Any alternative anywhere: no need to find the leftmost one.
             Fast::Alternation {
                 alts,
                 start: false,
@@ -603,12 +604,25 @@ impl Fast {
             } => alts
                 .iter()
                 .any(|a| find_literal(input, a, *ignore_case).is_some()),
-            _ => self.find(input, &mut Spans::new()),
+            _ => self.span(input).is_some(),
         }
     }
 
     fn find(&self, input: &str, spans: &mut Spans) -> bool {
-        let hit = match self {
+        let Some((span, group)) = self.span(input) else {
+            return false;
+        };
+        spans.push(Some(span));
+        if group {
+            spans.push(Some(span));
+        }
+        true
+    }
+
+    /// The whole match's span, and whether group 1 is the same span. A case-sensitive literal
+    /// may be non-ASCII; its span lies on char boundaries because it equals the literal's bytes.
+    fn span(&self, input: &str) -> Option<((usize, usize), bool)> {
+        match self {
             Fast::Alternation {
                 alts,
                 start,
@@ -616,34 +630,11 @@ impl Fast {
                 group,
                 ignore_case,
             } => {
-                let Some(span) = Fast::alternation_span(alts, *start, *end, *ignore_case, input)
-                else {
-                    return false;
-                };
-                spans.push(Some(span));
-                if *group {
-                    spans.push(Some(span));
-                }
-                return true;
+                Fast::alternation_span(alts, *start, *end, *ignore_case, input).map(|s| (s, *group))
             }
-            Fast::DotStar { group } => {
-                let span = Some((0, line_end(input)));
-                spans.push(span);
-                if *group {
-                    spans.push(span);
-                }
-                return true;
-            }
+            Fast::DotStar { group } => Some(((0, line_end(input)), *group)),
             Fast::WholeLine { group } => {
-                if line_end(input) != input.len() {
-                    return false;
-                }
-                let span = Some((0, input.len()));
-                spans.push(span);
-                if *group {
-                    spans.push(span);
-                }
-                return true;
+                (line_end(input) == input.len()).then_some(((0, input.len()), *group))
             }
             Fast::Literal {
                 text,
@@ -665,22 +656,10 @@ impl Fast {
                     (true, true) => (input.len() == n && same(0)).then_some(0),
                     (true, false) => same(0).then_some(0),
                     (false, true) => input.len().checked_sub(n).filter(|&at| same(at)),
-                    (false, false) if !*ignore_case => input.find(text.as_str()),
-                    (false, false) => (0..=input.len().saturating_sub(n))
-                        .find(|&at| same(at))
-                        .filter(|_| input.len() >= n),
+                    (false, false) => find_literal(input, text, *ignore_case),
                 }
-                .map(|at| (at, at + n))
+                .map(|at| ((at, at + n), false))
             }
-        };
-        // A case-sensitive literal may be non-ASCII; its match span always lies on char
-        // boundaries because it equals the literal's bytes.
-        match hit {
-            Some(span) => {
-                spans.push(Some(span));
-                true
-            }
-            None => false,
         }
     }
 }
