@@ -86,12 +86,12 @@ printf '%-48s %8d bytes\n' "iis_rewrite_filter.wasm (opt-level as built)" "$(sta
 printf '%-48s %8d bytes\n' "floor filter" "$(stat -c %s "$FLOOR")"
 
 say "host calls per request (glue test with a recording host)"
-cargo test -q -p iis-rewrite-filter --lib host_calls_per_request -- --nocapture 2>/dev/null \
-    | grep '^host-calls' || echo "(host-call test did not run)"
+cargo test -q -p iis-rewrite-filter --lib host_calls_per_request -- --nocapture --test-threads 1 \
+    2>/dev/null | grep -o 'host-calls.*' || echo "(host-call test did not run)"
 
 say "engine allocations and configure cost (criterion bench, report only)"
 BENCH_ENGINE_FAST=1 cargo bench -q -p iis-rewrite-filter --bench engine -- --test 2>/dev/null \
-    | grep '^engine-report' || true
+    | grep -o 'engine-report.*' || true
 
 # --- proxy arms --------------------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then

@@ -35,8 +35,9 @@ struct Eval<'a> {
     query: Option<String>,
     /// The current target when the last Rewrite was absolute (ARR proxy).
     absolute: Option<String>,
-    /// The URL as the client sent it: (url_input, path_raw, query).
-    original: (String, String, Option<String>),
+    /// The URL as the client sent it: (url_input, path_raw, query); moved here by the first
+    /// rewrite (no copy per request).
+    original: Option<(String, String, Option<String>)>,
     rewritten: bool,
     rule_spans: Spans,
     /// The values `{C:n}` reads.
@@ -305,8 +306,21 @@ impl<'a> Eval<'a> {
         }
     }
 
+    /// Before the first rewrite: keeps the client's URL (outbound rules of a proxied request
+    /// see it).
+    fn keep_original(&mut self) {
+        if self.original.is_none() {
+            self.original = Some((
+                std::mem::take(&mut self.url_input),
+                std::mem::take(&mut self.path_raw),
+                self.query.take(),
+            ));
+        }
+    }
+
     /// Makes `target` (a relative Rewrite result) the current URL.
     fn rewrite_local(&mut self, target: &str) {
+        self.keep_original();
         let (path, query) = url::split_query(target);
         let mut path_raw = url::encode_request_target(path).into_owned();
         if !path_raw.starts_with('/') {
@@ -321,6 +335,7 @@ impl<'a> Eval<'a> {
 
     /// Makes an absolute Rewrite result the current target; later rules see its path.
     fn rewrite_absolute(&mut self, target: String, rest: &str) {
+        self.keep_original();
         let (path, query) = url::split_query(rest);
         let path = if path.is_empty() { "/" } else { path };
         self.url_input = url::url_decode(path.get(1..).unwrap_or_default());
@@ -570,7 +585,9 @@ impl<'a> Eval<'a> {
         }
         // Outbound rules of a proxied request see the client's URL (§11).
         if self.absolute.is_some() {
-            (self.url_input, self.path_raw, self.query) = self.original.clone();
+            if let Some(original) = self.original.take() {
+                (self.url_input, self.path_raw, self.query) = original;
+            }
         }
         let outbound_snapshot = self
             .engine
@@ -956,7 +973,7 @@ impl Engine {
             engine: self,
             req,
             original_target: String::from_utf8_lossy(raw).into_owned(),
-            original: (url_input.clone(), path_raw.clone(), query.clone()),
+            original: None,
             url_input,
             path_raw,
             query,
