@@ -212,8 +212,9 @@ fn check(args: &IstioArgs) -> Result<(), IstioError> {
 /// writes it; `source` names the web.config in the header comment.
 pub fn render(config_json: &str, source: &str, args: &IstioArgs) -> Result<String, IstioError> {
     check(args)?;
-    let plugin_config =
-        yaml::json_to_yaml(config_json, 4).map_err(|e| IstioError::Config(e.to_string()))?;
+    let plugin_config = yaml::parse_json(config_json)
+        .map_err(|e| IstioError::Config(e.to_string()))?
+        .to_yaml_with(yaml::Style::Kubernetes, 4);
     let q = yaml::quote;
     let mut out = String::new();
     out.push_str(&format!(
@@ -227,7 +228,11 @@ pub fn render(config_json: &str, source: &str, args: &IstioArgs) -> Result<Strin
     }
     out.push_str("spec:\n  selector:\n    matchLabels:\n");
     for (k, v) in &args.selectors {
-        out.push_str(&format!("      {}: {}\n", yaml::key_of(k), q(v)));
+        out.push_str(&format!(
+            "      {}: {}\n",
+            yaml::key(k, yaml::Style::Kubernetes),
+            q(v)
+        ));
     }
     out.push_str(&format!("  url: {}\n", q(&args.image)));
     if let Some(sha) = &args.sha256 {

@@ -161,8 +161,16 @@ impl<T> Coll<T> {
         self.items.iter().find(|e| self.same(&e.key, key))
     }
 
-    fn values(self) -> impl Iterator<Item = (T, Spans)> {
-        self.items.into_iter().map(|e| (e.value, e.spans))
+    /// The values in order; each entry's spans go to `record` under `prefix/<index>`.
+    fn into_values(self, prefix: &str, mut record: impl FnMut(String, Pos)) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.items.len());
+        for (i, e) in self.items.into_iter().enumerate() {
+            for (rel, pos) in e.spans {
+                record(join(&format!("{prefix}/{i}"), &rel), pos);
+            }
+            out.push(e.value);
+        }
+        out
     }
 }
 
@@ -495,11 +503,7 @@ impl Importer<'_> {
     fn rewrite(&mut self, d: &mut Doc<'_, '_>, node: Node<'_, '_>) {
         d.handled.insert(node.id());
         self.attrs(d, node, "<rewrite>", &[]);
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, "<rewrite>");
-                continue;
-            }
+        for child in self.elements(d, node, "<rewrite>") {
             let name = child.tag_name().name();
             match REWRITE_SECTIONS.iter().find(|s| **s == name) {
                 Some(s) => self.section(d, child, s),
@@ -693,6 +697,25 @@ impl Importer<'_> {
         }
     }
 
+    /// The element children of `node`, in document order. Text other than white space between
+    /// them is reported here (IIS ignores it); diagnostics are sorted by position afterwards.
+    fn elements<'a, 'i>(
+        &mut self,
+        d: &Doc<'_, '_>,
+        node: Node<'a, 'i>,
+        what: &str,
+    ) -> Vec<Node<'a, 'i>> {
+        let mut out = Vec::new();
+        for child in node.children() {
+            if child.is_element() {
+                out.push(child);
+            } else {
+                self.text(d, child, what);
+            }
+        }
+        out
+    }
+
     /// A child element that may appear once.
     fn once(
         &mut self,
@@ -736,28 +759,10 @@ impl Importer<'_> {
         }
     }
 
-    fn u32_attr(&mut self, a: &Attrs, name: &str, what: &str) -> Option<u32> {
+    /// An unsigned integer attribute (`u32`, `u64`); anything else is reported.
+    fn uint_attr<T: std::str::FromStr>(&mut self, a: &Attrs, name: &str, what: &str) -> Option<T> {
         let raw = a.get(name)?;
-        match raw.trim().parse::<u32>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                let pos = a.pos(name);
-                self.error(
-                    pos,
-                    format!(
-                        "{what} attribute {name}: {} is not a number (expected an unsigned \
-                         integer)",
-                        quote(raw)
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn u64_attr(&mut self, a: &Attrs, name: &str, what: &str) -> Option<u64> {
-        let raw = a.get(name)?;
-        match raw.trim().parse::<u64>() {
+        match raw.trim().parse::<T>() {
             Ok(n) => Some(n),
             Err(_) => {
                 let pos = a.pos(name);
@@ -834,6 +839,28 @@ impl Importer<'_> {
     }
 
     /// Applies `<clear/>` or `<remove …/>` to a collection. Returns false for other elements.
+    /// One child of a collection section: `<clear/>` and `<remove/>` are applied to `coll`
+    /// here, in document order, and an element other than `<entry>` is reported. True when
+    /// `child` is an `<entry>` element for the caller to read.
+    fn entry_child<T>(
+        &mut self,
+        d: &Doc<'_, '_>,
+        child: Node<'_, '_>,
+        coll: &mut Coll<T>,
+        key: &str,
+        entry: &str,
+        what: &str,
+    ) -> bool {
+        if self.clear_remove(d, child, coll, key, what) {
+            return false;
+        }
+        if child.tag_name().name() != entry {
+            self.unknown_element(d, child, what, &[entry, "clear", "remove"]);
+            return false;
+        }
+        true
+    }
+
     fn clear_remove<T>(
         &mut self,
         d: &Doc<'_, '_>,
@@ -889,11 +916,7 @@ impl Importer<'_> {
             std::mem::replace(&mut self.rules, Coll::new("rule", false))
         };
         coll.pos.get_or_insert(a.elem);
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
+        for child in self.elements(d, node, tag) {
             if self.clear_remove(d, child, &mut coll, "name", tag) {
                 continue;
             }
@@ -986,11 +1009,7 @@ impl Importer<'_> {
             ..InboundRule::default()
         };
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &what);
-                continue;
-            }
+        for child in self.elements(d, node, &what) {
             let cname = child.tag_name().name();
             if !["match", "conditions", "serverVariables", "action"].contains(&cname) {
                 self.unknown_element(
@@ -1045,8 +1064,8 @@ impl Importer<'_> {
                         append_query_string: self.bool_attr(&m, "appendQueryString", &w),
                         log_rewritten_url: self.bool_attr(&m, "logRewrittenUrl", &w),
                         redirect_type: canon(m.get("redirectType"), REDIRECT_TYPE),
-                        status_code: self.u32_attr(&m, "statusCode", &w),
-                        sub_status_code: self.u32_attr(&m, "subStatusCode", &w),
+                        status_code: self.uint_attr(&m, "statusCode", &w),
+                        sub_status_code: self.uint_attr(&m, "subStatusCode", &w),
                         status_reason: m.string("statusReason"),
                         status_description: m.string("statusDescription"),
                     });
@@ -1059,12 +1078,8 @@ impl Importer<'_> {
 
     /// Elements that must be empty (`<match>`, `<action>`, `<add>`, …).
     fn no_children(&mut self, d: &Doc<'_, '_>, node: Node<'_, '_>, what: &str) {
-        for child in node.children() {
-            if child.is_element() {
-                self.unknown_element(d, child, what, &[]);
-            } else {
-                self.text(d, child, what);
-            }
+        for child in self.elements(d, node, what) {
+            self.unknown_element(d, child, what, &[]);
         }
     }
 
@@ -1084,11 +1099,7 @@ impl Importer<'_> {
             track_all_captures: self.bool_attr(&a, "trackAllCaptures", &w),
             items: Vec::new(),
         };
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &w);
-                continue;
-            }
+        for child in self.elements(d, node, &w) {
             if child.tag_name().name() != "add" {
                 self.unknown_element(d, child, &w, &["add"]);
                 continue;
@@ -1140,11 +1151,7 @@ impl Importer<'_> {
         a.spans_into(spans, "serverVariables");
         let mut sets: Vec<SetServerVariable> = Vec::new();
         let mut names: Vec<(String, Pos)> = Vec::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &w);
-                continue;
-            }
+        for child in self.elements(d, node, &w) {
             if child.tag_name().name() != "set" {
                 self.unknown_element(d, child, &w, &["set"]);
                 continue;
@@ -1200,11 +1207,7 @@ impl Importer<'_> {
         self.outbound.pos.get_or_insert(a.elem);
         let mut coll = std::mem::replace(&mut self.outbound, Coll::new("outbound rule", false));
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
+        for child in self.elements(d, node, tag) {
             if self.clear_remove(d, child, &mut coll, "name", tag) {
                 continue;
             }
@@ -1268,11 +1271,7 @@ impl Importer<'_> {
             ..OutboundRule::default()
         };
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &what);
-                continue;
-            }
+        for child in self.elements(d, node, &what) {
             let cname = child.tag_name().name();
             if !["match", "conditions", "action"].contains(&cname) {
                 self.unknown_element(d, child, &what, &["match", "conditions", "action"]);
@@ -1304,7 +1303,7 @@ impl Importer<'_> {
                         filter_by_tags: m.string("filterByTags"),
                         custom_tags: m.string("customTags"),
                         pattern: m.string("pattern"),
-                        occurrences: self.u64_attr(&m, "occurrences", &w),
+                        occurrences: self.uint_attr(&m, "occurrences", &w),
                         ignore_case: self.bool_attr(&m, "ignoreCase", &w),
                         negate: self.bool_attr(&m, "negate", &w),
                     });
@@ -1335,16 +1334,8 @@ impl Importer<'_> {
         self.pre_conditions.pos.get_or_insert(a.elem);
         let mut coll =
             std::mem::replace(&mut self.pre_conditions, Coll::new("preCondition", false));
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
-            if self.clear_remove(d, child, &mut coll, "name", tag) {
-                continue;
-            }
-            if child.tag_name().name() != "preCondition" {
-                self.unknown_element(d, child, tag, &["preCondition", "clear", "remove"]);
+        for child in self.elements(d, node, tag) {
+            if !self.entry_child(d, child, &mut coll, "name", "preCondition", tag) {
                 continue;
             }
             let p = self.attrs(
@@ -1365,11 +1356,7 @@ impl Importer<'_> {
                 pattern_syntax: canon(p.get("patternSyntax"), PATTERN_SYNTAX),
                 items: Vec::new(),
             };
-            for add in child.children() {
-                if !add.is_element() {
-                    self.text(d, add, &what);
-                    continue;
-                }
+            for add in self.elements(d, child, &what) {
                 if add.tag_name().name() != "add" {
                     self.unknown_element(d, add, &what, &["add"]);
                     continue;
@@ -1412,16 +1399,8 @@ impl Importer<'_> {
         let a = self.attrs(d, node, tag, &[]);
         self.maps.pos.get_or_insert(a.elem);
         let mut coll = std::mem::replace(&mut self.maps, Coll::new("rewriteMap", false));
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
-            if self.clear_remove(d, child, &mut coll, "name", tag) {
-                continue;
-            }
-            if child.tag_name().name() != "rewriteMap" {
-                self.unknown_element(d, child, tag, &["rewriteMap", "clear", "remove"]);
+        for child in self.elements(d, node, tag) {
+            if !self.entry_child(d, child, &mut coll, "name", "rewriteMap", tag) {
                 continue;
             }
             let m = self.attrs(
@@ -1440,16 +1419,8 @@ impl Importer<'_> {
             let mut spans = Spans::new();
             m.spans_into(&mut spans, "");
             let mut entries: Coll<RewriteMapEntry> = Coll::new("key", true);
-            for add in child.children() {
-                if !add.is_element() {
-                    self.text(d, add, &what);
-                    continue;
-                }
-                if self.clear_remove(d, add, &mut entries, "key", &what) {
-                    continue;
-                }
-                if add.tag_name().name() != "add" {
-                    self.unknown_element(d, add, &what, &["add", "clear", "remove"]);
+            for add in self.elements(d, child, &what) {
+                if !self.entry_child(d, add, &mut entries, "key", "add", &what) {
                     continue;
                 }
                 let ew = format!("{what} <add>");
@@ -1480,13 +1451,7 @@ impl Importer<'_> {
                 });
                 self.no_children(d, add, &ew);
             }
-            let mut map_entries = Vec::new();
-            for (i, (entry, espans)) in entries.values().enumerate() {
-                for (rel, pos) in espans {
-                    spans.push((join(&format!("entries/{i}"), &rel), pos));
-                }
-                map_entries.push(entry);
-            }
+            let map_entries = entries.into_values("entries", |path, pos| spans.push((path, pos)));
             let map = RewriteMap {
                 name: name.clone(),
                 default_value: m.string("defaultValue"),
@@ -1512,16 +1477,8 @@ impl Importer<'_> {
             .take()
             .unwrap_or_else(|| Coll::new("allowed server variable", false));
         coll.pos.get_or_insert(a.elem);
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
-            if self.clear_remove(d, child, &mut coll, "name", tag) {
-                continue;
-            }
-            if child.tag_name().name() != "add" {
-                self.unknown_element(d, child, tag, &["add", "clear", "remove"]);
+        for child in self.elements(d, node, tag) {
+            if !self.entry_child(d, child, &mut coll, "name", "add", tag) {
                 continue;
             }
             let w = format!("{tag} <add>");
@@ -1595,16 +1552,8 @@ impl Importer<'_> {
         let a = self.attrs(d, node, tag, &[]);
         self.headers.pos.get_or_insert(a.elem);
         let mut coll = std::mem::replace(&mut self.headers, Coll::new("customHeader", false));
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
-            if self.clear_remove(d, child, &mut coll, "name", tag) {
-                continue;
-            }
-            if child.tag_name().name() != "add" {
-                self.unknown_element(d, child, tag, &["add", "clear", "remove"]);
+        for child in self.elements(d, node, tag) {
+            if !self.entry_child(d, child, &mut coll, "name", "add", tag) {
                 continue;
             }
             let w = format!("{tag} <add>");
@@ -1722,7 +1671,7 @@ impl Importer<'_> {
 
     /// A port attribute (1–65535).
     fn port_attr(&mut self, a: &Attrs, name: &str, what: &str) -> Option<u16> {
-        let n = self.u32_attr(a, name, what)?;
+        let n = self.uint_attr::<u32>(a, name, what)?;
         match u16::try_from(n) {
             Ok(p) if p > 0 => Some(p),
             _ => {
@@ -1745,11 +1694,7 @@ impl Importer<'_> {
         let a = self.attrs(d, node, tag, &[]);
         self.farms.pos.get_or_insert(a.elem);
         let mut coll = std::mem::replace(&mut self.farms, Coll::new("webFarm", false));
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, tag);
-                continue;
-            }
+        for child in self.elements(d, node, tag) {
             if self.clear_remove(d, child, &mut coll, "name", tag) {
                 continue;
             }
@@ -1793,11 +1738,7 @@ impl Importer<'_> {
         };
         let mut servers: Coll<FarmServer> = Coll::new("server", false);
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &what);
-                continue;
-            }
+        for child in self.elements(d, node, &what) {
             if self.clear_remove(d, child, &mut servers, "address", &what) {
                 continue;
             }
@@ -1820,12 +1761,7 @@ impl Importer<'_> {
                 ),
             }
         }
-        for (i, (server, sspans)) in servers.values().enumerate() {
-            for (rel, pos) in sspans {
-                spans.push((join(&format!("servers/{i}"), &rel), pos));
-            }
-            farm.servers.push(server);
-        }
+        farm.servers = servers.into_values("servers", |path, pos| spans.push((path, pos)));
         Some(Entry {
             key: name,
             key_pos: a.pos("name"),
@@ -1855,11 +1791,7 @@ impl Importer<'_> {
             ..FarmServer::default()
         };
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &what);
-                continue;
-            }
+        for child in self.elements(d, node, &what) {
             if child.tag_name().name() != "applicationRequestRouting" {
                 self.unknown_element(d, child, &what, &["applicationRequestRouting"]);
                 continue;
@@ -1886,7 +1818,7 @@ impl Importer<'_> {
             }
             server.http_port = self.port_attr(&c, "httpPort", &w);
             server.https_port = self.port_attr(&c, "httpsPort", &w);
-            server.weight = self.u32_attr(&c, "weight", &w);
+            server.weight = self.uint_attr(&c, "weight", &w);
             server.host_name = c.string("hostName").filter(|h| !h.trim().is_empty());
             self.not_imported(
                 &c,
@@ -1916,11 +1848,7 @@ impl Importer<'_> {
         let what = format!("{farm_what} <applicationRequestRouting>");
         self.attrs(d, node, &what, &[]);
         let mut seen = HashMap::new();
-        for child in node.children() {
-            if !child.is_element() {
-                self.text(d, child, &what);
-                continue;
-            }
+        for child in self.elements(d, node, &what) {
             let name = child.tag_name().name();
             let known = ["protocol", "healthCheck", "affinity", "loadBalancing"];
             if !known.contains(&name) {
@@ -1968,7 +1896,7 @@ impl Importer<'_> {
                         timeout: a.string("timeout"),
                         status_code_match: a.string("statusCodeMatch"),
                         response_match: a.string("responseMatch"),
-                        retries: self.u32_attr(&a, "retries", &w),
+                        retries: self.uint_attr(&a, "retries", &w),
                     });
                     self.not_imported(
                         &a,
@@ -2037,73 +1965,30 @@ impl Importer<'_> {
     fn finish(mut self) -> Imported {
         let mut config = FilterConfig::default();
         let spans = &mut self.spans;
-        let mut register = |prefix: &str, i: usize, rel: Vec<(String, Pos)>| {
-            for (r, pos) in rel {
-                spans.insert(join(&format!("{prefix}/{i}"), &r), pos);
-            }
+        let mut record = |path: String, pos: Pos| {
+            spans.insert(path, pos);
         };
-        for (i, (rule, s)) in std::mem::replace(&mut self.rules, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("rules", i, s);
-            config.rules.push(rule);
-        }
-        for (i, (rule, s)) in std::mem::replace(&mut self.global_rules, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("globalRules", i, s);
-            config.global_rules.push(rule);
-        }
+        config.rules = self.rules.into_values("rules", &mut record);
+        config.global_rules = self.global_rules.into_values("globalRules", &mut record);
         let mut outbound = OutboundRules::default();
-        for (i, (rule, s)) in std::mem::replace(&mut self.outbound, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("outboundRules/rules", i, s);
-            outbound.rules.push(rule);
-        }
-        for (i, (pc, s)) in std::mem::replace(&mut self.pre_conditions, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("outboundRules/preConditions", i, s);
-            outbound.pre_conditions.push(pc);
-        }
+        outbound.rules = self
+            .outbound
+            .into_values("outboundRules/rules", &mut record);
+        outbound.pre_conditions = self
+            .pre_conditions
+            .into_values("outboundRules/preConditions", &mut record);
         if self.saw_outbound && (!outbound.rules.is_empty() || !outbound.pre_conditions.is_empty())
         {
             config.outbound_rules = Some(outbound);
         }
-        for (i, (map, s)) in std::mem::replace(&mut self.maps, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("rewriteMaps", i, s);
-            config.rewrite_maps.push(map);
-        }
+        config.rewrite_maps = self.maps.into_values("rewriteMaps", &mut record);
         if let Some(allowed) = self.allowed.take() {
-            let mut names = Vec::new();
-            for (i, e) in allowed.items.into_iter().enumerate() {
-                register("allowedServerVariables", i, e.spans);
-                names.push(e.key);
-            }
+            let names = allowed.items.iter().map(|e| e.key.clone()).collect();
+            allowed.into_values("allowedServerVariables", &mut record);
             config.allowed_server_variables = Some(names);
         }
-        for (i, (h, s)) in std::mem::replace(&mut self.headers, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("customHeaders", i, s);
-            config.custom_headers.push(h);
-        }
-        for (i, (farm, s)) in std::mem::replace(&mut self.farms, Coll::new("", false))
-            .values()
-            .enumerate()
-        {
-            register("webFarms", i, s);
-            config.web_farms.push(farm);
-        }
+        config.custom_headers = self.headers.into_values("customHeaders", &mut record);
+        config.web_farms = self.farms.into_values("webFarms", &mut record);
         if let Some((proxy, s)) = self.proxy.take() {
             for (r, pos) in s {
                 spans.insert(join("proxy", &r), pos);

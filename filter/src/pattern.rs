@@ -530,20 +530,35 @@ impl Translation {
     }
 }
 
+/// The characters of an ECMAScript pattern that are syntax — not escaped, not inside a
+/// character class — each with the character that follows it.
+fn syntax_chars(s: &str) -> impl Iterator<Item = (char, Option<char>)> + '_ {
+    let mut chars = s.chars().peekable();
+    let mut in_class = false;
+    std::iter::from_fn(move || {
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '[' if !in_class => in_class = true,
+                ']' if in_class => in_class = false,
+                _ if in_class => {}
+                _ => return Some((c, chars.peek().copied())),
+            }
+        }
+        None
+    })
+}
+
 /// Whether an ECMAScript pattern has a `|` outside every group and class.
 fn has_top_level_alternation(s: &str) -> bool {
-    let mut chars = s.chars();
-    let (mut depth, mut in_class) = (0usize, false);
-    while let Some(c) = chars.next() {
+    let mut depth = 0usize;
+    for (c, _) in syntax_chars(s) {
         match c {
-            '\\' => {
-                chars.next();
-            }
-            '[' if !in_class => in_class = true,
-            ']' if in_class => in_class = false,
-            '(' if !in_class => depth += 1,
-            ')' if !in_class => depth = depth.saturating_sub(1),
-            '|' if !in_class && depth == 0 => return true,
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            '|' if depth == 0 => return true,
             _ => {}
         }
     }
@@ -552,20 +567,7 @@ fn has_top_level_alternation(s: &str) -> bool {
 
 /// Whether an ECMAScript fragment has a capturing group (not `(?…`, not escaped, not in a class).
 fn has_capture_group(s: &str) -> bool {
-    let mut chars = s.chars().peekable();
-    let mut in_class = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '[' if !in_class => in_class = true,
-            ']' if in_class => in_class = false,
-            '(' if !in_class && chars.peek() != Some(&'?') => return true,
-            _ => {}
-        }
-    }
-    false
+    syntax_chars(s).any(|(c, next)| c == '(' && next != Some('?'))
 }
 
 impl Translator<'_> {
@@ -988,6 +990,19 @@ fn push_case_pair(out: &mut String, c: char, in_class: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syntax_scan_skips_escapes_and_classes() {
+        assert!(has_top_level_alternation("a|b"));
+        assert!(has_top_level_alternation("(a)|b"));
+        assert!(has_top_level_alternation("[(]|x"));
+        assert!(!has_top_level_alternation("(a|b)"));
+        assert!(!has_top_level_alternation("[|]\\|"));
+        assert!(has_capture_group("x(a)"));
+        assert!(has_capture_group("(?:a)(b)"));
+        assert!(!has_capture_group("(?:a)\\([(]"));
+        assert!(!has_capture_group("[\\](]"));
+    }
 
     fn caps(p: &Pattern, input: &str) -> Option<Vec<String>> {
         let mut spans = Spans::new();

@@ -8,15 +8,13 @@ stopped by the context managers, also when a test fails.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import harness
-from harness import EnvoyFailed, envoy_binary, request  # noqa: F401  (re-exported)
+from harness import EnvoyFailed, envoy_binary, request, wait_for  # noqa: F401  (re-exported)
 
 REPO = Path(harness.REPO)
 WASM = Path(harness.wasm_file())
@@ -26,18 +24,13 @@ _built = False
 
 
 def build() -> None:
-    """Builds the release wasm and CLI once per process, unless scripts/test.sh already did
-    (IIS_REWRITE_E2E_NO_BUILD=1, as conftest.py)."""
+    """Builds the release wasm and CLI once per process (nothing when scripts/test.sh already
+    did: IIS_REWRITE_E2E_NO_BUILD=1, as conftest.py)."""
     global _built
-    if _built or os.environ.get("IIS_REWRITE_E2E_NO_BUILD") == "1":
+    if not _built:
+        harness.cargo_build(["-p", "iis-rewrite-filter", "--target", "wasm32-wasip1"])
+        harness.cargo_build(["-p", "iis-rewrite"])
         _built = True
-        return
-    for args in (
-        ["cargo", "build", "-q", "-p", "iis-rewrite-filter", "--release", "--target", "wasm32-wasip1"],
-        ["cargo", "build", "-q", "-p", "iis-rewrite", "--release"],
-    ):
-        subprocess.run(args, cwd=REPO, check=True)
-    _built = True
 
 
 def cli(*args: str, check: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -135,13 +128,3 @@ class Upstream:
         self.server.shutdown()
         self.server.server_close()
 
-
-def wait_for(predicate, timeout: float = 10, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")

@@ -19,6 +19,15 @@ API (other test files depend on it):
   http.client exchange, no redirect following; returns ``Response(status, headers, body)``
   (headers: list of (name, value) as received; ``.header(name)``, ``.headers_named(name)``).
 * ``raw_http(port, data, host="127.0.0.1")`` — send raw bytes, return raw response bytes.
+* ``cargo_build(args)`` — ``cargo build --release ARGS`` in the repository unless
+  ``IIS_REWRITE_E2E_NO_BUILD=1`` (scripts/test.sh built already); ``RuntimeError`` with cargo's
+  output when it fails.
+* ``wait_for(predicate, timeout=10, interval=0.1, what=...)`` — poll until ``predicate()`` is
+  truthy and return that value; ``AssertionError`` naming ``what`` on timeout.
+* ``TlsFiles(directory, names=("localhost", "127.0.0.1"))`` — a throw-away CA (trustme) and a
+  server certificate for ``names``, as ``ca.pem``, ``cert.pem``, ``key.pem`` in ``directory``;
+  ``.server_context()``, ``.client_context()``, ``.listener_args()`` (``iis-rewrite envoy``'s
+  HTTPS listener options).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
@@ -503,3 +513,64 @@ def raw_http(port: int, data: bytes, host: str = "127.0.0.1", timeout: float = 5
         except (socket.timeout, ConnectionResetError):
             pass
     return out
+
+
+def wait_for(predicate, timeout: float = 10, interval: float = 0.1, what: str = "condition"):
+    """Polls `predicate` until it returns something truthy, and returns that."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class TlsFiles:
+    """A fresh CA and a server certificate for `names`, as PEM files in `directory`."""
+
+    def __init__(self, directory, names: tuple[str, ...] = ("localhost", "127.0.0.1")):
+        import trustme
+
+        directory = Path(directory)
+        self.ca = trustme.CA()
+        self.server_cert = self.ca.issue_cert(*names)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.ca_pem = directory / "ca.pem"
+        self.cert_pem = directory / "cert.pem"
+        self.key_pem = directory / "key.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_pem))
+        self.server_cert.cert_chain_pems[0].write_to_path(str(self.cert_pem))
+        for extra in self.server_cert.cert_chain_pems[1:]:
+            with open(self.cert_pem, "ab") as f:
+                f.write(extra.bytes())
+        self.server_cert.private_key_pem.write_to_path(str(self.key_pem))
+
+    def server_context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.server_cert.configure_cert(ctx)
+        return ctx
+
+    def client_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        self.ca.configure_trust(ctx)
+        return ctx
+
+    def listener_args(self) -> list[str]:
+        """`iis-rewrite envoy` options for an HTTPS listener on a free port with this certificate."""
+        return [
+            "--https-listen", "127.0.0.1:0",
+            "--tls-cert", str(self.cert_pem),
+            "--tls-key", str(self.key_pem),
+        ]
+
+
+def cargo_build(args) -> None:
+    """Builds unless IIS_REWRITE_E2E_NO_BUILD=1. Cargo serialises concurrent builds (xdist
+    workers) with its own lock; an up-to-date build is a no-op."""
+    if os.environ.get("IIS_REWRITE_E2E_NO_BUILD") == "1":
+        return
+    r = subprocess.run(["cargo", "build", "--release", *args], cwd=REPO, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"cargo build {' '.join(args)} failed:\n{r.stderr[-4000:]}")

@@ -114,15 +114,6 @@ def test_weights_shape_the_spread(tmp_path, make_upstream, envoy_for):
     assert counts["b0"] + counts["b1"] == 80
 
 
-def wait_until(pred, timeout=15.0, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
-
-
 def healthy_hosts(env, cluster):
     """Admin /clusters: the number of hosts of `cluster` without a health flag."""
     r = harness.request("GET", env.admin_url("/clusters?format=json"), timeout=5)
@@ -160,12 +151,12 @@ def test_health_check_takes_a_stopped_server_out(tmp_path, make_upstream, envoy_
     )
     env = envoy_for(cfg, extra_args=resolve_args((f"b{i}.farm.test", 80, u) for i, u in enumerate(ups)))
     cluster = "iis-farm|http|web"
-    assert wait_until(lambda: healthy_hosts(env, cluster) == 3), "all three should pass the check"
+    harness.wait_for(lambda: healthy_hosts(env, cluster) == 3, 15, 0.2, "all three to pass the check")
     assert all(any(r.path == "/health" for r in u.requests) for u in ups), "probes reach each server"
     # The probe carries the URL's host (the farm name), as ARR's URL test does.
     assert {r.header("Host") for u in ups for r in u.requests if r.path == "/health"} == {"web"}
     ups[1].close()
-    assert wait_until(lambda: healthy_hosts(env, cluster) == 2), "the stopped server is taken out"
+    harness.wait_for(lambda: healthy_hosts(env, cluster) == 2, 15, 0.2, "the stopped server to be taken out")
     # Envoy's worker threads see the new healthy set up to one check interval (1 s) after the
     # admin API shows the flag (measured: requests to the stopped server fail for ~1 s). ARR
     # too sends traffic to a stopped server until its next URL test.
@@ -195,7 +186,7 @@ def test_health_check_response_match_excludes_a_server(tmp_path, make_upstream, 
         cfg,
         extra_args=resolve_args([("good.farm.test", 80, ups[0]), ("bad.farm.test", 80, ups[1])]),
     )
-    assert wait_until(lambda: healthy_hosts(env, "iis-farm|http|web") == 1)
+    harness.wait_for(lambda: healthy_hosts(env, "iis-farm|http|web") == 1, 15, 0.2, "one healthy host")
     backends = {harness.request("GET", env.url(f"/{i}")).json()["backend"] for i in range(10)}
     assert backends == {"good"}
 
@@ -208,7 +199,7 @@ def test_no_healthy_server_is_502_like_arr(tmp_path, make_upstream, envoy_for):
         '<healthCheck url="http://web/health" interval="00:00:01" timeout="00:00:01" responseMatch="OK" />',
     )
     env = envoy_for(cfg, extra_args=resolve_args([("only.farm.test", 80, up)]))
-    assert wait_until(lambda: healthy_hosts(env, "iis-farm|http|web") == 0)
+    harness.wait_for(lambda: healthy_hosts(env, "iis-farm|http|web") == 0, 15, 0.2, "no healthy host")
     r = harness.request("GET", env.url("/x"))
     assert r.status == 502, r  # ARR 502.4; Envoy alone would say 503
     assert not any(rec.path == "/x" for rec in up.requests)

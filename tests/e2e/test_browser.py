@@ -228,9 +228,7 @@ def test_chromium_https_page_wss_through_envoy(browser, envoy_for, tmp_path):
         envoy = envoy_for(
             NOVNC,
             extra_args=[
-                "--https-listen", "127.0.0.1:0",
-                "--tls-cert", str(tls.cert_pem),
-                "--tls-key", str(tls.key_pem),
+                *tls.listener_args(),
                 "--upstream-ca", str(tls.ca_pem),
                 "--resolve", f"127.0.0.1:6080=127.0.0.1:{backend.port}",
             ],

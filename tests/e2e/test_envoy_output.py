@@ -26,15 +26,8 @@ def _run_cli(cli_path, *args):
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
-    import trustme
-
     d = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    cert.private_key_and_cert_chain_pem.write_to_path(str(d / "server.pem"))
-    cert.private_key_pem.write_to_path(str(d / "key.pem"))
-    cert.cert_chain_pems[0].write_to_path(str(d / "cert.pem"))
-    ca.cert_pem.write_to_path(str(d / "ca.pem"))
+    harness.TlsFiles(d)
     return d
 
 

@@ -126,15 +126,9 @@ def test_http_host_server_variable_wins(site, make_upstream):
 
 
 def test_https_upstream_with_sni_and_ca(site, make_upstream, tmp_path):
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("secure.test")
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(ctx)
-    backend = make_upstream(tls=ctx, name="tls-backend")
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
+    tls = harness.TlsFiles(tmp_path / "secure", names=("secure.test",))
+    backend = make_upstream(tls=tls.server_context(), name="tls-backend")
+    ca_file = tls.ca_pem
     config = {"rules": [rule("s", "^s/(.*)", {"type": "Rewrite", "url": "https://secure.test:9443/{R:1}"})]}
     e = site(config, resolve={"secure.test:9443": backend}, extra=["--upstream-ca", str(ca_file)])
     r = harness.request("GET", e.url("/s/page"))
@@ -142,9 +136,7 @@ def test_https_upstream_with_sni_and_ca(site, make_upstream, tmp_path):
     assert backend.last.path == "/page"
     assert backend.last.header("host") == "secure.test:9443"
     # A certificate the CA did not sign is refused (503 from Envoy is mapped to ARR's 502).
-    other = trustme.CA().cert_pem
-    bad_ca = tmp_path / "other.pem"
-    other.write_to_path(str(bad_ca))
+    bad_ca = harness.TlsFiles(tmp_path / "other").ca_pem
     e2 = site(config, resolve={"secure.test:9443": backend}, extra=["--upstream-ca", str(bad_ca)])
     assert harness.request("GET", e2.url("/s/page")).status == 502
 
@@ -327,18 +319,8 @@ def test_capture_built_target_outside_the_allow_list_is_502(site, make_upstream)
 
 @pytest.fixture
 def tls_listener_args(tmp_path):
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
-    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    return [
-        "--https-listen", "127.0.0.1:0",
-        "--tls-cert", str(tmp_path / "cert.pem"),
-        "--tls-key", str(tmp_path / "key.pem"),
-    ], str(tmp_path / "ca.pem")
+    tls = harness.TlsFiles(tmp_path)
+    return tls.listener_args(), str(tls.ca_pem)
 
 
 def test_jellyfin_basic_web_config(site, make_upstream, tls_listener_args):

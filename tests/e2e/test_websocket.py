@@ -37,9 +37,7 @@ def novnc(tmp_path_factory, wasm_path, cli_path):
             NOVNC,
             0,
             extra_args=[
-                "--https-listen", "127.0.0.1:0",
-                "--tls-cert", str(tls.cert_pem),
-                "--tls-key", str(tls.key_pem),
+                *tls.listener_args(),
                 "--upstream-ca", str(tls.ca_pem),
                 "--resolve", f"127.0.0.1:6080=127.0.0.1:{backend.port}",
             ],

@@ -4,11 +4,11 @@
 use iis_rewrite_filter::upstream::default_cluster_name;
 use iis_rewrite_filter::Engine;
 
-use super::yaml::Y;
 use super::{
     is_ip, parse_host_port, seconds, socket_address, EnvoyError, EnvoyOptions,
     MAX_CONNECT_TIMEOUT_SECS, SYSTEM_CA_BUNDLE,
 };
+use crate::yaml::Y;
 
 /// `--default-upstream`: `HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +43,9 @@ impl DefaultUpstream {
     }
 }
 
-/// Where a cluster for `host:port` connects: the `--resolve` override, else the host itself.
-fn endpoint(host: &str, port: u16, opts: &EnvoyOptions) -> (String, u16) {
+/// Where a cluster for `host:port` (a rule's upstream or a farm server) connects: the
+/// `--resolve` override, else the host itself.
+pub(super) fn endpoint(host: &str, port: u16, opts: &EnvoyOptions) -> (String, u16) {
     opts.resolve
         .iter()
         .find(|r| r.host.eq_ignore_ascii_case(host) && r.port == port)

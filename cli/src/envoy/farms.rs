@@ -19,26 +19,15 @@
 use iis_rewrite_filter::farm::{Algorithm, Farm, FarmHealthCheck, FarmMember, HashOn};
 use iis_rewrite_filter::Engine;
 
-use super::clusters::{base_cluster, tls_socket};
-use super::yaml::Y;
+use super::clusters::{base_cluster, endpoint, tls_socket};
 use super::{is_ip, seconds, socket_address, EnvoyOptions};
+use crate::yaml::Y;
 
 /// Endpoint metadata key that picks a server's TLS settings (its own SNI and name check).
 const TLS_MATCH_KEY: &str = "iis_farm_server";
 
 /// Envoy's `expected_statuses` accept codes in [100, 600).
 const ENVOY_MAX_STATUS: u16 = 600;
-
-/// Where a farm server's `host:port` connects: the `--resolve` override, else itself.
-fn endpoint(host: &str, port: u16, opts: &EnvoyOptions) -> (String, u16) {
-    opts.resolve
-        .iter()
-        .find(|r| r.host.eq_ignore_ascii_case(host) && r.port == port)
-        .map_or_else(
-            || (host.to_string(), port),
-            |r| (r.addr.clone(), r.addr_port),
-        )
-}
 
 /// Milliseconds as an Envoy duration.
 fn millis(ms: u64) -> Y {

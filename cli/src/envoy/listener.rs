@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use super::yaml::Y;
 use super::{seconds, socket_address, EnvoyOptions, FILTER_NAME};
+use crate::yaml::Y;
 
 const HCM_TYPE: &str =
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -143,30 +143,18 @@ pub fn local_reply_config() -> Y {
         )
     };
     let flags = |f: Vec<&str>| Y::map().with("response_flag_filter", Y::map().with("flags", f));
-    let mapper = |filter: Y| Y::map().with("filter", filter).with("status_code", 502u32);
+    // A reply with status `code` and one of the response `f`lags becomes a 502.
+    let to_502 = |code: u32, key: &str, f: Vec<&str>| {
+        let both = Y::map().with("filters", vec![status_is(code, key), flags(f)]);
+        Y::map()
+            .with("filter", Y::map().with("and_filter", both))
+            .with("status_code", 502u32)
+    };
     Y::map().with(
         "mappers",
         vec![
-            mapper(Y::map().with(
-                "and_filter",
-                Y::map().with(
-                    "filters",
-                    vec![
-                        status_is(504, "iis_rewrite.upstream_timeout_status"),
-                        flags(vec!["UT", "SI"]),
-                    ],
-                ),
-            )),
-            mapper(Y::map().with(
-                "and_filter",
-                Y::map().with(
-                    "filters",
-                    vec![
-                        status_is(503, "iis_rewrite.upstream_failure_status"),
-                        flags(vec!["UF", "UH"]),
-                    ],
-                ),
-            )),
+            to_502(504, "iis_rewrite.upstream_timeout_status", vec!["UT", "SI"]),
+            to_502(503, "iis_rewrite.upstream_failure_status", vec!["UF", "UH"]),
         ],
     )
 }

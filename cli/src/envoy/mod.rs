@@ -15,14 +15,13 @@ pub mod clusters;
 pub mod farms;
 pub mod listener;
 pub mod sites;
-pub mod yaml;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use iis_rewrite_filter::{Engine, FilterConfig};
 
-use self::yaml::Y;
+use crate::yaml::{self, Y};
 
 /// ARR's server-level backend timeout (`system.webServer/proxy@timeout`, 00:02:00).
 pub const DEFAULT_PROXY_TIMEOUT_SECS: u64 = 120;

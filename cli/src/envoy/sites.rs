@@ -18,8 +18,8 @@ use iis_rewrite_filter::{Engine, FilterConfig};
 
 use super::clusters::{self, DefaultUpstream};
 use super::listener;
-use super::yaml::Y;
 use super::{bootstrap, filter_json, proxy_timeout_secs, EnvoyError, EnvoyOptions, FILTER_NAME};
+use crate::yaml::Y;
 
 const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
 const FILTER_CONFIG_TYPE: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
