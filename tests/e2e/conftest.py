@@ -4,7 +4,6 @@ function fixtures that start upstreams and Envoys and always stop them."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
@@ -15,13 +14,11 @@ import harness  # noqa: E402
 
 
 def _cargo_build(args):
-    """Builds unless IIS_REWRITE_E2E_NO_BUILD=1 (scripts/test.sh builds first). Cargo serialises
-    concurrent builds (xdist workers) with its own lock; an up-to-date build is a no-op."""
-    if os.environ.get("IIS_REWRITE_E2E_NO_BUILD") == "1":
-        return
-    r = subprocess.run(["cargo", "build", "--release", *args], cwd=harness.REPO, capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.exit(f"cargo build {' '.join(args)} failed:\n{r.stderr[-4000:]}", returncode=3)
+    """harness.cargo_build; a failed build stops the session."""
+    try:
+        harness.cargo_build(args)
+    except RuntimeError as e:
+        pytest.exit(str(e), returncode=3)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ stopped by the context managers, also when a test fails.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,18 +24,13 @@ _built = False
 
 
 def build() -> None:
-    """Builds the release wasm and CLI once per process, unless scripts/test.sh already did
-    (IIS_REWRITE_E2E_NO_BUILD=1, as conftest.py)."""
+    """Builds the release wasm and CLI once per process (nothing when scripts/test.sh already
+    did: IIS_REWRITE_E2E_NO_BUILD=1, as conftest.py)."""
     global _built
-    if _built or os.environ.get("IIS_REWRITE_E2E_NO_BUILD") == "1":
+    if not _built:
+        harness.cargo_build(["-p", "iis-rewrite-filter", "--target", "wasm32-wasip1"])
+        harness.cargo_build(["-p", "iis-rewrite"])
         _built = True
-        return
-    for args in (
-        ["cargo", "build", "-q", "-p", "iis-rewrite-filter", "--release", "--target", "wasm32-wasip1"],
-        ["cargo", "build", "-q", "-p", "iis-rewrite", "--release"],
-    ):
-        subprocess.run(args, cwd=REPO, check=True)
-    _built = True
 
 
 def cli(*args: str, check: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:

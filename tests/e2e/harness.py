@@ -19,6 +19,9 @@ API (other test files depend on it):
   http.client exchange, no redirect following; returns ``Response(status, headers, body)``
   (headers: list of (name, value) as received; ``.header(name)``, ``.headers_named(name)``).
 * ``raw_http(port, data, host="127.0.0.1")`` — send raw bytes, return raw response bytes.
+* ``cargo_build(args)`` — ``cargo build --release ARGS`` in the repository unless
+  ``IIS_REWRITE_E2E_NO_BUILD=1`` (scripts/test.sh built already); ``RuntimeError`` with cargo's
+  output when it fails.
 * ``wait_for(predicate, timeout=10, interval=0.1, what=...)`` — poll until ``predicate()`` is
   truthy and return that value; ``AssertionError`` naming ``what`` on timeout.
 * ``TlsFiles(directory, names=("localhost", "127.0.0.1"))`` — a throw-away CA (trustme) and a
@@ -561,3 +564,13 @@ class TlsFiles:
             "--tls-cert", str(self.cert_pem),
             "--tls-key", str(self.key_pem),
         ]
+
+
+def cargo_build(args) -> None:
+    """Builds unless IIS_REWRITE_E2E_NO_BUILD=1. Cargo serialises concurrent builds (xdist
+    workers) with its own lock; an up-to-date build is a no-op."""
+    if os.environ.get("IIS_REWRITE_E2E_NO_BUILD") == "1":
+        return
+    r = subprocess.run(["cargo", "build", "--release", *args], cwd=REPO, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"cargo build {' '.join(args)} failed:\n{r.stderr[-4000:]}")
