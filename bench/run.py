@@ -8,7 +8,7 @@ then measures in interleaved rounds, the arm order rotating every round:
 
 * throughput: wrk, closed loop, after a discarded warm-up;
 * latency: bench/loadgen, open loop at one fixed rate for all arms (below the knee: by default
-  half the lowest median throughput), p50/p90/p99.
+  30% of the lowest median throughput), p50/p90/p99.
 
 Prints each arm's median with its spread (min..max over rounds), ratios to (a) and (a2), the
 memory each Envoy holds (RSS and heap), and writes everything as JSON.

@@ -6,8 +6,8 @@
 # and latency medians with their spread and the ratios, the host calls per request, the engine's
 # allocations per request and the wasm size. See docs/benchmarks.md.
 #
-#   scripts/bench.sh            full run (5 rounds, about 10 minutes)
-#   scripts/bench.sh --quick    2 short rounds (about 2 minutes)
+#   scripts/bench.sh            full run (5 rounds, about 12 minutes with the builds; the limit is 15)
+#   scripts/bench.sh --quick    2 short rounds (about 4 minutes)
 #   extra arguments go to bench/run.py (e.g. --rounds 7, --rate 3000, --arms a,a2,c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
