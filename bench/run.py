@@ -527,6 +527,25 @@ def check_arm(arm: str, port: int) -> list[str]:
             problems.append("upstream saw no x-forwarded-port")
         if h.get("x-echo-upstream-header"):
             problems.append("the private upstream header leaked to the upstream")
+    # The attribution arms: each must do its share of (c)'s work, and only that share.
+    if arm in ("c-in", "c-noproxy"):
+        if h.get("x-echo-proto") != "http" or h.get("x-echo-real-ip") != "127.0.0.1":
+            problems.append("upstream did not see X-Forwarded-Proto / X-Real-IP")
+        if (h.get("x-echo-original-url") == PATH) != (arm == "c-in"):
+            problems.append(f"upstream saw x-original-url {h.get('x-echo-original-url')!r}")
+    if arm in ("c-out", "c-hdr"):
+        if h.get("x-echo-proto") or h.get("x-echo-real-ip"):
+            problems.append("request headers were set although this arm has no inbound rules")
+    if arm == "c-out":
+        if h.get("x-frame-options") != "SAMEORIGIN" or "content-security-policy" not in h:
+            problems.append("outbound rules did not write X-Frame-Options / CSP")
+    if arm in ("c-in", "c-noproxy", "c-out") and "x-robots-tag" in h:
+        problems.append("customHeaders written although this arm has none")
+    if arm == "c-hdr":
+        if h.get("x-robots-tag") != "noindex, nofollow, noarchive":
+            problems.append("customHeaders missing")
+        if "x-frame-options" in h:
+            problems.append("outbound rules ran although this arm has none")
     return problems
 
 
@@ -571,6 +590,16 @@ ARMS = {
     "f": "nginx (Debian), Jellyfin advanced",
 }
 
+# Optional attribution arms (issue 8 follow-up): the Jellyfin advanced rule set cut down, each
+# its own iis-rewrite filter instance. Only run when their imported JSON is given with
+# --cut ARM=FILE (scripts/bench.sh --attrib imports bench/attrib/*.config and passes them).
+CUT_ARMS = {
+    "c-in": "iis-rewrite, Jellyfin advanced: inbound rules only",
+    "c-out": "iis-rewrite, Jellyfin advanced: outbound rules + preConditions only",
+    "c-hdr": "iis-rewrite, Jellyfin advanced: customHeaders only",
+    "c-noproxy": "iis-rewrite, Jellyfin advanced: inbound without the absolute Rewrite",
+}
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -594,11 +623,25 @@ def main() -> int:
     ap.add_argument("--load-cpu", default="1")
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--json-out", default="")
+    ap.add_argument("--cut", action="append", default=[], metavar="ARM=FILE",
+                    help="an attribution arm (" + ", ".join(CUT_ARMS) + ") and the iis-rewrite "
+                    "import output of its config (bench/attrib/ARM.config); adds ARM to the "
+                    "known arms; list it in --arms to run it")
     args = ap.parse_args()
+    cut_json: dict[str, str] = {}
+    for item in args.cut:
+        name, sep, file = item.partition("=")
+        if not sep or name not in CUT_ARMS:
+            print(f"--cut {item!r}: expected ARM=FILE with ARM one of {list(CUT_ARMS)}",
+                  file=sys.stderr)
+            return 2
+        cut_json[name] = Path(file).read_text()
+        ARMS[name] = CUT_ARMS[name]
     arms = [a for a in args.arms.split(",") if a]
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
-        print(f"unknown arms {unknown}; known: {list(ARMS)}", file=sys.stderr)
+        print(f"unknown arms {unknown}; known: {list(ARMS)} "
+              f"(the attribution arms {list(CUT_ARMS)} need --cut ARM=FILE)", file=sys.stderr)
         return 2
 
     workdir = Path(tempfile.mkdtemp(prefix="iis-bench-"))
@@ -620,8 +663,8 @@ def main() -> int:
                 p = start_envoy(arm, envoy_bootstrap(
                     port, up_port, [wasm_filter("floor", args.floor, None)], [default_route()]),
                     args, workdir, port)
-            elif arm in ("b", "c"):
-                cfg = empty if arm == "b" else jellyfin
+            elif arm in ("b", "c") or arm in cut_json:
+                cfg = {"b": empty, "c": jellyfin}.get(arm) or cut_json[arm]
                 p = start_envoy(arm, envoy_bootstrap(
                     port, up_port, [wasm_filter("iis-rewrite", args.wasm, cfg)], iis_routes(),
                     clusters=iis_clusters), args, workdir, port)
@@ -710,6 +753,7 @@ def main() -> int:
 
 def report(results: dict, arms: list[str]) -> None:
     a = results["arms"]
+    w = max(4, *(len(arm) + 2 for arm in arms))
     base = statistics.median(a["a"]["rps"]) if "a" in a else None
     floor = statistics.median(a["a2"]["rps"]) if "a2" in a else None
     floor_p99 = statistics.median(a["a2"]["p99_us"]) if "a2" in a and a["a2"]["p99_us"] else None
@@ -731,7 +775,7 @@ def report(results: dict, arms: list[str]) -> None:
         cpu_m = statistics.median(cpu) if cpu else None
         cpu_s = f"{cpu_m:.1f}" if cpu_m is not None else "-"
         cpu_d = f"{cpu_m - floor_cpu:+.1f}" if cpu_m is not None and floor_cpu else "-"
-        print(f"({arm:2}) {m:8.0f} {f'[{lo:.0f}..{hi:.0f}]':>15} {ra:>6} {rf:>6}  "
+        print(f"{'(' + arm + ')':{w}} {m:8.0f} {f'[{lo:.0f}..{hi:.0f}]':>15} {ra:>6} {rf:>6}  "
               f"{cpu_s:>10} {cpu_d:>6}  "
               f"{a[arm]['rss_kb'] / 1024:6.1f} {heap_s:>7}  {a[arm]['label']}")
     print()
@@ -742,13 +786,13 @@ def report(results: dict, arms: list[str]) -> None:
     for arm in arms:
         x = a[arm]
         if not x["p99_us"]:
-            print(f"({arm:2}) no latency data: {x['latency'][:1]}")
+            print(f"{'(' + arm + ')':{w}} no latency data: {x['latency'][:1]}")
             continue
         p50 = statistics.median(x["p50_us"])
         p90 = statistics.median(x["p90_us"])
         p99, lo, hi = spread(x["p99_us"])
         d = f"{p99 - floor_p99:+.0f}" if floor_p99 is not None else "-"
-        print(f"({arm:2}) {p50:7.0f} {p90:7.0f} {p99:7.0f} {f'[{lo:.0f}..{hi:.0f}]':>16} "
+        print(f"{'(' + arm + ')':{w}} {p50:7.0f} {p90:7.0f} {p99:7.0f} {f'[{lo:.0f}..{hi:.0f}]':>16} "
               f"{d:>9}  {x['late']}/{x['errors']}")
     if "c" in a and floor:
         c_rps = statistics.median(a["c"]["rps"])

@@ -8,16 +8,23 @@
 #
 #   scripts/bench.sh            full run (5 rounds, about 12 minutes with the builds; the limit is 15)
 #   scripts/bench.sh --quick    2 short rounds (about 4 minutes)
+#   scripts/bench.sh --attrib   also the attribution arms (c-in, c-out, c-hdr, c-noproxy): the
+#                               Jellyfin advanced rules cut down (bench/attrib/*.config); runs
+#                               a,a2,b,c and those unless --arms says otherwise
 #   extra arguments go to bench/run.py (e.g. --rounds 7, --rate 3000, --arms a,a2,c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 QUICK=0
+ATTRIB=0
+HAVE_ARMS=0
 PASS=()
 for a in "$@"; do
     case "$a" in
         --quick) QUICK=1 ;;
+        --attrib) ATTRIB=1 ;;
+        --arms|--arms=*) HAVE_ARMS=1; PASS+=("$a") ;;
         *) PASS+=("$a") ;;
     esac
 done
@@ -80,6 +87,14 @@ trap 'rm -rf "$WORK"' EXIT
 target/release/iis-rewrite import testdata/webconfigs/jellyfin-advanced.config \
     -o "$WORK/jellyfin-advanced.json" 2>/dev/null
 target/release/iis-rewrite import bench/empty.config -o "$WORK/empty.json"
+CUT=()
+if [ "$ATTRIB" = 1 ]; then
+    for arm in c-in c-out c-hdr c-noproxy; do
+        target/release/iis-rewrite import "bench/attrib/$arm.config" -o "$WORK/$arm.json" 2>/dev/null
+        CUT+=(--cut "$arm=$WORK/$arm.json")
+    done
+    [ "$HAVE_ARMS" = 1 ] || CUT+=(--arms a,a2,b,c,c-in,c-out,c-hdr,c-noproxy)
+fi
 
 say "wasm size"
 printf '%-48s %8d bytes\n' "iis_rewrite_filter.wasm (opt-level as built)" "$(stat -c %s "$WASM")"
@@ -106,5 +121,5 @@ echo "envoy: $("$ENVOY" --version | grep -o '[0-9a-f]\{40\}/[0-9.]*/[A-Za-z]*/[A
     --wasm "$WASM" --floor "$FLOOR" \
     --jellyfin-json "$WORK/jellyfin-advanced.json" --empty-json "$WORK/empty.json" \
     --proxy-cpu 0 --load-cpu 1 --json-out "${BENCH_JSON:-target/bench-results.json}" \
-    "${ARGS[@]}" "${PASS[@]}"
+    "${ARGS[@]}" "${CUT[@]}" "${PASS[@]}"
 echo "(load average after the run: $(cut -d' ' -f1-3 /proc/loadavg))"
