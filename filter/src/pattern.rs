@@ -330,18 +330,7 @@ impl Pattern {
                 prefix,
                 ignore_case,
             } => {
-                if let Some(p) = prefix {
-                    let head = input.as_bytes().get(..p.len());
-                    let ok = match head {
-                        Some(h) if *ignore_case => h.eq_ignore_ascii_case(p.as_bytes()),
-                        Some(h) => h == p.as_bytes(),
-                        None => false,
-                    };
-                    if !ok {
-                        return false;
-                    }
-                }
-                if !guards.iter().all(|(g, want)| g.is_match(input) == *want) {
+                if !regex_prefilters_pass(prefix.as_deref(), guards, *ignore_case, input) {
                     return false;
                 }
                 let mut locs = re.capture_locations();
@@ -381,18 +370,8 @@ impl Pattern {
                 prefix,
                 ignore_case,
             } => {
-                if let Some(p) = prefix {
-                    let head = input.as_bytes().get(..p.len());
-                    let ok = match head {
-                        Some(h) if *ignore_case => h.eq_ignore_ascii_case(p.as_bytes()),
-                        Some(h) => h == p.as_bytes(),
-                        None => false,
-                    };
-                    if !ok {
-                        return false;
-                    }
-                }
-                guards.iter().all(|(g, want)| g.is_match(input) == *want) && re.is_match(input)
+                regex_prefilters_pass(prefix.as_deref(), guards, *ignore_case, input)
+                    && re.is_match(input)
             }
             Matcher::Fast(fast) => fast.is_match(input),
             Matcher::Exact { .. } | Matcher::Backtrack(_) => self.find(input, &mut Spans::new()),
@@ -703,6 +682,27 @@ fn push_literal(out: &mut String, c: char) {
     } else {
         let _ = write!(out, r"\x{{{:X}}}", u32::from(c));
     }
+}
+
+/// The cheap checks in front of a translated regex: its literal prefix (`^lit…`) and its
+/// leading look-ahead guards. `false` means the regex cannot match.
+fn regex_prefilters_pass(
+    prefix: Option<&str>,
+    guards: &[(Regex, bool)],
+    ignore_case: bool,
+    input: &str,
+) -> bool {
+    if let Some(p) = prefix {
+        let ok = match input.as_bytes().get(..p.len()) {
+            Some(h) if ignore_case => h.eq_ignore_ascii_case(p.as_bytes()),
+            Some(h) => h == p.as_bytes(),
+            None => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    guards.iter().all(|(g, want)| g.is_match(input) == *want)
 }
 
 /// Longest pattern accepted.

@@ -15,26 +15,10 @@
     clippy::type_complexity
 )]
 
+mod common;
+
+use common::Rng;
 use iis_rewrite_filter::pattern::{Pattern, Spans, Syntax};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
 
 /// Literal pieces: plain words, mixed case, escaped punctuation, non-ASCII.
 const WORDS: &[&str] = &[
