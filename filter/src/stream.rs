@@ -325,25 +325,6 @@ impl Stream {
         self.snapshot = outbound_snapshot;
         self.origin = reverse_rewrite;
         self.proxied = matches!(outcome, Outcome::Proxy { .. });
-        let local_headers = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
-            let mut h: Vec<(String, String)> = extra
-                .iter()
-                .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
-                .collect();
-            for e in &response_headers {
-                if let Some(v) = &e.value {
-                    h.push((e.name.clone(), v.clone()));
-                }
-            }
-            h
-        };
-        let send = |host: &dyn Host, status: u16, headers: Vec<(String, String)>, body: &[u8]| {
-            let refs: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            host.send_response(u32::from(status), &refs, body);
-        };
         match outcome {
             Outcome::Continue | Outcome::Rewrite { .. } | Outcome::Proxy { .. } => {
                 for e in &request_headers {
@@ -377,13 +358,25 @@ impl Stream {
             }
             Outcome::Redirect { status, location } => {
                 self.local_reply = true;
-                send(host, status, local_headers(&[("location", &location)]), b"");
+                send_local_reply(
+                    host,
+                    status,
+                    ("location", &location),
+                    &response_headers,
+                    b"",
+                );
                 Verdict::Stop
             }
             Outcome::CustomResponse { status, body, .. } => {
                 self.local_reply = true;
-                let headers = local_headers(&[("content-type", "text/plain; charset=utf-8")]);
-                send(host, status, headers, body.as_bytes());
+                let content_type = ("content-type", "text/plain; charset=utf-8");
+                send_local_reply(
+                    host,
+                    status,
+                    content_type,
+                    &response_headers,
+                    body.as_bytes(),
+                );
                 Verdict::Stop
             }
             Outcome::Abort => {
@@ -395,12 +388,8 @@ impl Stream {
                 self.local_reply = true;
                 log::debug!("iis-rewrite: request refused ({status}): {reason}");
                 let body = format!("{reason}\n");
-                send(
-                    host,
-                    status,
-                    vec![("content-type".into(), "text/plain; charset=utf-8".into())],
-                    body.as_bytes(),
-                );
+                let content_type = ("content-type", "text/plain; charset=utf-8");
+                send_local_reply(host, status, content_type, &[], body.as_bytes());
                 Verdict::Stop
             }
         }
@@ -441,6 +430,25 @@ impl Stream {
         }
         Verdict::Continue
     }
+}
+
+/// Sends a reply made by the filter: `first`, then the response headers the rules set (a
+/// removal has nothing to send).
+fn send_local_reply(
+    host: &dyn Host,
+    status: u16,
+    first: (&str, &str),
+    edits: &[HeaderEdit],
+    body: &[u8],
+) {
+    let headers: Vec<(&str, &str)> = std::iter::once(first)
+        .chain(
+            edits
+                .iter()
+                .filter_map(|e| Some((e.name.as_str(), e.value.as_deref()?))),
+        )
+        .collect();
+    host.send_response(u32::from(status), &headers, body);
 }
 
 #[cfg(test)]
