@@ -5,7 +5,7 @@
 #   scripts/demo.sh               run (ports 8080, admin 9901, upstream 8096; DEMO_PORT,
 #                                 DEMO_ADMIN_PORT, DEMO_UPSTREAM_PORT override; a busy port is
 #                                 replaced by a free one)
-#   scripts/demo.sh --regenerate  rewrite envoy/demo.yaml and the other envoy/*.yaml
+#   scripts/demo.sh --regenerate  rewrite every committed example (scripts/gen-envoy-configs.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -66,10 +66,11 @@ def test_plugin_config_is_the_import_and_check_accepts_it(name, tmp_path):
 def test_manifests_are_exactly_what_the_generator_writes(tmp_path):
     sha = manifest("wasmplugin-https.yaml")["spec"]["sha256"]
     env = {"IIS_REWRITE_CLI": str(CLI), "SHA256": sha, "PATH": "/usr/bin:/bin"}
-    subprocess.run([str(ISTIO / "generate.sh"), str(tmp_path)], cwd=REPO, env=env, check=True)
+    subprocess.run([str(REPO / "scripts/gen-envoy-configs.sh"), "--out", str(tmp_path)], cwd=REPO,
+                   env=env, check=True, capture_output=True)
     for name in MANIFESTS:
-        assert (tmp_path / name).read_text() == (ISTIO / name).read_text(), (
-            f"envoy/istio/{name} is stale: run envoy/istio/generate.sh")
+        assert (tmp_path / "envoy/istio" / name).read_text() == (ISTIO / name).read_text(), (
+            f"envoy/istio/{name} is stale: run scripts/gen-envoy-configs.sh")
 
 
 def test_url_forms():
@@ -246,10 +247,10 @@ def _remote_bootstrap(download_port: int, app_port: int, sha256: str) -> str:
 def test_remote_wasm_example_is_the_generator_output(tmp_path):
     sha = _wasm_filter(yaml.safe_load(REMOTE.read_text()))["config"]["vm_config"]["code"]["remote"]["sha256"]
     env = {"IIS_REWRITE_CLI": str(CLI), "SHA256": sha, "PATH": "/usr/bin:/bin"}
-    subprocess.run([str(REPO / "envoy/generate-examples.sh"), str(tmp_path)], cwd=REPO, env=env,
-                   check=True, capture_output=True)
-    assert (tmp_path / "remote-wasm.yaml").read_text() == REMOTE.read_text(), (
-        "envoy/remote-wasm.yaml is stale: run envoy/generate-examples.sh")
+    subprocess.run([str(REPO / "scripts/gen-envoy-configs.sh"), "--out", str(tmp_path)], cwd=REPO,
+                   env=env, check=True, capture_output=True)
+    assert (tmp_path / "envoy/remote-wasm.yaml").read_text() == REMOTE.read_text(), (
+        "envoy/remote-wasm.yaml is stale: run scripts/gen-envoy-configs.sh")
 
 
 def test_remote_module_options_are_checked():

@@ -28,10 +28,10 @@ def _built():
 
 def test_per_route_example_is_the_generator_output(tmp_path):
     env = {"IIS_REWRITE_CLI": str(CLI), "PATH": "/usr/bin:/bin"}
-    subprocess.run([str(REPO / "envoy/generate-examples.sh"), str(tmp_path)], cwd=REPO, env=env,
-                   check=True, capture_output=True)
-    assert (tmp_path / "per-route.yaml").read_text() == (REPO / "envoy/per-route.yaml").read_text(), (
-        "envoy/per-route.yaml is stale: run envoy/generate-examples.sh")
+    subprocess.run([str(REPO / "scripts/gen-envoy-configs.sh"), "--out", str(tmp_path)], cwd=REPO,
+                   env=env, check=True, capture_output=True)
+    assert (tmp_path / "envoy/per-route.yaml").read_text() == (REPO / "envoy/per-route.yaml").read_text(), (
+        "envoy/per-route.yaml is stale: run scripts/gen-envoy-configs.sh")
 
 
 def test_per_route_example_validates_in_envoy(tmp_path):
