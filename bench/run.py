@@ -591,7 +591,7 @@ ARMS = {
     "f": "nginx (Debian), Jellyfin advanced",
 }
 
-# Optional attribution arms (issue 8 follow-up): the Jellyfin advanced rule set cut down, each
+# Optional attribution arms: the Jellyfin advanced rule set cut down, each
 # its own iis-rewrite filter instance. Only run when their imported JSON is given with
 # --cut ARM=FILE (scripts/bench.sh --attrib imports bench/attrib/*.config and passes them).
 CUT_ARMS = {

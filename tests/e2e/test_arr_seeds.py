@@ -1,9 +1,10 @@
-"""The two ARR seeds of issue 7, unmodified from testdata/, on real Envoy via `iis-rewrite envoy`.
+"""The two ARR example configurations (testdata/webconfigs/arr-seed-*.config), unmodified, on
+real Envoy via `iis-rewrite envoy`.
 
-* Seed 001 (`arr-seed-001-backend-basic-auth.config`): a reverse proxy that authenticates to the
+* `arr-seed-001-backend-basic-auth.config`: a reverse proxy that authenticates to the
   backend with basic auth (password from a file or an environment variable), passes the user as
   Remote-User, reverse-rewrites backend redirects and logs them at debug level.
-* Seed 002 (`arr-seed-002-lync-farms.config`): Lync-style host-name rules routing to two server
+* `arr-seed-002-lync-farms.config`: Lync-style host-name rules routing to two server
   farms on port 4443 over TLS; two TLS backends made here with a throwaway CA (trustme), each
   must receive only its own host names' requests.
 """

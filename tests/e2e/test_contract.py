@@ -1,5 +1,6 @@
 """The Envoy 1.40 / proxy-wasm facts the filter and the generated bootstrap rely on
-(/work/shared/envoy-proxy-wasm.md §11), each checked against the real Envoy."""
+(docs/architecture.md, "Envoy behaviour the filter relies on"), each checked against the real
+Envoy."""
 
 import json
 

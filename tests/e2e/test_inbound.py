@@ -1,4 +1,4 @@
-"""Inbound rules through real Envoy with the real wasm (issue 3): every action type, server
+"""Inbound rules through real Envoy with the real wasm: every action type, server
 variables as request headers, the upstream allow-list, the Jellyfin basic web.config on plain
 and TLS listeners, ARR's 502 for backend timeouts and connection failures."""
 

@@ -2,14 +2,15 @@
 `iis-rewrite envoy` and run through real Envoy in front of a real upstream that answers like
 Jellyfin: HTML, images, JSON, 204, 304 and 404.
 
-Expectations come from the configuration text and /work/shared/iis-reference.md, written out
-here independently of the engine:
+Expectations come from the configuration text and Microsoft's URL Rewrite documentation (configuration
+reference, outbound rules, customHeaders; links in docs/configuration.md), written out here
+independently of the engine:
 
-* Inbound (§1.8, §1.10): `ForwardedHttp` sets X-Forwarded-Proto/-Protocol `http` (the listener is
+* Inbound (server variables, actions): `ForwardedHttp` sets X-Forwarded-Proto/-Protocol `http` (the listener is
   plain HTTP, so {HTTPS} is `off`); `Proxy` sends every URL but `.well-known…` to
   http://localhost:8096/{R:0} with X-Real-IP, X-Forwarded-Host and X-Forwarded-Port; the
   disabled `Redirect to https` rule never fires.
-* Outbound (§5.2): a preCondition gates a rule per response; an absent header reads as empty so
+* Outbound (preConditions): a preCondition gates a rule per response; an absent header reads as empty so
   `.*` / `(.*)` match and the Rewrite sets the header, replacing what the upstream sent.
   - `Add Cache` (preCondition `images`, MatchAny): REQUEST_URI contains `Items/<x>/Images/` or the
     Content-Type starts with `image/` -> `Cache-Control: public, max-age=604800`, any status,
@@ -22,7 +23,7 @@ here independently of the engine:
     status `^20` -> the Content-Security-Policy value.
   - `permissionspolicy`: no preCondition -> every response, whatever its status or client.
   - `corp`, `coop`, `coep`, `weboscorp`: disabled -> no Cross-Origin-* header, ever.
-* customHeaders (§6) after `<clear/>`: X-XSS-Protection `0`, X-Content-Type-Options `nosniff`,
+* customHeaders after `<clear/>`: X-XSS-Protection `0`, X-Content-Type-Options `nosniff`,
   Referrer-Policy `no-referrer`, X-Robots-Tag `noindex, nofollow, noarchive` on every response
   (proxied, errors, redirects and responses the filter makes itself); no X-Powered-By.
 """
@@ -280,7 +281,7 @@ def test_well_known_is_not_proxied_but_still_gets_the_response_rules(jellyfin_en
 
 
 def test_a_response_the_filter_makes_itself_gets_custom_headers_and_rules(jellyfin_envoy):
-    """A double-escaped path is refused by the filter (404, §8.1 404.11) without reaching
+    """A double-escaped path is refused by the filter (404, like IIS request filtering's 404.11) without reaching
     Jellyfin; customHeaders and the outbound rules still apply to that reply."""
     env, jf, well_known = jellyfin_envoy
     for client in ("desktop", "ps5"):
@@ -331,7 +332,7 @@ def test_disabled_redirect_stays_off_and_enabled_it_redirects_with_headers(
             )
             assert r.status == 302, (client, uri, r.status)
             # {REQUEST_URI} carries the query and appendQueryString defaults to true, so IIS
-            # appends the query a second time (iis-reference.md §1.10, §8 item 3).
+            # appends the query a second time (docs/differences.md).
             query = uri.partition("?")[2]
             want = f"https://{host}{uri}" + (f"&{query}" if query else "")
             assert r.header("location") == want, (client, uri)

@@ -1,4 +1,5 @@
-"""Long media streams through real Envoy + the filter, on the Jellyfin rules of seed 000.
+"""Long media streams through real Envoy + the filter, on the Jellyfin rules
+(testdata/webconfigs/jellyfin-basic.config).
 
 A Jellyfin-like backend serves a generated body of more than 100 MB with Range support. Every
 byte that crosses Envoy is hashed and compared with the generated content; Envoy's memory is

@@ -1,4 +1,4 @@
-"""WebSockets through real Envoy + the filter, on the noVNC rules of seed 003.
+"""WebSockets through real Envoy + the filter, on the noVNC rules.
 
 `testdata/webconfigs/novnc-websocket.config` rewrites `/websockify` to
 `{C:1}://127.0.0.1:6080/websockify`, `{C:1}` being the scheme of `{CACHE_URL}`: `ws` on a plain
@@ -239,7 +239,7 @@ def test_arr_timeout_is_the_websocket_idle_timeout(novnc_short_timeout):
 
 
 def test_jellyfin_socket_through_header_setting_rules(envoy_for):
-    """Seed 000: Jellyfin's WebSocket (`/socket?api_key=…`) through the published Jellyfin rules,
+    """Jellyfin's WebSocket (`/socket?api_key=…`) through the published Jellyfin rules,
     which set X-Forwarded-*, X-Real-IP and custom response headers on the same request. The
     rules' headers arrive, the Sec-WebSocket-* headers are exactly the client's, and the
     extension is negotiated end to end."""
