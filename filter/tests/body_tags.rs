@@ -2,6 +2,13 @@
 //! however the body is cut into chunks, untouched bytes where nothing matches, and bounded
 //! state on a 50 MB body.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::Rng;

@@ -97,12 +97,16 @@ impl<R: TextRewrite> TextRewriter<R> {
         let (searchable, settled) = if at_end {
             (self.window.len(), self.window.len())
         } else {
-            let searchable = if self.utf8 {
-                utf8_boundary(&self.window)
+            if self.utf8 {
+                let searchable = floor_char_boundary(&self.window, self.window.len());
+                let settled = searchable.saturating_sub(MAX_MATCH_BYTES);
+                (searchable, floor_char_boundary(&self.window, settled))
             } else {
-                self.window.len()
-            };
-            (searchable, searchable.saturating_sub(MAX_MATCH_BYTES))
+                (
+                    self.window.len(),
+                    self.window.len().saturating_sub(MAX_MATCH_BYTES),
+                )
+            }
         };
         let haystack = self.window.get(..searchable).unwrap_or_default();
         let mut copied = 0;
@@ -141,13 +145,31 @@ impl<R: TextRewrite> TextRewriter<R> {
     }
 }
 
-/// The length of the longest prefix of `bytes` that does not end inside a UTF-8 character.
-fn utf8_boundary(bytes: &[u8]) -> usize {
-    let len = bytes.len();
-    // A character is at most 4 bytes: look back at most 3 for the lead byte of the last one.
-    for back in 1..=3.min(len) {
-        let at = len - back;
-        let Some(&b) = bytes.get(at) else { break };
+/// The largest index at or before `at` where a UTF-8 character starts (or `bytes.len()` when
+/// the last character is complete): the window is cut there so that no character is split.
+fn floor_char_boundary(bytes: &[u8], at: usize) -> usize {
+    let at = at.min(bytes.len());
+    // A character is at most 4 bytes: its lead byte is at most 3 bytes back.
+    for back in 0..=3.min(at) {
+        let start = at - back;
+        let Some(&b) = bytes.get(start) else {
+            continue; // `at == len`: look at the bytes before it
+        };
+        if b & 0xC0 == 0x80 {
+            continue;
+        }
+        if at < bytes.len() {
+            return start;
+        }
+        break;
+    }
+    if at < bytes.len() {
+        return at; // not UTF-8 here: any cut is as good
+    }
+    // At the end: keep the last character only if it is complete.
+    for back in 1..=3.min(at) {
+        let start = at - back;
+        let Some(&b) = bytes.get(start) else { break };
         if b & 0xC0 != 0x80 {
             let needed = match b {
                 0xC0..=0xDF => 2,
@@ -155,8 +177,35 @@ fn utf8_boundary(bytes: &[u8]) -> usize {
                 0xF0..=0xF7 => 4,
                 _ => 1,
             };
-            return if needed > back { at } else { len };
+            return if needed > back { start } else { at };
         }
     }
-    len
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_cut_between_characters() {
+        let text = "a\u{e9}\u{4e2d}\u{1f600}".as_bytes(); // 1 + 2 + 3 + 4 bytes
+        let starts = [0, 1, 3, 6, 10];
+        for at in 0..=text.len() {
+            let cut = floor_char_boundary(text, at);
+            let expected = starts.iter().rev().find(|&&s| s <= at).copied().unwrap();
+            assert_eq!(cut, expected, "at {at}");
+        }
+        // At the end of what has arrived, an incomplete last character is left for later.
+        for len in 0..=text.len() {
+            let cut = floor_char_boundary(&text[..len], len);
+            assert_eq!(
+                cut,
+                starts.iter().rev().find(|&&s| s <= len).copied().unwrap(),
+                "len {len}"
+            );
+        }
+        // Not UTF-8: the cut stops at the first byte that is not a continuation byte.
+        assert_eq!(floor_char_boundary(b"\xff\xfe\x80\x80", 3), 1);
+    }
 }
