@@ -101,42 +101,24 @@ mod tests {
 
     #[test]
     fn content_type_parameters_decide() {
-        assert_eq!(Charset::of_content_type(b"text/html"), Charset::Utf8);
-        assert_eq!(
-            Charset::of_content_type(b"text/html; charset=UTF-8"),
-            Charset::Utf8
-        );
-        assert_eq!(
-            Charset::of_content_type(b"text/html;charset=\"iso-8859-15\""),
-            Charset::SingleByte
-        );
-        assert_eq!(
-            Charset::of_content_type(b"text/html; q=1; Charset = windows-1252"),
-            Charset::SingleByte
-        );
-        assert_eq!(
-            Charset::of_content_type(b"text/html; charset=utf-16"),
-            Charset::Unsupported
-        );
-        assert_eq!(
-            Charset::of_content_type(b"text/html; charset=Shift_JIS"),
-            Charset::Unsupported
-        );
-        assert_eq!(
-            Charset::of_content_type(b"text/html; charset=iso-8859-17"),
-            Charset::Unsupported
-        );
-        assert_eq!(
-            Charset::of_content_type(b"text/html; charset=windows-1249"),
-            Charset::Unsupported
-        );
-        assert_eq!(
-            Charset::of_content_type(b"text/html; charset=cp1251"),
-            Charset::SingleByte
-        );
-        assert_eq!(
-            Charset::of_content_type(b"text/html; charset=latin1"),
-            Charset::SingleByte
-        );
+        let cases: &[(&[u8], Charset)] = &[
+            (b"text/html", Charset::Utf8),
+            (b"text/html; charset=UTF-8", Charset::Utf8),
+            (b"text/html;charset=\"iso-8859-15\"", Charset::SingleByte),
+            (
+                b"text/html; q=1; Charset = windows-1252",
+                Charset::SingleByte,
+            ),
+            (b"text/html; charset=cp1251", Charset::SingleByte),
+            (b"text/html; charset=latin1", Charset::SingleByte),
+            (b"text/html; charset=utf-16", Charset::Unsupported),
+            (b"text/html; charset=Shift_JIS", Charset::Unsupported),
+            (b"text/html; charset=iso-8859-17", Charset::Unsupported),
+            (b"text/html; charset=windows-1249", Charset::Unsupported),
+        ];
+        for (content_type, expected) in cases {
+            let got = Charset::of_content_type(content_type);
+            assert_eq!(got, *expected, "{}", String::from_utf8_lossy(content_type));
+        }
     }
 }

@@ -5,11 +5,13 @@
 //! a comment or raw text begins and ends), so what is rewritten is what a browser sees as an
 //! attribute: text, comments, `<!DOCTYPE>`, `<?…>`, end tags and the contents of `<script>`,
 //! `<style>`, `<textarea>`, `<title>`, `<xmp>`, `<iframe>`, `<noembed>`, `<noframes>` are never
-//! taken for tags, and nothing after `<plaintext>` is. Simplifications, each on the side of
-//! leaving bytes alone: the first `</script` ends a script (the standard's "double escaped"
-//! `<!--<script>` nesting is not tracked); a raw-text element written `<title/>` or `<style/>`
-//! (SVG) does not enter raw text, `<script/>` does, as browsers do; tag and attribute names longer
-//! than [`MAX_NAME_BYTES`] match nothing.
+//! taken for tags, and nothing after `<plaintext>` is. Deliberate differences from a browser:
+//! `<noscript>` contents are markup (a browser with scripting on reads them as text), so links
+//! there are rewritten for clients without scripts; the first `</script` ends a script (the
+//! standard's "double escaped" `<!--<script>` nesting is not tracked); `<title/>` and `<style/>`
+//! (as SVG writes them) do not start raw text, while `<script/>` does as in browsers; tag and
+//! attribute names longer than [`MAX_NAME_BYTES`] match nothing; each occurrence of a repeated
+//! attribute is handed over, not only the first.
 //!
 //! Only a start tag of the set is held back, from its `<` to its `>`, so that its attributes can
 //! be replaced; every other byte is written out as soon as it is scanned. A tag longer than
@@ -421,33 +423,6 @@ impl<R: AttributeRewrite> TagRewriter<R> {
                         self.state = State::BeforeAttrName;
                     }
                 }
-                State::MarkupDeclaration | State::MarkupDash => {
-                    if b == b'-' {
-                        self.state = if self.state == State::MarkupDash {
-                            State::CommentStart
-                        } else {
-                            State::MarkupDash
-                        };
-                        i += 1;
-                    } else {
-                        self.state = State::BogusComment;
-                    }
-                }
-                State::CommentStart | State::CommentStartDash => match b {
-                    b'-' if self.state == State::CommentStart => {
-                        self.state = State::CommentStartDash;
-                        i += 1;
-                    }
-                    b'-' => {
-                        self.state = State::CommentEnd;
-                        i += 1;
-                    }
-                    b'>' => {
-                        self.state = State::Data;
-                        i += 1;
-                    }
-                    _ => self.state = State::Comment,
-                },
                 State::Comment => match find(chunk, i, |c| c == b'-') {
                     Some(dash) => {
                         self.state = State::CommentEndDash;
@@ -455,37 +430,19 @@ impl<R: AttributeRewrite> TagRewriter<R> {
                     }
                     None => i = chunk.len(),
                 },
-                State::CommentEndDash => {
-                    if b == b'-' {
-                        self.state = State::CommentEnd;
+                State::MarkupDeclaration
+                | State::MarkupDash
+                | State::CommentStart
+                | State::CommentStartDash
+                | State::CommentEndDash
+                | State::CommentEnd
+                | State::CommentEndBang => {
+                    let (next, consumed) = comment_step(self.state, b);
+                    self.state = next;
+                    if consumed {
                         i += 1;
-                    } else {
-                        self.state = State::Comment;
                     }
                 }
-                State::CommentEnd => match b {
-                    b'>' => {
-                        self.state = State::Data;
-                        i += 1;
-                    }
-                    b'!' => {
-                        self.state = State::CommentEndBang;
-                        i += 1;
-                    }
-                    b'-' => i += 1,
-                    _ => self.state = State::Comment,
-                },
-                State::CommentEndBang => match b {
-                    b'-' => {
-                        self.state = State::CommentEndDash;
-                        i += 1;
-                    }
-                    b'>' => {
-                        self.state = State::Data;
-                        i += 1;
-                    }
-                    _ => self.state = State::Comment,
-                },
                 State::BogusComment => match find(chunk, i, |c| c == b'>') {
                     Some(gt) => {
                         self.state = State::Data;
@@ -664,6 +621,27 @@ impl<R: AttributeRewrite> TagRewriter<R> {
                 self.state = State::RawText;
             }
         }
+    }
+}
+
+/// One byte of `<!…` and `<!--…-->` outside the comment body (the standard's markup declaration
+/// and comment states): the next state, and whether the byte was consumed (`false`: the next
+/// state looks at it again).
+fn comment_step(state: State, b: u8) -> (State, bool) {
+    match (state, b) {
+        (State::MarkupDeclaration, b'-') => (State::MarkupDash, true),
+        (State::MarkupDash, b'-') => (State::CommentStart, true),
+        (State::MarkupDeclaration | State::MarkupDash, _) => (State::BogusComment, false),
+        (State::CommentStart, b'-') => (State::CommentStartDash, true),
+        (State::CommentStartDash | State::CommentEndDash, b'-') => (State::CommentEnd, true),
+        (State::CommentEndBang, b'-') => (State::CommentEndDash, true),
+        (State::CommentStart | State::CommentStartDash | State::CommentEnd, b'>') => {
+            (State::Data, true)
+        }
+        (State::CommentEndBang, b'>') => (State::Data, true),
+        (State::CommentEnd, b'!') => (State::CommentEndBang, true),
+        (State::CommentEnd, b'-') => (State::CommentEnd, true),
+        _ => (State::Comment, false),
     }
 }
 
@@ -846,10 +824,18 @@ mod tests {
             "<script>var s = '<a href=\"/s\">';</script>",
             "<style>a[href=\"/st\"]{}</style><textarea><a href=/ta></textarea>",
             "<title><a href=/ti></title><!--><a href=/after-abrupt-comment>",
-            "<!-- a -- b --!><a href=/after-bang>"
+            "<!-- a -- b --!><a href=/after-bang>",
+            "<!-- c --!-><a href=/in-comment> --><a href=/after-bang-dash>"
         );
         let (_, seen) = prefix("A", html);
-        assert_eq!(seen, ["a.href=/after-abrupt-comment", "a.href=/after-bang"]);
+        assert_eq!(
+            seen,
+            [
+                "a.href=/after-abrupt-comment",
+                "a.href=/after-bang",
+                "a.href=/after-bang-dash"
+            ]
+        );
     }
 
     #[test]

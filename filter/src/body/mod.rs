@@ -11,12 +11,26 @@
 //! through the two traits, chaining its rules per value (tags) or piping one text rewriter into
 //! the next (text). No host call is made here.
 //!
-//! The tag scanner is this crate's own rather than a general HTML rewriter such as `lol-html`:
-//! measured on the same pages and the same rewrite, both gave identical output, this one scans
-//! several times faster, holds at most one start tag between chunks, and adds a few KB to the
-//! wasm module where `lol-html` (with its CSS selector engine and `encoding_rs`) adds hundreds
-//! of KB to a module that must shrink. URL Rewrite only ever touches start-tag attributes, so
-//! a tokenizer for tag boundaries is all the work needs; a DOM-aware rewriter buys nothing here.
+//! The tag scanner is this crate's own rather than a general streaming HTML rewriter such as
+//! `lol-html`, chosen by measurement on 30 real pages (12.6 MB of generated API docs, rustdoc
+//! and mdBook pages, DocBook and Sphinx manuals, pages in legacy charsets), same rewrite, 16 KiB
+//! chunks, same release profile as the filter:
+//!
+//! | | own scanner | lol-html 3.0 |
+//! |---|---|---|
+//! | wasm32-wasip1 module size over a std-only baseline | +11 KB | +485 KB |
+//! | native throughput (median of 9 runs) | 170–220 MB/s | 42–70 MB/s |
+//! | under wasmtime (median of 7 runs) | 110 MB/s | 29 MB/s |
+//! | peak heap, 8.4 MB page / one 1 MiB tag | 42 KB / 67 KB | 38 KB / 2.1 MB |
+//!
+//! Both handed the rewriter the same attribute values in the same order on 27 of the 30 pages;
+//! on the other 3 the difference is `<noscript>` contents, which lol-html parses as text (as a
+//! browser with scripting on does) and this scanner rewrites, so that links there work for
+//! clients without scripts too. lol-html re-serialises every start tag it rewrites (`/>`
+//! becomes ` />`, unquoted values get quotes); this scanner changes only the value's bytes.
+//! URL Rewrite only ever touches start-tag attributes, so a tokenizer for tag boundaries is all
+//! the work needs, and a filter that must shrink cannot carry a CSS selector engine and
+//! `encoding_rs` for it.
 
 mod charset;
 mod html;
