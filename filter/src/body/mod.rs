@@ -5,11 +5,12 @@
 //!   built-in table and `<customTags>`) and asks an [`AttributeRewrite`] for each value.
 //! * [`TextRewriter`] runs a rule's pattern over the body text through a [`TextRewrite`], in a
 //!   bounded window instead of IIS's whole buffered body (see its module for the limit).
+//! * [`BodyPipeline`] runs the body rules of a response in order, each on the output of the
+//!   one before.
 //! * [`Charset`] says whether a body can be rewritten at all.
 //!
-//! Neither knows about patterns, conditions or templates: the outbound rule engine plugs in
-//! through the two traits, chaining its rules per value (tags) or piping one text rewriter into
-//! the next (text). No host call is made here.
+//! None of them knows about patterns, conditions or templates: the outbound rule engine plugs
+//! in through the two traits. No host call is made here.
 //!
 //! The tag scanner is this crate's own rather than a general streaming HTML rewriter such as
 //! `lol-html`, chosen by measurement on 30 real pages (12.6 MB of generated API docs, rustdoc
@@ -34,10 +35,12 @@
 
 mod charset;
 mod html;
+mod pipeline;
 mod tags;
 mod text;
 
 pub use charset::Charset;
 pub use html::{AttributeRewrite, TagRewriter, TagStats, MAX_NAME_BYTES, MAX_TAG_BYTES};
+pub use pipeline::{BodyPipeline, BodyStage};
 pub use tags::{TagFilterError, TagSet};
 pub use text::{TextMatch, TextRewrite, TextRewriter, TextStats, MAX_MATCH_BYTES, TEXT_WINDOW};

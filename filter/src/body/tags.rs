@@ -162,6 +162,23 @@ impl TagSet {
         }
     }
 
+    /// Adds every pair of `other`: one scanner for several rules whose callback then checks
+    /// each rule's own set with [`TagSet::contains`].
+    pub fn extend(&mut self, other: &TagSet) {
+        for (tag, attributes) in &other.entries {
+            for attribute in attributes {
+                self.add(tag, attribute);
+            }
+        }
+    }
+
+    /// Whether the pair (lowercase names, as handed to the rewriter) is in the set.
+    pub fn contains(&self, tag: &str, attribute: &str) -> bool {
+        self.tag_index(tag.as_bytes())
+            .and_then(|t| self.attribute_index(t, attribute.as_bytes()))
+            .is_some()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -226,6 +243,15 @@ mod tests {
             TagSet::from_filter("A", Some(&pairs)),
             Err(TagFilterError::CustomTagsMismatch)
         );
+    }
+
+    #[test]
+    fn sets_of_several_rules_combine() {
+        let mut set = TagSet::from_filter("A", None).unwrap();
+        set.extend(&TagSet::from_filter("Img, A", None).unwrap());
+        assert!(set.contains("a", "href") && set.contains("img", "usemap"));
+        assert!(!set.contains("img", "href") && !set.contains("form", "action"));
+        assert_eq!(set.entries.len(), 2);
     }
 
     #[test]
