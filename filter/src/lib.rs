@@ -7,6 +7,7 @@
 //! `iis-rewrite` command links the same engine natively.
 
 pub mod backtrack;
+pub mod body;
 pub mod compile;
 mod conditions;
 pub mod config;
