@@ -17,12 +17,12 @@ sha="${SHA256:-$(sha256sum "$wasm" | cut -d' ' -f1)}"
 "$cli" istio envoy/istio/web.config \
     --image oci://registry.example.com/filters/iis-rewrite:0.1.0 \
     --name iis-rewrite --namespace web --selector app=web \
-    --mode SERVER --port 8080 --phase AUTHN --fail-strategy FAIL_CLOSE \
+    --mode SERVER --port 8080 --phase AUTHN --fail-strategy FAIL_RELOAD \
     -o "$out/wasmplugin.yaml"
 
 # Ingress gateway: the module over HTTPS, pinned by its sha256.
 "$cli" istio envoy/istio/web.config \
     --image https://downloads.example.com/iis-rewrite/0.1.0/plugin.wasm --sha256 "$sha" \
     --name iis-rewrite-gateway --namespace istio-system --selector istio=ingressgateway \
-    --mode CLIENT --port 8080 --port 8443 --phase AUTHN --priority 10 --fail-strategy FAIL_CLOSE \
+    --mode CLIENT --port 8080 --port 8443 --phase AUTHN --priority 10 --fail-strategy FAIL_RELOAD \
     -o "$out/wasmplugin-https.yaml"
