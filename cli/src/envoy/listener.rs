@@ -11,6 +11,8 @@ const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.
 const ROUTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 const DOWNSTREAM_TLS_TYPE: &str =
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
+const EARLY_HEADER_MUTATION_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation";
 const STDOUT_LOG_TYPE: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
 
@@ -182,6 +184,27 @@ pub fn local_reply_config() -> Y {
     )
 }
 
+/// Client addresses a client may not claim when no trusted proxy stands in front: removed
+/// before the filter runs (so `{HTTP_X_REAL_IP}` is empty and the upstream only gets the
+/// X-Real-IP a rule sets from `{REMOTE_ADDR}`). X-Forwarded-For and X-Forwarded-Proto are
+/// already rebuilt by Envoy from the connection (`use_remote_address`).
+const UNTRUSTED_CLIENT_HEADERS: [&str; 1] = ["x-real-ip"];
+
+fn untrusted_client_headers() -> Y {
+    let removals: Vec<Y> = UNTRUSTED_CLIENT_HEADERS
+        .iter()
+        .map(|h| Y::map().with("remove", *h))
+        .collect();
+    Y::map()
+        .with("name", "envoy.http.early_header_mutation.header_mutation")
+        .with(
+            "typed_config",
+            Y::map()
+                .with("@type", EARLY_HEADER_MUTATION_TYPE)
+                .with("mutations", removals),
+        )
+}
+
 /// The HTTP connection manager of one listener.
 pub fn http_connection_manager(
     stat_prefix: &str,
@@ -199,14 +222,23 @@ pub fn http_connection_manager(
             ),
         ),
     );
-    Y::map()
+    let hcm = Y::map()
         .with("@type", HCM_TYPE)
         .with("stat_prefix", stat_prefix)
         .with("codec_type", "AUTO")
         // REMOTE_ADDR is the TCP peer, or with N trusted proxies the address N hops back in
         // X-Forwarded-For; X-Forwarded-Proto is set from the connection unless trusted.
         .with("use_remote_address", true)
-        .with("xff_num_trusted_hops", opts.xff_trusted_hops)
+        .with("xff_num_trusted_hops", opts.xff_trusted_hops);
+    let hcm = if opts.xff_trusted_hops == 0 {
+        hcm.with(
+            "early_header_mutation_extensions",
+            vec![untrusted_client_headers()],
+        )
+    } else {
+        hcm
+    };
+    hcm
         // One view of the path (docs/security.md): before the filter, the router and the
         // upstream see it, %2F/%5C are decoded (as HTTP.sys decodes before URL Rewrite), `\`
         // becomes `/`, dot segments are resolved and slashes merged. Were %2F kept, the filter
