@@ -92,13 +92,22 @@ def test_bypass_prefix_cannot_be_climbed_out_of(site, path):
     assert r.status == 403
 
 
-def test_bypass_and_upstream_see_the_path_the_rules_saw(site):
-    """The decoded form is what goes upstream: %2F arrives as '/', not as the raw bytes."""
+@pytest.mark.parametrize("proto", ["h1", "h2"])
+@pytest.mark.parametrize(
+    "path",
+    [b"/web%2Findex.html", b"/web%5Cindex.html", b"/web\\index.html", b"/a/%2e%2e/web/index.html",
+     b"/web//./index.html"],
+    ids=lambda p: p.decode(),
+)
+def test_upstream_gets_the_path_the_rules_saw(site, proto, path):
+    """Envoy decodes %2F and %5C, turns a backslash into '/', resolves dot segments and merges
+    slashes before the filter runs: the upstream receives that one canonical path."""
     envoy, files = site
-    assert harness.raw_request(envoy.port, b"/static/app.css").status == 200
-    r = harness.raw_request(envoy.port, b"/web%2Findex.html")
+    send = harness.raw_request if proto == "h1" else harness.h2_request
+    before = len(files.paths)
+    r = send(envoy.port, path)
     assert r.status == 200 and b"index" in r.body
-    assert files.paths[-1] == "/web/index.html"
+    assert files.paths[before:] == ["/web/index.html"]
 
 
 # ---------------------------------------------------------------------------------------------
