@@ -223,18 +223,9 @@ pub fn render(config_json: &str, source: &str, args: &IstioArgs) -> Result<Strin
          # rather than editing pluginConfig (README, \"Deploying\"; tests/e2e/test_istio.py).\n"
     ));
     out.push_str("apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n");
-    out.push_str(&format!("  name: {}\n", args.name));
-    if let Some(ns) = &args.namespace {
-        out.push_str(&format!("  namespace: {ns}\n"));
-    }
+    push_metadata(&mut out, &args.name, args);
     out.push_str("spec:\n  selector:\n    matchLabels:\n");
-    for (k, v) in &args.selectors {
-        out.push_str(&format!(
-            "      {}: {}\n",
-            yaml::key(k, yaml::Style::Kubernetes),
-            q(v)
-        ));
-    }
+    push_labels(&mut out, &args.selectors);
     out.push_str(&format!("  url: {}\n", q(&args.image)));
     if let Some(sha) = &args.sha256 {
         out.push_str(&format!("  sha256: {}\n", sha.to_ascii_lowercase()));
@@ -286,18 +277,9 @@ fn path_normalization(args: &IstioArgs) -> String {
         "---\n# The path policy of the HTTP connection manager (a WasmPlugin cannot set it).\n\
          apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata:\n",
     );
-    out.push_str(&format!("  name: {}-path\n", args.name));
-    if let Some(ns) = &args.namespace {
-        out.push_str(&format!("  namespace: {ns}\n"));
-    }
+    push_metadata(&mut out, &format!("{}-path", args.name), args);
     out.push_str("spec:\n  workloadSelector:\n    labels:\n");
-    for (k, v) in &args.selectors {
-        out.push_str(&format!(
-            "      {}: {}\n",
-            yaml::key(k, yaml::Style::Kubernetes),
-            yaml::quote(v)
-        ));
-    }
+    push_labels(&mut out, &args.selectors);
     out.push_str("  configPatches:\n");
     let ports: Vec<Option<u16>> = if args.ports.is_empty() {
         vec![None]
@@ -321,6 +303,25 @@ fn path_normalization(args: &IstioArgs) -> String {
         ));
     }
     out
+}
+
+/// `  name:` and `  namespace:` of a manifest's metadata.
+fn push_metadata(out: &mut String, name: &str, args: &IstioArgs) {
+    out.push_str(&format!("  name: {name}\n"));
+    if let Some(ns) = &args.namespace {
+        out.push_str(&format!("  namespace: {ns}\n"));
+    }
+}
+
+/// Workload labels, as the entries of a six-space indented map.
+fn push_labels(out: &mut String, selectors: &[(String, String)]) {
+    for (k, v) in selectors {
+        out.push_str(&format!(
+            "      {}: {}\n",
+            yaml::key(k, yaml::Style::Kubernetes),
+            yaml::quote(v)
+        ));
+    }
 }
 
 const HCM_NAME: &str = "envoy.filters.network.http_connection_manager";

@@ -13,7 +13,7 @@ import urllib.parse
 import pytest
 
 import harness
-from test_security_paths import SECRET, assert_not_served, docroot
+from test_security_paths import BLOCK_RULE, SECRET, assert_not_served, docroot
 
 PROTOCOLS = ["h1", "h2"]
 
@@ -25,11 +25,7 @@ def send(proto, port, path: bytes, headers=()):
 
 
 def rules(echo_address: str) -> str:
-    return f"""<configuration><system.webServer><rewrite><rules>
-  <rule name="block-internal" stopProcessing="true">
-    <match url="^(system|vendor)/.*" />
-    <action type="CustomResponse" statusCode="403" statusReason="Forbidden" statusDescription="blocked" />
-  </rule>
+    return f"""<configuration><system.webServer><rewrite><rules>{BLOCK_RULE}
   <rule name="go" stopProcessing="true">
     <match url="^go/(.*)" />
     <action type="Redirect" url="/{{R:1}}" redirectType="Found" appendQueryString="false" />

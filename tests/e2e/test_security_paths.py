@@ -23,11 +23,12 @@ SECRET = b"TOPSECRET-grav-config"
 
 # Grav's own protection rule, as its web.config ships it in spirit: nothing under system/ or
 # vendor/ is served.
-BLOCK_RULES = """<configuration><system.webServer><rewrite><rules>
+BLOCK_RULE = """
   <rule name="block-internal" stopProcessing="true">
     <match url="^(system|vendor)/.*" />
     <action type="CustomResponse" statusCode="403" statusReason="Forbidden" statusDescription="blocked" />
-  </rule>
+  </rule>"""
+BLOCK_RULES = f"""<configuration><system.webServer><rewrite><rules>{BLOCK_RULE}
 </rules></rewrite></system.webServer></configuration>
 """
 

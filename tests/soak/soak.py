@@ -25,17 +25,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "e2e"))
 
 import harness  # noqa: E402
-from test_security_paths import SECRET, docroot  # noqa: E402
+from test_security_paths import BLOCK_RULE, SECRET, docroot  # noqa: E402
 from websockets.sync.client import connect as ws_connect  # noqa: E402
 from ws_servers import EchoServer  # noqa: E402
 
 
 def rules(app: str, ws: str) -> str:
-    return f"""<configuration><system.webServer><rewrite><rules>
-  <rule name="block-internal" stopProcessing="true">
-    <match url="^(system|vendor)/.*" />
-    <action type="CustomResponse" statusCode="403" statusReason="Forbidden" statusDescription="blocked" />
-  </rule>
+    return f"""<configuration><system.webServer><rewrite><rules>{BLOCK_RULE}
   <rule name="go" stopProcessing="true">
     <match url="^go/(.*)" />
     <action type="Redirect" url="/{{R:1}}" redirectType="Found" />
