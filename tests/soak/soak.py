@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import http.client
 import itertools
 import os
@@ -122,14 +123,15 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="iis-soak-") as tmp:
         root = docroot(Path(tmp) / "root")
-        with harness.FileServer(root) as files, harness.Upstream(name="app") as app, EchoServer() as ws:
+        (root / "item").write_bytes(b"ok")  # the proxied application's answer
+        with harness.FileServer(root) as files, EchoServer() as ws, contextlib.ExitStack() as stack:
             config = Path(tmp) / "web.config"
-            config.write_text(rules(app.address, f"127.0.0.1:{ws.port}"))
+            config.write_text(rules(files.address, f"127.0.0.1:{ws.port}"))
             text = harness.generate_bootstrap(config, 0, files.address, ["--bypass", "/static"])
             with harness.Envoy(text, log_level="warning", component_log_level=None) as envoy:
                 port, pid = envoy.port, envoy.proc.pid
-                app.responder = lambda rec: (200, [("Content-Type", "text/plain")], b"ok")
-                sockets = [ws_connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) for _ in range(args.websockets)]
+                sockets = [stack.enter_context(ws_connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10))
+                           for _ in range(args.websockets)]
                 for i, s in enumerate(sockets):
                     s.send(f"open {i}")
                     assert s.recv(timeout=10) == f"open {i}"
