@@ -163,6 +163,57 @@ def test_a_request_that_fails_the_vm_leaves_the_worker_serving(tmp_path, make_en
         assert wasm_stats(e).get("wasm.iis-rewrite.vm_reload_success", 0) >= 1
 
 
+# A proxy-wasm (ABI 0.2.1) module that traps only on requests carrying `x-trap`: a VM failure
+# on purpose that does not depend on the filter's own limits.
+TRAP_ON_HEADER_WAT = r"""
+(module
+  (import "env" "proxy_get_header_map_value"
+    (func $get_header (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 4)
+  (data (i32.const 16) "x-trap")
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap)
+      (i32.and (i32.add (local.get $n) (i32.const 15)) (i32.const -16))))
+    (local.get $p))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (if (i32.eqz (call $get_header (i32.const 0) (i32.const 16) (i32.const 6)
+                                   (i32.const 64) (i32.const 68)))
+      (then unreachable))
+    (i32.const 0))
+  (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_log") (param i32))
+  (func (export "proxy_on_delete") (param i32))
+)
+"""
+
+
+def test_a_trapping_vm_is_rebuilt_for_the_next_requests(tmp_path, make_envoy, upstream):
+    """The generated bootstrap's FAIL_RELOAD with a module that traps on demand: the trapping
+    request gets 503 and does not reach the upstream, later ones are served by a new VM."""
+    import wasmtime
+
+    module = tmp_path / "trap-on-header.wasm"
+    module.write_bytes(wasmtime.wat2wasm(TRAP_ON_HEADER_WAT))
+    e = make_envoy(harness.generate_bootstrap("testdata/jellyfin-basic-inbound.json", 0,
+                                              upstream.address, wasm=str(module)))
+    assert harness.request("GET", e.url("/ok")).status == 200
+    for round_ in range(2):  # a second failure is recovered from too
+        upstream.clear()
+        assert harness.request("GET", e.url("/trap"), {"x-trap": "1"}).status == 503
+        assert upstream.requests == []
+        harness.wait_for(lambda: harness.request("GET", e.url("/ok")).status == 200, timeout=12,
+                         interval=0.2, what="a request served by a rebuilt VM")
+        assert wasm_stats(e).get("wasm.iis-rewrite.vm_reload_success", 0) >= round_ + 1
+    assert "Uncaught RuntimeError: unreachable" in e.wait_log("Uncaught RuntimeError")
+
+
 # ---------------------------------------------------------------------------------------------
 # JSON that `check` refuses must be refused by the filter too.
 
