@@ -40,7 +40,7 @@ def imported() -> dict:
 
 def manifest(name: str) -> dict:
     docs = list(yaml.safe_load_all((ISTIO / name).read_text()))
-    # The WasmPlugin, then the EnvoyFilter with the path policy (tests/e2e/test_security_istio.py).
+    # The WasmPlugin, then the EnvoyFilter with the path policy (docs/security.md).
     assert [d["kind"] for d in docs] == ["WasmPlugin", "EnvoyFilter"]
     return docs[0]
 
