@@ -109,11 +109,11 @@ gen envoy/remote-wasm.yaml envoy envoy/istio/web.config \
 gen envoy/istio/wasmplugin.yaml istio envoy/istio/web.config \
     --image oci://registry.example.com/filters/iis-rewrite:0.1.0 \
     --name iis-rewrite --namespace web --selector app=web \
-    --mode SERVER --port 8080 --phase AUTHN --fail-strategy FAIL_CLOSE
+    --mode SERVER --port 8080 --phase AUTHN --fail-strategy FAIL_RELOAD
 # Istio ingress gateway: the module over HTTPS, pinned by its sha256.
 gen envoy/istio/wasmplugin-https.yaml istio envoy/istio/web.config \
     --image "$REMOTE_URL" --sha256 "$SHA256" \
     --name iis-rewrite-gateway --namespace istio-system --selector istio=ingressgateway \
-    --mode CLIENT --port 8080 --port 8443 --phase AUTHN --priority 10 --fail-strategy FAIL_CLOSE
+    --mode CLIENT --port 8080 --port 8443 --phase AUTHN --priority 10 --fail-strategy FAIL_RELOAD
 
 exit $STATUS

@@ -84,8 +84,9 @@ pub struct IstioArgs {
     /// Order among plugins of the same phase (higher first).
     #[arg(long, value_name = "N")]
     pub priority: Option<i32>,
-    /// What the proxy does when the module cannot be fetched or loaded.
-    #[arg(long, value_enum, default_value = "FAIL_CLOSE")]
+    /// What the proxy does when the module cannot be fetched or loaded, or its VM fails at
+    /// run time: FAIL_RELOAD (default) rebuilds a failed VM and otherwise fails closed.
+    #[arg(long, value_enum, default_value = "FAIL_RELOAD")]
     pub fail_strategy: FailStrategy,
 }
 
@@ -222,18 +223,9 @@ pub fn render(config_json: &str, source: &str, args: &IstioArgs) -> Result<Strin
          # rather than editing pluginConfig (README, \"Deploying\"; tests/e2e/test_istio.py).\n"
     ));
     out.push_str("apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n");
-    out.push_str(&format!("  name: {}\n", args.name));
-    if let Some(ns) = &args.namespace {
-        out.push_str(&format!("  namespace: {ns}\n"));
-    }
+    push_metadata(&mut out, &args.name, args);
     out.push_str("spec:\n  selector:\n    matchLabels:\n");
-    for (k, v) in &args.selectors {
-        out.push_str(&format!(
-            "      {}: {}\n",
-            yaml::key(k, yaml::Style::Kubernetes),
-            q(v)
-        ));
-    }
+    push_labels(&mut out, &args.selectors);
     out.push_str(&format!("  url: {}\n", q(&args.image)));
     if let Some(sha) = &args.sha256 {
         out.push_str(&format!("  sha256: {}\n", sha.to_ascii_lowercase()));
@@ -267,8 +259,74 @@ pub fn render(config_json: &str, source: &str, args: &IstioArgs) -> Result<Strin
     }
     out.push_str("  pluginConfig:\n");
     out.push_str(&plugin_config);
+    out.push_str(&path_normalization(args));
     Ok(out)
 }
+
+/// The connection manager options a WasmPlugin cannot set: an `EnvoyFilter` that merges
+/// them into the HTTP connection manager of the same workloads and ports, so the rules, the
+/// routes and the application see one decoded, canonical path (docs/security.md). Mesh-wide,
+/// `meshConfig.pathNormalization.normalization: DECODE_AND_MERGE_SLASHES` sets the same.
+fn path_normalization(args: &IstioArgs) -> String {
+    // A sidecar's inbound listeners for SERVER; gateways or outbound listeners otherwise.
+    let context = match args.mode {
+        Mode::Server => "SIDECAR_INBOUND",
+        Mode::Client | Mode::ClientAndServer => "ANY",
+    };
+    let mut out = String::from(
+        "---\n# The path policy of the HTTP connection manager (a WasmPlugin cannot set it).\n\
+         apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata:\n",
+    );
+    push_metadata(&mut out, &format!("{}-path", args.name), args);
+    out.push_str("spec:\n  workloadSelector:\n    labels:\n");
+    push_labels(&mut out, &args.selectors);
+    out.push_str("  configPatches:\n");
+    let ports: Vec<Option<u16>> = if args.ports.is_empty() {
+        vec![None]
+    } else {
+        args.ports.iter().copied().map(Some).collect()
+    };
+    for port in ports {
+        out.push_str(&format!(
+            "  - applyTo: NETWORK_FILTER\n    match:\n      context: {context}\n      listener:\n"
+        ));
+        if let Some(p) = port {
+            out.push_str(&format!("        portNumber: {p}\n"));
+        }
+        out.push_str(&format!(
+            "        filterChain:\n          filter:\n            name: {HCM_NAME}\n\
+             \x20   patch:\n      operation: MERGE\n      value:\n        typed_config:\n\
+             \x20         \"@type\": {HCM_TYPE}\n\
+             \x20         normalize_path: true\n          merge_slashes: true\n\
+             \x20         path_with_escaped_slashes_action: {}\n",
+            crate::envoy::listener::PATH_ESCAPED_SLASHES_ACTION
+        ));
+    }
+    out
+}
+
+/// `  name:` and `  namespace:` of a manifest's metadata.
+fn push_metadata(out: &mut String, name: &str, args: &IstioArgs) {
+    out.push_str(&format!("  name: {name}\n"));
+    if let Some(ns) = &args.namespace {
+        out.push_str(&format!("  namespace: {ns}\n"));
+    }
+}
+
+/// Workload labels, as the entries of a six-space indented map.
+fn push_labels(out: &mut String, selectors: &[(String, String)]) {
+    for (k, v) in selectors {
+        out.push_str(&format!(
+            "      {}: {}\n",
+            yaml::key(k, yaml::Style::Kubernetes),
+            yaml::quote(v)
+        ));
+    }
+}
+
+const HCM_NAME: &str = "envoy.filters.network.http_connection_manager";
+const HCM_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 
 #[cfg(test)]
 mod tests {
@@ -301,8 +359,13 @@ mod tests {
         .unwrap();
         assert!(y.contains("  url: \"oci://r.example/f:1\"\n  imagePullPolicy: IfNotPresent\n"));
         assert!(y.contains("  phase: AUTHN\n  failStrategy: FAIL_CLOSE\n"));
+        assert!(y.contains("  pluginConfig:\n    rules: []\n---\n"));
+        assert!(y.contains("kind: EnvoyFilter\n"));
+        assert!(y.contains(
+            "      context: SIDECAR_INBOUND\n      listener:\n        portNumber: 8080\n"
+        ));
+        assert!(y.ends_with("          path_with_escaped_slashes_action: UNESCAPE_AND_FORWARD\n"));
         assert!(y.contains("  match:\n  - mode: SERVER\n    ports:\n    - number: 8080\n"));
-        assert!(y.ends_with("  pluginConfig:\n    rules: []\n"));
     }
 
     #[test]

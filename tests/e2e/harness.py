@@ -573,3 +573,118 @@ def cargo_build(args) -> None:
     r = subprocess.run(["cargo", "build", "--release", *args], cwd=REPO, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"cargo build {' '.join(args)} failed:\n{r.stderr[-4000:]}")
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile-input helpers (tests/e2e/test_security_*.py, test_faults.py)
+
+
+class FileServer:
+    """Python's file server over `root` on 127.0.0.1 (free port): it percent-decodes the path
+    and resolves it inside `root`, as PHP front controllers and web-server docroots do. Records
+    the raw request targets it received in ``.paths``."""
+
+    def __init__(self, root):
+        import functools
+        from http.server import SimpleHTTPRequestHandler
+
+        self.paths: list[str] = []
+        outer = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: without TCP_NODELAY the body waits for a
+            # delayed ACK (40 ms a request under load).
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def send_head(self):
+                outer.paths.append(self.path)
+                return super().send_head()
+
+        handler = functools.partial(Handler, directory=str(root))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def raw_request(port: int, target: bytes, headers=(), method: bytes = b"GET", timeout: float = 5.0) -> Response:
+    """One HTTP/1.1 request with the request target and header bytes sent exactly as given (no
+    client-side validation); the response parsed. Status 0 when the connection closed without a
+    response."""
+    lines = [method + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
+    lines += [k + b": " + v for k, v in headers]
+    data = raw_http(port, b"\r\n".join(lines) + b"\r\n\r\n", timeout=timeout)
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 "):
+        return Response(0, [], data)
+    status_line, *header_lines = head.split(b"\r\n")
+    parsed = []
+    for line in header_lines:
+        k, _, v = line.partition(b":")
+        parsed.append((k.decode("latin-1").strip(), v.decode("latin-1").strip()))
+    return Response(int(status_line.split(b" ")[1]), parsed, body)
+
+
+def h2_request(port: int, path: bytes, headers=(), method: bytes = b"GET", timeout: float = 5.0) -> Response:
+    """One HTTP/2 request with prior knowledge (cleartext) on a fresh connection; header names
+    and values (bytes) are sent as given, without the h2 library's validation. Status 0 when
+    the stream or connection was reset without a response."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
+                                  normalize_outbound_headers=False, validate_inbound_headers=False)
+    )
+    conn.initiate_connection()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(conn.data_to_send())
+        pseudo = [(b":method", method), (b":scheme", b"http"), (b":authority", b"127.0.0.1"), (b":path", path)]
+        conn.send_headers(1, pseudo + list(headers), end_stream=True)
+        s.sendall(conn.data_to_send())
+        status, got, body = 0, [], b""
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                done = False
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.ResponseReceived):
+                        for k, v in ev.headers:
+                            k, v = bytes(k).decode("latin-1"), bytes(v).decode("latin-1")
+                            if k == ":status":
+                                status = int(v)
+                            else:
+                                got.append((k, v))
+                    elif isinstance(ev, h2.events.DataReceived):
+                        body += ev.data
+                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset,
+                                         h2.events.ConnectionTerminated)):
+                        done = True
+                s.sendall(conn.data_to_send())
+                if done:
+                    break
+        except (socket.timeout, ConnectionResetError):
+            pass
+    return Response(status, got, body)

@@ -55,15 +55,19 @@ def _write(tmp_path, config):
 
 @pytest.mark.parametrize("policy", ["FAIL_CLOSED", None])
 def test_failed_vm_fails_closed(policy, trap_wasm, make_envoy, upstream):
-    """The generated bootstrap sets FAIL_CLOSED: a VM that traps gives 503 (wasm_fail_stream)
-    on that request and every later one, and nothing reaches the upstream. Without the field
-    (UNSPECIFIED) Envoy 1.40 behaves the same (contract item 6)."""
+    """Under FAIL_CLOSED a VM that traps gives 503 (wasm_fail_stream) on that request and every
+    later one, and nothing reaches the upstream. Without the field (UNSPECIFIED) Envoy 1.40
+    behaves the same (contract item 6). The generated bootstrap sets FAIL_RELOAD instead
+    (tests/e2e/test_security_paths.py)."""
     text = harness.generate_bootstrap("testdata/jellyfin-basic-inbound.json", 0, upstream.address, wasm=trap_wasm)
     doc = yaml.safe_load(text)
     _, cfg = _wasm_config(doc)
-    assert cfg["failure_policy"] == "FAIL_CLOSED"
+    assert cfg["failure_policy"] == "FAIL_RELOAD"
+    del cfg["reload_config"]
     if policy is None:
         del cfg["failure_policy"]
+    else:
+        cfg["failure_policy"] = policy
     e = make_envoy(json.dumps(doc))
     for _ in range(3):
         assert harness.request("GET", e.url("/web/")).status == 503

@@ -40,7 +40,8 @@ def imported() -> dict:
 
 def manifest(name: str) -> dict:
     docs = list(yaml.safe_load_all((ISTIO / name).read_text()))
-    assert len(docs) == 1
+    # The WasmPlugin, then the EnvoyFilter with the path policy (docs/security.md).
+    assert [d["kind"] for d in docs] == ["WasmPlugin", "EnvoyFilter"]
     return docs[0]
 
 
@@ -51,7 +52,7 @@ def test_plugin_config_is_the_import_and_check_accepts_it(name, tmp_path):
     assert doc["kind"] == "WasmPlugin"
     spec = doc["spec"]
     assert spec["pluginConfig"] == imported()
-    assert spec["failStrategy"] == "FAIL_CLOSE"
+    assert spec["failStrategy"] == "FAIL_RELOAD"
     assert spec["phase"] == "AUTHN"
     assert spec["type"] == "HTTP"
     assert spec["selector"]["matchLabels"]
@@ -194,7 +195,7 @@ def test_remote_wasm_configuration_is_the_import():
     doc = yaml.safe_load(REMOTE.read_text())
     wasm = _wasm_filter(doc)
     assert json.loads(wasm["config"]["configuration"]["value"]) == imported()
-    assert wasm["config"]["failure_policy"] == "FAIL_CLOSED"
+    assert wasm["config"]["failure_policy"] == "FAIL_RELOAD"
     remote = wasm["config"]["vm_config"]["code"]["remote"]
     assert remote["http_uri"]["uri"].startswith("https://")
     assert re.fullmatch(r"[0-9a-f]{64}", remote["sha256"])

@@ -11,6 +11,8 @@ const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.
 const ROUTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 const DOWNSTREAM_TLS_TYPE: &str =
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
+const EARLY_HEADER_MUTATION_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation";
 const STDOUT_LOG_TYPE: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
 
@@ -20,6 +22,13 @@ const STDOUT_LOG_TYPE: &str =
 const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] %DOWNSTREAM_REMOTE_ADDRESS% \
 \"%REQ(:METHOD)% %REQ(X-ORIGINAL-URL?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% \
 %RESPONSE_CODE_DETAILS% -> %UPSTREAM_CLUSTER% %UPSTREAM_HOST% \"%REQ(:PATH)%\" %DURATION%ms\n";
+
+/// Envoy's handling of %2F and %5C in the path (see [`http_connection_manager`]).
+pub const PATH_ESCAPED_SLASHES_ACTION: &str = "UNESCAPE_AND_FORWARD";
+
+/// First wait before rebuilding a failed VM (Envoy's default), then doubling up to the maximum.
+pub const VM_RELOAD_BACKOFF: &str = "1s";
+pub const VM_RELOAD_MAX_BACKOFF: &str = "10s";
 
 /// The route configuration shared by every listener.
 ///
@@ -85,7 +94,14 @@ pub fn virtual_host(name: &str, domains: Vec<&str>, routes: Vec<Y>) -> Y {
 }
 
 /// The wasm HTTP filter: V8, the local module, the configuration as a StringValue (the filter
-/// parses it in `on_configure`), FAIL_CLOSED.
+/// parses it in `on_configure`), FAIL_RELOAD.
+///
+/// A VM that traps (a panic, an allocation failure) would otherwise answer 503 on every later
+/// request of its worker until Envoy restarts (FAIL_CLOSED), or let requests through without
+/// the rules (FAIL_OPEN). FAIL_RELOAD answers 503 to the failing request and builds a new VM
+/// for the next one, waiting [`VM_RELOAD_BACKOFF`] and up to [`VM_RELOAD_MAX_BACKOFF`] between
+/// rebuilds when they keep failing; while it waits, requests get 503 (fail closed), never the
+/// bypassed filter.
 pub fn wasm_filter(wasm: &str, filter_json: &str, host_env_keys: &[String]) -> Y {
     let mut vm_config = Y::map()
         .with("vm_id", "iis-rewrite")
@@ -119,7 +135,16 @@ pub fn wasm_filter(wasm: &str, filter_json: &str, host_env_keys: &[String]) -> Y
                         .with("@type", "type.googleapis.com/google.protobuf.StringValue")
                         .with("value", filter_json),
                 )
-                .with("failure_policy", "FAIL_CLOSED"),
+                .with("failure_policy", "FAIL_RELOAD")
+                .with(
+                    "reload_config",
+                    Y::map().with(
+                        "backoff",
+                        Y::map()
+                            .with("base_interval", VM_RELOAD_BACKOFF)
+                            .with("max_interval", VM_RELOAD_MAX_BACKOFF),
+                    ),
+                ),
         ),
     )
 }
@@ -159,6 +184,27 @@ pub fn local_reply_config() -> Y {
     )
 }
 
+/// Client addresses a client may not claim when no trusted proxy stands in front: removed
+/// before the filter runs (so `{HTTP_X_REAL_IP}` is empty and the upstream only gets the
+/// X-Real-IP a rule sets from `{REMOTE_ADDR}`). X-Forwarded-For and X-Forwarded-Proto are
+/// already rebuilt by Envoy from the connection (`use_remote_address`).
+const UNTRUSTED_CLIENT_HEADERS: [&str; 1] = ["x-real-ip"];
+
+fn untrusted_client_headers() -> Y {
+    let removals: Vec<Y> = UNTRUSTED_CLIENT_HEADERS
+        .iter()
+        .map(|h| Y::map().with("remove", *h))
+        .collect();
+    Y::map()
+        .with("name", "envoy.http.early_header_mutation.header_mutation")
+        .with(
+            "typed_config",
+            Y::map()
+                .with("@type", EARLY_HEADER_MUTATION_TYPE)
+                .with("mutations", removals),
+        )
+}
+
 /// The HTTP connection manager of one listener.
 pub fn http_connection_manager(
     stat_prefix: &str,
@@ -176,20 +222,34 @@ pub fn http_connection_manager(
             ),
         ),
     );
-    Y::map()
+    let hcm = Y::map()
         .with("@type", HCM_TYPE)
         .with("stat_prefix", stat_prefix)
         .with("codec_type", "AUTO")
         // REMOTE_ADDR is the TCP peer, or with N trusted proxies the address N hops back in
         // X-Forwarded-For; X-Forwarded-Proto is set from the connection unless trusted.
         .with("use_remote_address", true)
-        .with("xff_num_trusted_hops", opts.xff_trusted_hops)
-        // Dot segments resolved and slashes merged before the filter and the router see the
-        // path (as HTTP.sys canonicalises before URL Rewrite); %2F and %5C stay as sent. The
-        // filter itself decodes, refuses double escapes (404) and bad escapes (400).
+        .with("xff_num_trusted_hops", opts.xff_trusted_hops);
+    let hcm = if opts.xff_trusted_hops == 0 {
+        hcm.with(
+            "early_header_mutation_extensions",
+            vec![untrusted_client_headers()],
+        )
+    } else {
+        hcm
+    };
+    hcm
+        // One view of the path (docs/security.md): before the filter, the router and the
+        // upstream see it, %2F/%5C are decoded (as HTTP.sys decodes before URL Rewrite), `\`
+        // becomes `/`, dot segments are resolved and slashes merged. Were %2F kept, the filter
+        // would match the decoded path while the upstream decoded `/%2Fsystem` on its own, past
+        // an anchored rule. The filter still refuses double escapes (404) and bad escapes (400).
         .with("normalize_path", true)
         .with("merge_slashes", true)
-        .with("path_with_escaped_slashes_action", "KEEP_UNCHANGED")
+        .with(
+            "path_with_escaped_slashes_action",
+            PATH_ESCAPED_SLASHES_ACTION,
+        )
         // The upstream's Server header goes to the client unchanged (no "server: envoy").
         .with("server_header_transformation", "PASS_THROUGH")
         // WebSockets: HTTP/1.1 upgrades only. HTTP/2 `allow_connect` (RFC 8441) is left off on
