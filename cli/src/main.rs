@@ -12,6 +12,7 @@ mod load;
 mod secrets;
 mod spans;
 mod webconfig;
+mod work;
 mod yaml;
 
 use std::io::Write;
