@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use iis_rewrite_filter::{ConfigError, Engine, FilterConfig};
 
 use crate::diag::{line_col, Diagnostic, Files, Pos};
+use crate::import;
 use crate::spans::{json_spans, SpanMap};
-use crate::webconfig;
 
 /// Largest configuration file read.
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -80,7 +80,7 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
         engine: None,
         unreadable: None,
     };
-    let text = match webconfig::decode(bytes) {
+    let text = match import::decode(bytes) {
         Ok(t) => t,
         Err((offset, message)) => {
             let (line, col) = line_col(&String::from_utf8_lossy(bytes), offset);
@@ -105,7 +105,7 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
             }
         }
     } else {
-        let imported = webconfig::import(&text, file, &mut loaded.files, base);
+        let imported = import::import(&text, file, &mut loaded.files, base);
         if !imported.parsed {
             loaded.diagnostics = imported.diagnostics;
             return loaded;

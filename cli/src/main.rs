@@ -7,11 +7,12 @@
 mod diag;
 mod envoy;
 mod explain;
+mod import;
 mod istio;
 mod load;
 mod secrets;
 mod spans;
-mod webconfig;
+
 mod work;
 mod yaml;
 
