@@ -1,5 +1,6 @@
-//! The web.config importer: reads the `<rewrite>` section (iis-reference.md §1, §3.3, §5), the
-//! `<httpProtocol>` custom headers (§6) and the ARR proxy settings (§7.1) of an IIS
+//! The web.config importer: reads the `<rewrite>` section (URL Rewrite Module configuration
+//! reference, <https://learn.microsoft.com/iis/extensions/url-rewrite-module/url-rewrite-module-configuration-reference>),
+//! the `<httpProtocol>` custom headers and the ARR proxy settings of an IIS
 //! configuration file into the filter's [`FilterConfig`], remembering where every element and
 //! attribute stands so that the engine's errors can be reported at a line and column.
 //!
@@ -7,7 +8,7 @@
 //! attributes the IIS schema does not have (IIS refuses them with 500.19), booleans and numbers
 //! that do not parse, duplicate names in a collection, sections defined twice, a `<rewrite>`
 //! outside `<system.webServer>`, `configSource` files. Enumerated values are only brought to
-//! their canonical spelling when they match one case-insensitively (§11); anything else is
+//! their canonical spelling when they match one case-insensitively, as IIS reads them; anything else is
 //! passed through for the engine to refuse with the rule and attribute named.
 //!
 //! Deliberate limits: `<location path="…">` wrappers are read only for the site itself (`path`
@@ -16,7 +17,7 @@
 //! `<providers>` and ARR settings neither the filter nor Envoy has a use for are accepted with a
 //! warning. Other IIS modules' elements (`<caching>`, `<handlers>`, …) are ignored.
 //!
-//! ARR server farms (`<webFarms>`, an applicationHost.config section, §7.2) are read when the
+//! ARR server farms (`<webFarms>`, an applicationHost.config section) are read when the
 //! file carries them at `<configuration>` level, so that one file can describe the rules and the
 //! farms they route to.
 
@@ -87,7 +88,7 @@ pub fn import(text: &str, file: usize, files: &mut Files, base_dir: &Path) -> Im
     imported
 }
 
-/// The sections of `<rewrite>` (iis-reference.md §1.1, §1.9, §3.3, §5).
+/// The sections of `<rewrite>` (see the URL Rewrite configuration reference above).
 const REWRITE_SECTIONS: &[&str] = &[
     "rules",
     "globalRules",

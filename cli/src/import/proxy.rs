@@ -50,8 +50,8 @@ impl Importer<'_> {
         self.proxy = Some((settings, spans));
     }
 
-    /// The attributes of `system.webServer/proxy` or of a farm's `<protocol>` (the same schema,
-    /// §7.2), with their positions relative to the element.
+    /// The attributes of `system.webServer/proxy` or of a farm's `<protocol>` (the same
+    /// schema in ARR's arr_schema.xml), with their positions relative to the element.
     pub(super) fn proxy_settings(
         &mut self,
         d: &Doc<'_, '_>,

@@ -23,8 +23,9 @@ pub(super) const LB_ALGORITHM: &[&str] = &[
     "WeightedTotalTraffic",
 ];
 
-/// The canonical spelling of an enumerated value matched case-insensitively (§11); other
-/// values are passed through for the engine to refuse.
+/// The canonical spelling of an enumerated value matched case-insensitively (IIS reads
+/// enumerations without regard to case); other values are passed through for the engine to
+/// refuse.
 pub(super) fn canon(value: Option<&str>, variants: &[&str]) -> Option<String> {
     let v = value?;
     Some(
