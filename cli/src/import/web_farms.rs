@@ -195,96 +195,128 @@ impl Importer<'_> {
                     farm.protocol = Some(settings);
                 }
                 "healthCheck" => {
-                    let a = self.attrs(
-                        d,
-                        child,
-                        &w,
-                        &[
-                            "url",
-                            "interval",
-                            "timeout",
-                            "statusCodeMatch",
-                            "responseMatch",
-                            "retries",
-                            "liveTrafficFailureCodes",
-                            "maxLiveTrafficFailures",
-                            "liveTrafficFailurePeriod",
-                            "minServers",
-                        ],
-                    );
-                    a.spans_into(&mut rel, "");
-                    for t in ["interval", "timeout"] {
-                        if let Some(v) = a.string(t) {
-                            self.timespan_check(&a, t, &v, &w);
-                        }
-                    }
-                    farm.health_check = Some(HealthCheck {
-                        url: a.string("url"),
-                        interval: a.string("interval"),
-                        timeout: a.string("timeout"),
-                        status_code_match: a.string("statusCodeMatch"),
-                        response_match: a.string("responseMatch"),
-                        retries: self.uint_attr(&a, "retries", &w),
-                    });
-                    self.not_imported(
-                        &a,
-                        &[
-                            "liveTrafficFailureCodes",
-                            "maxLiveTrafficFailures",
-                            "liveTrafficFailurePeriod",
-                            "minServers",
-                        ],
-                        &w,
-                    );
-                    self.no_children(d, child, &w);
+                    farm.health_check = Some(self.health_check(d, child, &w, &mut rel))
                 }
-                "affinity" => {
-                    let a = self.attrs(
-                        d,
-                        child,
-                        &w,
-                        &["useCookie", "cookieName", "timeout", "useHostName"],
-                    );
-                    a.spans_into(&mut rel, "");
-                    if let Some(v) = a.string("timeout") {
-                        self.timespan_check(&a, "timeout", &v, &w);
-                    }
-                    farm.affinity = Some(Affinity {
-                        use_cookie: self.bool_attr(&a, "useCookie", &w),
-                        cookie_name: a.string("cookieName"),
-                        timeout: a.string("timeout"),
-                    });
-                    if self.bool_attr(&a, "useHostName", &w) == Some(true) {
-                        let pos = a.pos("useHostName");
-                        self.warn(
-                            pos,
-                            format!(
-                                "{w} attribute useHostName: host-name affinity is not \
-                                 imported (cookie affinity is)"
-                            ),
-                        );
-                    }
-                    self.no_children(d, child, &w);
-                }
-                _ => {
-                    let a = self.attrs(
-                        d,
-                        child,
-                        &w,
-                        &["algorithm", "hashServerVariable", "queryStringNames"],
-                    );
-                    a.spans_into(&mut rel, "");
-                    farm.load_balancing = Some(LoadBalancing {
-                        algorithm: canon(a.get("algorithm"), LB_ALGORITHM),
-                        hash_server_variable: a.string("hashServerVariable"),
-                        query_string_names: a.string("queryStringNames"),
-                    });
-                    self.no_children(d, child, &w);
-                }
+                "affinity" => farm.affinity = Some(self.affinity(d, child, &w, &mut rel)),
+                _ => farm.load_balancing = Some(self.load_balancing(d, child, &w, &mut rel)),
             }
             for (r, pos) in rel {
                 spans.push((join(name, &r), pos));
             }
         }
+    }
+
+    /// A farm's `<healthCheck>`.
+    fn health_check(
+        &mut self,
+        d: &Doc<'_, '_>,
+        node: Node<'_, '_>,
+        w: &str,
+        rel: &mut Spans,
+    ) -> HealthCheck {
+        let a = self.attrs(
+            d,
+            node,
+            w,
+            &[
+                "url",
+                "interval",
+                "timeout",
+                "statusCodeMatch",
+                "responseMatch",
+                "retries",
+                "liveTrafficFailureCodes",
+                "maxLiveTrafficFailures",
+                "liveTrafficFailurePeriod",
+                "minServers",
+            ],
+        );
+        a.spans_into(rel, "");
+        for t in ["interval", "timeout"] {
+            if let Some(v) = a.string(t) {
+                self.timespan_check(&a, t, &v, w);
+            }
+        }
+        let check = HealthCheck {
+            url: a.string("url"),
+            interval: a.string("interval"),
+            timeout: a.string("timeout"),
+            status_code_match: a.string("statusCodeMatch"),
+            response_match: a.string("responseMatch"),
+            retries: self.uint_attr(&a, "retries", w),
+        };
+        self.not_imported(
+            &a,
+            &[
+                "liveTrafficFailureCodes",
+                "maxLiveTrafficFailures",
+                "liveTrafficFailurePeriod",
+                "minServers",
+            ],
+            w,
+        );
+        self.no_children(d, node, w);
+        check
+    }
+
+    /// A farm's `<affinity>` (cookie affinity; host-name affinity is reported, not imported).
+    fn affinity(
+        &mut self,
+        d: &Doc<'_, '_>,
+        node: Node<'_, '_>,
+        w: &str,
+        rel: &mut Spans,
+    ) -> Affinity {
+        let a = self.attrs(
+            d,
+            node,
+            w,
+            &["useCookie", "cookieName", "timeout", "useHostName"],
+        );
+        a.spans_into(rel, "");
+        if let Some(v) = a.string("timeout") {
+            self.timespan_check(&a, "timeout", &v, w);
+        }
+        let affinity = Affinity {
+            use_cookie: self.bool_attr(&a, "useCookie", w),
+            cookie_name: a.string("cookieName"),
+            timeout: a.string("timeout"),
+        };
+        if self.bool_attr(&a, "useHostName", w) == Some(true) {
+            let pos = a.pos("useHostName");
+            self.warn(
+                pos,
+                format!(
+                    "{w} attribute useHostName: host-name affinity is not \
+                     imported (cookie affinity is)"
+                ),
+            );
+        }
+        self.no_children(d, node, w);
+        affinity
+    }
+
+    /// A farm's `<loadBalancing>`.
+    fn load_balancing(
+        &mut self,
+        d: &Doc<'_, '_>,
+        node: Node<'_, '_>,
+        w: &str,
+        rel: &mut Spans,
+    ) -> LoadBalancing {
+        let a = self.attrs(
+            d,
+            node,
+            w,
+            &["algorithm", "hashServerVariable", "queryStringNames"],
+        );
+        a.spans_into(rel, "");
+        let balancing = LoadBalancing {
+            algorithm: canon(a.get("algorithm"), LB_ALGORITHM),
+            hash_server_variable: a.string("hashServerVariable"),
+            query_string_names: a.string("queryStringNames"),
+        };
+        self.no_children(d, node, w);
+        balancing
     }
 }
