@@ -146,56 +146,77 @@ impl Importer<'_> {
                 continue;
             }
             match cname {
-                "match" => {
-                    let w = format!("{what} <match>");
-                    let m = self.attrs(d, child, &w, &["url", "ignoreCase", "negate"]);
-                    m.spans_into(&mut spans, "match");
-                    rule.match_url = Some(MatchUrl {
-                        url: m.string("url"),
-                        ignore_case: self.bool_attr(&m, "ignoreCase", &w),
-                        negate: self.bool_attr(&m, "negate", &w),
-                    });
-                    self.no_children(d, child, &w);
-                }
+                "match" => rule.match_url = Some(self.match_url(d, child, &what, &mut spans)),
                 "conditions" => {
                     rule.conditions = Some(self.conditions(d, child, &what, &mut spans));
                 }
                 "serverVariables" => {
                     rule.server_variables = self.server_variables(d, child, &what, &mut spans);
                 }
-                _ => {
-                    let w = format!("{what} <action>");
-                    let mut allowed = vec![
-                        "type",
-                        "url",
-                        "appendQueryString",
-                        "redirectType",
-                        "statusCode",
-                        "subStatusCode",
-                        "statusReason",
-                        "statusDescription",
-                    ];
-                    if !global {
-                        allowed.push("logRewrittenUrl");
-                    }
-                    let m = self.attrs(d, child, &w, &allowed);
-                    m.spans_into(&mut spans, "action");
-                    rule.action = Some(Action {
-                        action_type: canon(m.get("type"), ACTION_TYPE),
-                        url: self.trimmed_attr(&m, "url", &w),
-                        append_query_string: self.bool_attr(&m, "appendQueryString", &w),
-                        log_rewritten_url: self.bool_attr(&m, "logRewrittenUrl", &w),
-                        redirect_type: canon(m.get("redirectType"), REDIRECT_TYPE),
-                        status_code: self.uint_attr(&m, "statusCode", &w),
-                        sub_status_code: self.uint_attr(&m, "subStatusCode", &w),
-                        status_reason: m.string("statusReason"),
-                        status_description: m.string("statusDescription"),
-                    });
-                    self.no_children(d, child, &w);
-                }
+                _ => rule.action = Some(self.inbound_action(d, child, &what, global, &mut spans)),
             }
         }
         (rule, spans, a.pos("name"))
+    }
+
+    /// A rule's `<match>`.
+    fn match_url(
+        &mut self,
+        d: &Doc<'_, '_>,
+        node: Node<'_, '_>,
+        what: &str,
+        spans: &mut Spans,
+    ) -> MatchUrl {
+        let w = format!("{what} <match>");
+        let m = self.attrs(d, node, &w, &["url", "ignoreCase", "negate"]);
+        m.spans_into(spans, "match");
+        let match_url = MatchUrl {
+            url: m.string("url"),
+            ignore_case: self.bool_attr(&m, "ignoreCase", &w),
+            negate: self.bool_attr(&m, "negate", &w),
+        };
+        self.no_children(d, node, &w);
+        match_url
+    }
+
+    /// An inbound rule's `<action>` (a global rule's has no logRewrittenUrl).
+    fn inbound_action(
+        &mut self,
+        d: &Doc<'_, '_>,
+        node: Node<'_, '_>,
+        what: &str,
+        global: bool,
+        spans: &mut Spans,
+    ) -> Action {
+        let w = format!("{what} <action>");
+        let mut allowed = vec![
+            "type",
+            "url",
+            "appendQueryString",
+            "redirectType",
+            "statusCode",
+            "subStatusCode",
+            "statusReason",
+            "statusDescription",
+        ];
+        if !global {
+            allowed.push("logRewrittenUrl");
+        }
+        let m = self.attrs(d, node, &w, &allowed);
+        m.spans_into(spans, "action");
+        let action = Action {
+            action_type: canon(m.get("type"), ACTION_TYPE),
+            url: self.trimmed_attr(&m, "url", &w),
+            append_query_string: self.bool_attr(&m, "appendQueryString", &w),
+            log_rewritten_url: self.bool_attr(&m, "logRewrittenUrl", &w),
+            redirect_type: canon(m.get("redirectType"), REDIRECT_TYPE),
+            status_code: self.uint_attr(&m, "statusCode", &w),
+            sub_status_code: self.uint_attr(&m, "subStatusCode", &w),
+            status_reason: m.string("statusReason"),
+            status_description: m.string("statusDescription"),
+        };
+        self.no_children(d, node, &w);
+        action
     }
 
     /// `<conditions>` of an inbound or outbound rule (items at `conditions/items/n`).
