@@ -132,6 +132,7 @@ pub fn line_col(text: &str, offset: usize) -> (u32, u32) {
         offset -= 1;
     }
     let before = text.get(..offset).unwrap_or(text);
+    crate::work::add(before.len());
     let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let col = before
@@ -155,6 +156,7 @@ pub struct LineIndex<'t> {
 
 impl<'t> LineIndex<'t> {
     pub fn new(text: &'t str) -> Self {
+        crate::work::add(text.len());
         let mut lines = Vec::new();
         let mut start = 0;
         for line in text.split_inclusive('\n') {
@@ -169,7 +171,10 @@ impl<'t> LineIndex<'t> {
 
     pub fn line_col(&self, offset: usize) -> (u32, u32) {
         let offset = offset.min(self.text.len());
-        let idx = match self.lines.binary_search_by(|(start, _)| start.cmp(&offset)) {
+        let idx = match self.lines.binary_search_by(|(start, _)| {
+            crate::work::add(1);
+            start.cmp(&offset)
+        }) {
             Ok(i) => i,
             Err(i) => i.saturating_sub(1),
         };
@@ -181,6 +186,7 @@ impl<'t> LineIndex<'t> {
             while !self.text.is_char_boundary(end) {
                 end -= 1;
             }
+            crate::work::add(end.saturating_sub(start));
             self.text
                 .get(start..end)
                 .map(|s| s.chars().count())

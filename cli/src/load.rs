@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use iis_rewrite_filter::{ConfigError, Engine, FilterConfig};
 
 use crate::diag::{line_col, Diagnostic, Files, Pos};
+use crate::import;
 use crate::spans::{json_spans, SpanMap};
-use crate::webconfig;
 
 /// Largest configuration file read.
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -80,7 +80,7 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
         engine: None,
         unreadable: None,
     };
-    let text = match webconfig::decode(bytes) {
+    let text = match import::decode(bytes) {
         Ok(t) => t,
         Err((offset, message)) => {
             let (line, col) = line_col(&String::from_utf8_lossy(bytes), offset);
@@ -105,7 +105,7 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
             }
         }
     } else {
-        let imported = webconfig::import(&text, file, &mut loaded.files, base);
+        let imported = import::import(&text, file, &mut loaded.files, base);
         if !imported.parsed {
             loaded.diagnostics = imported.diagnostics;
             return loaded;
@@ -433,5 +433,64 @@ mod tests {
             wide.diagnostics.iter().filter(|d| d.is_error()).count(),
             19_999
         );
+    }
+
+    /// A web.config holding one rewrite map of `n` entries, every tenth key not ASCII, the last
+    /// one a duplicate (so that an error is located too).
+    fn big_map(n: usize) -> String {
+        let mut xml = String::from(
+            "<configuration>\n<system.webServer>\n<rewrite>\n<rewriteMaps>\n\
+             <rewriteMap name=\"big\">\n",
+        );
+        for i in 0..n {
+            let key = if i % 10 == 0 { "é" } else { "p" };
+            xml.push_str(&format!("  <add key=\"/{key}{i}\" value=\"/new/{i}\" />\n"));
+        }
+        xml.push_str("  <add key=\"/p1\" value=\"/dup\" />\n");
+        xml.push_str(
+            "</rewriteMap>\n</rewriteMaps>\n</rewrite>\n</system.webServer>\n</configuration>\n",
+        );
+        xml
+    }
+
+    /// The position and key-lookup steps (see `crate::work`) loading `text` takes.
+    fn steps_to_load(text: &str) -> (u64, Loaded) {
+        crate::work::take();
+        let loaded = load_bytes("big", text.as_bytes(), Path::new("."));
+        (crate::work::take(), loaded)
+    }
+
+    #[test]
+    fn locating_costs_grow_linearly_with_the_map() {
+        let mut steps = Vec::new();
+        for n in [10_000, 40_000] {
+            let xml = big_map(n);
+            let (xml_steps, loaded) = steps_to_load(&xml);
+            assert!(loaded.has_errors(), "the duplicate key is reported");
+            let config = loaded.config.as_ref().map(serde_json::to_string_pretty);
+            let Some(Ok(json)) = config else {
+                panic!("the map is imported");
+            };
+            let (json_steps, loaded) = steps_to_load(&json);
+            assert!(loaded.has_errors(), "the duplicate key is reported again");
+            // Every entry is located at least once: the counter does see the work.
+            assert!(xml_steps > n as u64 && json_steps > n as u64);
+            steps.push((xml_steps, json_steps));
+        }
+        let [(xml_small, json_small), (xml_large, json_large)] = steps[..] else {
+            panic!("two sizes");
+        };
+        // Four times the entries: linear work is 4x (binary searches add a little); a step
+        // that scans from the start of the text for each entry would be 16x.
+        for (what, small, large) in [
+            ("XML", xml_small, xml_large),
+            ("JSON", json_small, json_large),
+        ] {
+            let ratio = large as f64 / small as f64;
+            assert!(
+                ratio < 5.0,
+                "{what}: {small} steps for 10k entries, {large} for 40k"
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use iis_rewrite_filter::error::{Element, Section};
 use iis_rewrite_filter::Location;
 
-use crate::diag::{line_col, Pos};
+use crate::diag::{LineIndex, Pos};
 
 /// Source positions by configuration path.
 #[derive(Debug, Clone, Default)]
@@ -105,7 +105,7 @@ pub fn location_path(at: &Location) -> String {
 pub fn json_spans(text: &str, file: usize) -> SpanMap {
     let mut spans = SpanMap::default();
     let mut scanner = JsonScanner {
-        text,
+        lines: LineIndex::new(text),
         bytes: text.as_bytes(),
         i: 0,
         file,
@@ -124,7 +124,8 @@ fn spans_fallback(s: &mut JsonScanner<'_, '_>, at: usize) {
 }
 
 struct JsonScanner<'t, 's> {
-    text: &'t str,
+    /// Built once: positions of all keys cost O(n log n), not O(n²).
+    lines: LineIndex<'t>,
     bytes: &'t [u8],
     i: usize,
     file: usize,
@@ -136,7 +137,7 @@ const MAX_JSON_DEPTH: usize = 64;
 
 impl JsonScanner<'_, '_> {
     fn pos(&self, at: usize) -> Pos {
-        let (line, col) = line_col(self.text, at);
+        let (line, col) = self.lines.line_col(at);
         Pos {
             file: self.file,
             line,

@@ -128,7 +128,8 @@ fn jellyfin_root_over_https_redirects_to_web() {
     let outcome = &v["decision"]["outcome"];
     assert_eq!(outcome["kind"], "redirect");
     assert_eq!(outcome["status"], 302);
-    // A relative target is resolved against the site root (iis-reference.md §11).
+    // A relative target is resolved against the site root, as IIS
+    // resolves a relative Redirect url.
     let location = outcome["location"].as_str().unwrap();
     assert!(
         location == "/web/" || location == "https://media.example.com/web/",

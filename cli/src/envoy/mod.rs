@@ -165,7 +165,7 @@ pub fn parse_resolve(value: &str) -> Result<Resolve, String> {
 pub fn proxy_timeout_secs(config: &FilterConfig) -> Result<u64, EnvoyError> {
     match config.proxy.as_ref().and_then(|p| p.timeout.as_deref()) {
         None => Ok(DEFAULT_PROXY_TIMEOUT_SECS),
-        Some(t) => crate::webconfig::parse_timespan(t)
+        Some(t) => crate::import::vocab::parse_timespan(t)
             .filter(|s| (1..=86_400).contains(s))
             .ok_or_else(|| EnvoyError::Timeout {
                 value: t.to_string(),

@@ -1,0 +1,16 @@
+//! `iis-rewrite check`: validate a configuration and print a summary of it.
+
+use super::{load_and_report, Input};
+use crate::load;
+
+/// Exit 0 and a summary when the configuration is valid, else 1 (the problems are on stderr).
+pub fn run(input: &Input) -> u8 {
+    let loaded = load_and_report(input);
+    match (&loaded.config, loaded.has_errors()) {
+        (Some(config), false) => {
+            println!("{}: ok: {}", input.file.display(), load::summary(config));
+            0
+        }
+        _ => 1,
+    }
+}

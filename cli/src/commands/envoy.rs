@@ -1,0 +1,224 @@
+//! `iis-rewrite envoy`: the Envoy bootstrap (YAML) that runs the filter with this
+//! configuration. The generator itself is [`crate::envoy`].
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{load_and_report, write_output, write_secret_output, Input};
+use crate::envoy;
+use crate::secrets;
+
+#[derive(Debug, Args)]
+pub struct EnvoyArgs {
+    #[command(flatten)]
+    pub input: Input,
+    /// The filter's .wasm file, or an http(s):// URL Envoy downloads it from (needs
+    /// --wasm-sha256).
+    #[arg(long, value_name = "WASM")]
+    pub wasm: String,
+    /// SHA-256 of the module at the --wasm URL (Envoy refuses any other module).
+    #[arg(long, value_name = "HEX")]
+    pub wasm_sha256: Option<String>,
+    /// Plain HTTP listener.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// HTTPS listener (needs --tls-cert and --tls-key).
+    #[arg(long, value_name = "ADDR:PORT", requires_all = ["tls_cert", "tls_key"])]
+    pub https_listen: Option<String>,
+    /// PEM certificate chain for --https-listen.
+    #[arg(long, value_name = "PEM", requires = "https_listen")]
+    pub tls_cert: Option<String>,
+    /// PEM private key for --https-listen.
+    #[arg(long, value_name = "PEM", requires = "https_listen")]
+    pub tls_key: Option<String>,
+    /// Where requests no rule proxies elsewhere go.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub default_upstream: Option<String>,
+    /// Envoy admin listener.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub admin: Option<String>,
+    /// Trusted proxies in front of Envoy (X-Forwarded-For hops that decide REMOTE_ADDR).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub xff_trusted_hops: u32,
+    /// PEM bundle that verifies https:// upstreams (default: /etc/ssl/certs/ca-certificates.crt).
+    #[arg(long, value_name = "PEM", conflicts_with = "upstream_tls_insecure")]
+    pub upstream_ca: Option<String>,
+    /// Do not verify the certificates of https:// upstreams.
+    #[arg(long)]
+    pub upstream_tls_insecure: bool,
+    /// Connect the cluster of HOST:PORT (as the rules name it) to ADDR:PORT instead
+    /// (repeatable; the Host header and TLS name stay HOST).
+    #[arg(long, value_name = "HOST:PORT=ADDR:PORT", value_parser = envoy::parse_resolve)]
+    pub resolve: Vec<envoy::Resolve>,
+    /// Basic-auth user the filter sends to every proxied request (with Remote-User).
+    #[arg(long, value_name = "USER")]
+    pub backend_user: Option<String>,
+    /// File holding the backend password (one line).
+    #[arg(long, value_name = "FILE", conflicts_with = "backend_password_env")]
+    pub backend_password_file: Option<PathBuf>,
+    /// Environment variable holding the backend password.
+    #[arg(long, value_name = "VAR")]
+    pub backend_password_env: Option<String>,
+    /// Another site behind the same listener: requests for HOST run the rules of FILE
+    /// (repeatable); FILE (the positional one) serves every other host.
+    #[arg(long = "site", value_name = "HOST=FILE", value_parser = envoy::sites::parse_site)]
+    pub sites: Vec<envoy::sites::SiteArg>,
+    /// The default upstream of one --site (else --default-upstream).
+    #[arg(long = "site-upstream", value_name = "HOST=HOST:PORT", value_parser = envoy::sites::parse_site_upstream)]
+    pub site_upstreams: Vec<(String, String)>,
+    /// Requests whose path starts with PREFIX skip the filter (repeatable; e.g. /healthz).
+    #[arg(long, value_name = "PREFIX")]
+    pub bypass: Vec<String>,
+    /// Deliver the filter configuration through ECDS from DIR/iis-rewrite.yaml (written
+    /// atomically): rewriting that file later reloads the rules without a restart.
+    #[arg(long, value_name = "DIR")]
+    pub ecds: Option<PathBuf>,
+    /// Write to this file instead of stdout (created mode 0600 when it holds a password).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+/// Loads the configuration, applies the backend password, renders and writes the bootstrap.
+pub fn run(args: EnvoyArgs) -> u8 {
+    let EnvoyArgs {
+        input,
+        wasm,
+        wasm_sha256,
+        listen,
+        https_listen,
+        tls_cert,
+        tls_key,
+        default_upstream,
+        admin,
+        xff_trusted_hops,
+        upstream_ca,
+        upstream_tls_insecure,
+        resolve,
+        backend_user,
+        backend_password_file,
+        backend_password_env,
+        sites,
+        site_upstreams,
+        bypass,
+        ecds,
+        output,
+    } = args;
+    let loaded = load_and_report(&input);
+    let (Some(config), Some(engine)) = (loaded.config.as_ref(), loaded.engine.as_ref()) else {
+        return 1;
+    };
+    if loaded.has_errors() {
+        return 1;
+    }
+    let source = match (backend_password_file, backend_password_env) {
+        (Some(f), _) => Some(secrets::PasswordSource::File(f)),
+        (None, Some(v)) => Some(secrets::PasswordSource::Env(v)),
+        (None, None) => None,
+    };
+    let mut config = config.clone();
+    let secret = match secrets::apply(&mut config, backend_user.as_deref(), source.as_ref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: error: {e}", input.file.display());
+            return 1;
+        }
+    };
+    let config = &config;
+    let opts = envoy::EnvoyOptions {
+        wasm,
+        listen,
+        https_listen,
+        tls_cert,
+        tls_key,
+        default_upstream,
+        admin,
+        xff_trusted_hops,
+        upstream_ca,
+        upstream_tls_insecure,
+        resolve,
+        wasm_host_env_keys: secrets::env_keys(config),
+    };
+    let deploy = envoy::sites::DeployOptions {
+        site_upstreams,
+        bypass,
+        ecds,
+        wasm_sha256,
+    };
+    if sites.is_empty() && deploy.is_plain(&opts.wasm) {
+        return match envoy::render(config, engine, &opts) {
+            Ok(yaml) if secret => write_secret_output(output.as_deref(), &yaml),
+            Ok(yaml) => write_output(output.as_deref(), &yaml),
+            Err(e) => {
+                eprintln!("{}: error: {e}", input.file.display());
+                1
+            }
+        };
+    }
+    render_sites(
+        (config, engine),
+        &sites,
+        &opts,
+        &deploy,
+        (output.as_deref(), secret),
+    )
+}
+
+/// `iis-rewrite envoy` with --site/--bypass/--ecds: loads every site, renders, writes the
+/// bootstrap and the ECDS file.
+fn render_sites(
+    default: (
+        &iis_rewrite_filter::FilterConfig,
+        &iis_rewrite_filter::Engine,
+    ),
+    site_args: &[envoy::sites::SiteArg],
+    opts: &envoy::EnvoyOptions,
+    deploy: &envoy::sites::DeployOptions,
+    (output, secret): (Option<&Path>, bool),
+) -> u8 {
+    let mut loaded_sites = Vec::new();
+    let mut failed = false;
+    for arg in site_args {
+        let loaded = load_and_report(&Input {
+            file: arg.file.clone(),
+            config_dir: None,
+        });
+        failed |= loaded.has_errors() || loaded.config.is_none() || loaded.engine.is_none();
+        loaded_sites.push((arg.host.clone(), loaded));
+    }
+    if failed {
+        return 1;
+    }
+    let sites: Vec<envoy::sites::Site<'_>> = loaded_sites
+        .iter()
+        .filter_map(|(host, l)| {
+            Some(envoy::sites::Site {
+                host: host.clone(),
+                config: l.config.as_ref()?,
+                engine: l.engine.as_ref()?,
+            })
+        })
+        .collect();
+    match envoy::sites::render(default, &sites, opts, deploy) {
+        Ok(rendered) => {
+            if let Some((path, text)) = &rendered.ecds {
+                if let Err(e) = envoy::sites::write_ecds(path, text) {
+                    eprintln!("{}: error: cannot write: {e}", path.display());
+                    return 1;
+                }
+            }
+            if secret {
+                write_secret_output(output, &rendered.bootstrap)
+            } else {
+                write_output(output, &rendered.bootstrap)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                envoy::sites::SiteError::Envoy(_) | envoy::sites::SiteError::Shape(_) => 1,
+                _ => 2,
+            }
+        }
+    }
+}
