@@ -5,10 +5,11 @@ Every wasm arm but two runs the same module (bench/hostcalls/, the filter's SDK 
 profile), its per-request work named by the plugin configuration (see bench/hostcalls/src/
 variant.rs): 8 request-header reads one by one or as one pairs read, 4 request-header writes one
 by one or as one pairs write, the response phase either way, 3 counter increments, one
-source.address property read, or nothing. `bare` is the same module built without the SDK
-(exporting no body/trailer/log/done callback), `trimmed` the SDK build of `nothing` with those
-exports removed after linking (--trimmed); `envoy` has no filter. Optional arms run the real
-filter (--filter LABEL=WASM, with the Jellyfin advanced rules from --jellyfin-json).
+source.address property read, 2 log-level reads, or nothing. `bare` is the same module built
+without the SDK (exporting no body/trailer/log/done callback), `trimmed` the SDK build of
+`nothing` with those exports removed after linking (--trimmed); `envoy` has no filter. Optional
+arms run the real filter (--filter LABEL=WASM, with the Jellyfin advanced rules from
+--jellyfin-json).
 
 Each Envoy runs with one worker pinned to --proxy-cpu, wrk and the nginx upstream on --load-cpu,
 loopback only. A unit is (arm, load): the load is the request wrk sends (10 or 20 realistic
@@ -27,7 +28,8 @@ warm-up, then a wrk run, CPU = Envoy's user+sys time / requests. Prints median [
       release/iis_rewrite_bench_hostcalls.wasm [--rounds 3] [--units REGEX]
 
 The trimmed module (Binaryen's wasm-metadce keeps only the exports the graph names, and the
-code they reach; wasm-opt/wasm-metadce come with `npm install binaryen`):
+code they reach; proxy_on_delete must stay, the SDK drops each stream's context there;
+wasm-opt/wasm-metadce come with `npm install binaryen`):
   wasm-metadce --enable-bulk-memory --enable-bulk-memory-opt --enable-sign-ext \\
       --enable-nontrapping-float-to-int --enable-mutable-globals \\
       --graph-file bench/hostcalls/keep-exports.json SDK.wasm -o trimmed.wasm
@@ -91,7 +93,7 @@ LOADS = {
 }
 
 VARIANTS = ["nothing", "req-get-each", "req-get-pairs", "req-set-each", "req-set-pairs",
-            "resp-each", "resp-pairs", "metrics", "source-address"]
+            "resp-each", "resp-pairs", "metrics", "source-address", "log-level"]
 # The default plan: each row a unit (arm, load).
 PLAN = [
     ("envoy", "h10"), ("bare", "h10"), ("nothing", "h10"),
@@ -99,7 +101,7 @@ PLAN = [
     ("nothing", "h20"), ("req-get-each", "h20"), ("req-get-pairs", "h20"),
     ("req-set-each", "h10"), ("req-set-pairs", "h10"),
     ("resp-each", "h10"), ("resp-pairs", "h10"),
-    ("metrics", "h10"), ("source-address", "h10"),
+    ("metrics", "h10"), ("source-address", "h10"), ("log-level", "h10"),
     ("envoy", "body1k"), ("bare", "body1k"), ("nothing", "body1k"),
     ("envoy", "body100k"), ("bare", "body100k"), ("nothing", "body100k"),
 ]

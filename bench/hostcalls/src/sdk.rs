@@ -109,6 +109,11 @@ impl HttpContext for Stream {
             Variant::SourceAddress => {
                 let _ = black_box(hostcalls::get_property(vec!["source", "address"]));
             }
+            Variant::LogLevel => {
+                for _ in 0..2 {
+                    let _ = black_box(hostcalls::get_log_level());
+                }
+            }
             Variant::Nothing | Variant::ResponseEach | Variant::ResponsePairs => {}
         }
         Action::Continue

@@ -58,6 +58,8 @@ pub enum Variant {
     Metrics,
     /// One `proxy_get_property(source.address)`.
     SourceAddress,
+    /// 2 × `proxy_get_log_level` (what a logging facade asks before formatting a message).
+    LogLevel,
 }
 
 impl Variant {
@@ -72,6 +74,7 @@ impl Variant {
             b"resp-pairs" => Variant::ResponsePairs,
             b"metrics" => Variant::Metrics,
             b"source-address" => Variant::SourceAddress,
+            b"log-level" => Variant::LogLevel,
             _ => return None,
         })
     }
