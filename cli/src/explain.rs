@@ -8,6 +8,8 @@ use iis_rewrite_filter::trace::{RequestTrace, RuleTrace};
 use iis_rewrite_filter::{Property, StaticRequest};
 use serde::Serialize;
 
+use crate::envoy::path_view::envoy_view;
+
 /// The request target given with `--url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -129,8 +131,9 @@ pub struct RequestSpec {
     pub remote: Option<String>,
 }
 
-/// The request the engine evaluates. Defaults: Host `localhost`, client 127.0.0.1:50000,
-/// local address 127.0.0.1:80 (443 with TLS, or the absolute URL's port).
+/// The request the engine evaluates, with the path the filter receives behind the generated
+/// bootstrap (Envoy's path normalisation, [`envoy_view`]). Defaults: Host `localhost`, client
+/// 127.0.0.1:50000, local address 127.0.0.1:80 (443 with TLS, or the absolute URL's port).
 pub fn build_request(spec: &RequestSpec) -> StaticRequest {
     let tls = spec.https || spec.target.tls;
     let host = spec
@@ -138,7 +141,7 @@ pub fn build_request(spec: &RequestSpec) -> StaticRequest {
         .authority
         .clone()
         .unwrap_or_else(|| "localhost".to_string());
-    let mut req = StaticRequest::get(&host, &spec.target.path)
+    let mut req = StaticRequest::get(&host, &envoy_view(&spec.target.path))
         .with_header(":method", spec.method.to_ascii_uppercase());
     if tls {
         req = req.over_tls();
@@ -174,12 +177,16 @@ pub fn build_request(spec: &RequestSpec) -> StaticRequest {
 /// The `--json` form.
 #[derive(Debug, Serialize)]
 pub struct Explained<'a> {
+    /// The path and query the rules saw: the request's after Envoy's normalisation.
+    pub path: &'a str,
     pub rules: &'a [RuleTrace],
     pub decision: &'a Decision,
 }
 
-pub fn to_json(trace: &RequestTrace, decision: &Decision) -> String {
+pub fn to_json(spec: &RequestSpec, trace: &RequestTrace, decision: &Decision) -> String {
+    let path = envoy_view(&spec.target.path);
     let e = Explained {
+        path: &path,
         rules: &trace.rules,
         decision,
     };
@@ -204,6 +211,10 @@ pub fn to_text(spec: &RequestSpec, trace: &RequestTrace, decision: &Decision) ->
             .unwrap_or("localhost"),
         if tls { "on" } else { "off" }
     );
+    let seen = envoy_view(&spec.target.path);
+    if seen != spec.target.path {
+        let _ = writeln!(out, "path after Envoy's normalisation: {seen}");
+    }
     if trace.rules.is_empty() {
         let _ = writeln!(out, "no rule was evaluated");
     }

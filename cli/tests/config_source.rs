@@ -27,7 +27,7 @@ const RULES: &str = "<rules>\n  <rule name=\"r\"><match url=\"^a$\" /><action ty
 
 #[test]
 fn backslash_paths_name_files_in_subfolders() {
-    let r = run(&["import", "testdata/webconfigs/baota-site/web.config"]);
+    let r = run(&["import", "testdata/baota-site/web.config"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["rules"][0]["name"], "api front controller");

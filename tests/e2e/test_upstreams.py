@@ -13,7 +13,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_backslash_config_source_rules_run_in_envoy(upstream, envoy_for):
     """`<rules configSource="web_config\\rewrite.config"/>`: the rules in the subfolder run."""
-    env = envoy_for("testdata/webconfigs/baota-site/web.config", default_upstream=upstream.address)
+    env = envoy_for("testdata/baota-site/web.config", default_upstream=upstream.address)
     r = harness.request("GET", env.url("/api/user/7?x=1"))
     assert r.status == 200, r
     assert upstream.last.path == "/index.php?s=user/7&x=1"

@@ -26,7 +26,8 @@ pub struct ExplainArgs {
     /// Client address: an IP, optionally with :port (default 127.0.0.1:50000).
     #[arg(long, value_name = "IP", value_parser = explain::parse_remote)]
     pub remote_addr: Option<String>,
-    /// Print one JSON object {"rules": [...], "decision": {...}}.
+    /// Print one JSON object {"path": "...", "rules": [...], "decision": {...}}; the path is the
+    /// request's after the normalisation Envoy applies in the generated bootstrap.
     #[arg(long)]
     pub json: bool,
 }
@@ -60,7 +61,7 @@ pub fn run(args: ExplainArgs) -> u8 {
         secrets::mask_decision(config, &mut decision);
     }
     let out = if json {
-        let mut s = explain::to_json(&trace, &decision);
+        let mut s = explain::to_json(&spec, &trace, &decision);
         s.push('\n');
         s
     } else {

@@ -14,6 +14,7 @@
 pub mod clusters;
 pub mod farms;
 pub mod listener;
+pub mod path_view;
 pub mod sites;
 
 use std::fmt;

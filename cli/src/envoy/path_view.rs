@@ -1,0 +1,229 @@
+//! The request path as the filter receives it behind the generated bootstrap: what the HTTP
+//! connection manager's `path_with_escaped_slashes_action: UNESCAPE_AND_FORWARD`,
+//! `normalize_path: true` and `merge_slashes: true` (written by [`super::listener`], policy in
+//! docs/security.md) make of the client's request target, in the order Envoy applies them.
+//! `iis-rewrite explain` runs a request through this first, so that it matches the rules
+//! against the same path as the filter in Envoy; `tests/e2e/test_upstreams.py` holds the two
+//! together on a corpus of odd paths.
+//!
+//! Envoy's `normalize_path` is the URL canonicaliser of Chromium's `url` library (Envoy's API
+//! reference, `HttpConnectionManager.normalize_path`): RFC 3986 dot segments (also written
+//! `%2e`), `\` read as `/`, escapes of unreserved characters decoded, characters a path may not
+//! hold percent-encoded. Only the part before `?` is touched; the query is kept as sent.
+
+/// The `:path` the filter, the router and the upstream see for `target`, the request's path and
+/// query as the client sent it. (The canonicaliser's one failure, raw bytes that are not UTF-8,
+/// for which Envoy answers 400, cannot occur in a `&str`.)
+pub fn envoy_view(target: &str) -> String {
+    let (path, query) = match target.find('?') {
+        Some(at) => target.split_at(at),
+        None => (target, ""),
+    };
+    let mut seen = merge_slashes(&canonical_path(&unescape_slashes(path)));
+    seen.push_str(query);
+    seen
+}
+
+/// `UNESCAPE_AND_FORWARD`: `%2F` becomes `/` and `%5C` becomes `\` (either hex case).
+fn unescape_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(at) = rest.find('%') {
+        let (before, escape) = rest.split_at(at);
+        out.push_str(before);
+        let replaced = match escape.get(1..3) {
+            Some(hex) if hex.eq_ignore_ascii_case("2f") => Some('/'),
+            Some(hex) if hex.eq_ignore_ascii_case("5c") => Some('\\'),
+            _ => None,
+        };
+        match replaced {
+            Some(c) => {
+                out.push(c);
+                rest = escape.get(3..).unwrap_or("");
+            }
+            None => {
+                out.push('%');
+                rest = escape.get(1..).unwrap_or("");
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What the canonicaliser does with one byte of a path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ByteClass {
+    /// Copied as it is, and copied as written when it arrives escaped.
+    Keep,
+    /// Percent-encoded when raw; an escape of it stays an escape.
+    Escape,
+    /// Copied when raw, and decoded when it arrives escaped (RFC 3986 unreserved characters).
+    Unreserved,
+}
+
+fn class(b: u8) -> ByteClass {
+    match b {
+        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => ByteClass::Unreserved,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'/' | b':' | b';'
+        | b'=' | b'@' | b'[' | b']' | b'.' => ByteClass::Keep,
+        _ => ByteClass::Escape,
+    }
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The escape `%XY` at the start of `s`, decoded.
+fn escaped_byte(s: &[u8]) -> Option<u8> {
+    match s {
+        [b'%', hi, lo, ..] => Some(hex_value(*hi)? << 4 | hex_value(*lo)?),
+        _ => None,
+    }
+}
+
+/// Whether a segment is `.` (1) or `..` (2), any dot possibly written `%2e`.
+fn dots(segment: &[u8]) -> usize {
+    let mut count = 0;
+    let mut rest = segment;
+    while !rest.is_empty() {
+        if rest.first() == Some(&b'.') {
+            rest = rest.get(1..).unwrap_or(&[]);
+        } else if escaped_byte(rest) == Some(b'.') {
+            rest = rest.get(3..).unwrap_or(&[]);
+        } else {
+            return 0;
+        }
+        count += 1;
+    }
+    if count <= 2 {
+        count
+    } else {
+        0
+    }
+}
+
+/// One segment's bytes as the canonicaliser writes them.
+fn canonical_segment(segment: &[u8], out: &mut String) {
+    let mut i = 0;
+    while let Some(&b) = segment.get(i) {
+        if b == b'%' {
+            if let Some(value) = escaped_byte(segment.get(i..).unwrap_or(&[])) {
+                if class(value) == ByteClass::Unreserved {
+                    out.push(char::from(value));
+                } else {
+                    // An escape of anything else is kept as written (hex case included).
+                    let written = segment.get(i..i + 3).unwrap_or(&[]);
+                    out.extend(written.iter().copied().map(char::from));
+                }
+                i += 3;
+                continue;
+            }
+            // A `%` that starts no escape is copied.
+            out.push('%');
+        } else if class(b) == ByteClass::Escape {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(char::from(b));
+        }
+        i += 1;
+    }
+}
+
+/// `normalize_path`: `\` is a separator, dot segments are resolved (never above the root),
+/// bytes a path cannot hold (raw non-ASCII text among them) are escaped.
+fn canonical_path(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let body = bytes.strip_prefix(b"/").unwrap_or(bytes);
+    let segments: Vec<&[u8]> = body.split(|b| *b == b'/' || *b == b'\\').collect();
+    let mut kept: Vec<String> = Vec::new();
+    let last = segments.len().saturating_sub(1);
+    for (n, segment) in segments.iter().enumerate() {
+        match dots(segment) {
+            1 => {
+                if n == last {
+                    kept.push(String::new());
+                }
+            }
+            2 => {
+                kept.pop();
+                if n == last {
+                    kept.push(String::new());
+                }
+            }
+            _ => {
+                let mut s = String::new();
+                canonical_segment(segment, &mut s);
+                kept.push(s);
+            }
+        }
+    }
+    let mut out = String::with_capacity(path.len() + 1);
+    for segment in &kept {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// `merge_slashes`: runs of `/` become one.
+fn merge_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c == '/' && out.ends_with('/') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    fn seen(target: &str) -> String {
+        envoy_view(target)
+    }
+
+    #[test]
+    fn separators_and_dot_segments() {
+        assert_eq!(seen("/%2Fsystem/config"), "/system/config");
+        assert_eq!(seen("/a/..%2F/system/x"), "/system/x");
+        assert_eq!(seen("/a/%2e%2e/system/x"), "/system/x");
+        assert_eq!(seen("/a/.%2E/system/x"), "/system/x");
+        assert_eq!(seen("/\\system\\config"), "/system/config");
+        assert_eq!(seen("/a/..%5csystem/x"), "/system/x");
+        assert_eq!(seen("/static//..//system/x"), "/static/system/x");
+        assert_eq!(seen("/../../etc"), "/etc");
+        assert_eq!(seen("/a/b/.."), "/a/");
+        assert_eq!(seen("/a/."), "/a/");
+        assert_eq!(seen("/a/./b/"), "/a/b/");
+        assert_eq!(seen("/"), "/");
+    }
+
+    #[test]
+    fn semicolons_are_data_and_the_query_is_kept() {
+        assert_eq!(seen("/app/..;/admin"), "/app/..;/admin");
+        assert_eq!(seen("/a/../b?x=/../%2F"), "/b?x=/../%2F");
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(seen("/%41%7e%2d"), "/A~-");
+        assert_eq!(seen("/a%20b%3F%3f"), "/a%20b%3F%3f");
+        assert_eq!(seen("/100%"), "/100%");
+        assert_eq!(seen("/caf\u{e9}"), "/caf%C3%A9");
+        assert_eq!(seen("/%252F"), "/%252F");
+    }
+}
