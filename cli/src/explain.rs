@@ -8,7 +8,7 @@ use iis_rewrite_filter::trace::{RequestTrace, RuleTrace};
 use iis_rewrite_filter::{Property, StaticRequest};
 use serde::Serialize;
 
-use crate::envoy::path_view::envoy_view;
+use crate::envoy::path_view::{envoy_view, Refused};
 
 /// The request target given with `--url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,8 +141,9 @@ pub fn build_request(spec: &RequestSpec) -> StaticRequest {
         .authority
         .clone()
         .unwrap_or_else(|| "localhost".to_string());
-    let mut req = StaticRequest::get(&host, &envoy_view(&spec.target.path))
-        .with_header(":method", spec.method.to_ascii_uppercase());
+    let path = envoy_view(&spec.target.path).unwrap_or_else(|_| spec.target.path.clone());
+    let mut req =
+        StaticRequest::get(&host, &path).with_header(":method", spec.method.to_ascii_uppercase());
     if tls {
         req = req.over_tls();
     }
@@ -174,19 +175,36 @@ pub fn build_request(spec: &RequestSpec) -> StaticRequest {
     req
 }
 
+/// The decision for a request target Envoy answers with 400 itself: no rule runs.
+pub fn refused_by_envoy(refused: Refused) -> Decision {
+    Decision {
+        outcome: Outcome::Refuse {
+            status: 400,
+            reason: refused.0,
+        },
+        request_headers: Vec::new(),
+        response_headers: Vec::new(),
+        matched_rules: Vec::new(),
+        fired_rules: Vec::new(),
+        outbound_snapshot: Vec::new(),
+        reverse_rewrite: None,
+    }
+}
+
 /// The `--json` form.
 #[derive(Debug, Serialize)]
 pub struct Explained<'a> {
-    /// The path and query the rules saw: the request's after Envoy's normalisation.
-    pub path: &'a str,
+    /// The path and query the rules saw: the request's after Envoy's normalisation (null when
+    /// Envoy refuses the request target).
+    pub path: Option<&'a str>,
     pub rules: &'a [RuleTrace],
     pub decision: &'a Decision,
 }
 
 pub fn to_json(spec: &RequestSpec, trace: &RequestTrace, decision: &Decision) -> String {
-    let path = envoy_view(&spec.target.path);
+    let path = envoy_view(&spec.target.path).ok();
     let e = Explained {
-        path: &path,
+        path: path.as_deref(),
         rules: &trace.rules,
         decision,
     };
@@ -211,9 +229,10 @@ pub fn to_text(spec: &RequestSpec, trace: &RequestTrace, decision: &Decision) ->
             .unwrap_or("localhost"),
         if tls { "on" } else { "off" }
     );
-    let seen = envoy_view(&spec.target.path);
-    if seen != spec.target.path {
-        let _ = writeln!(out, "path after Envoy's normalisation: {seen}");
+    if let Ok(seen) = envoy_view(&spec.target.path).as_ref().map(String::as_str) {
+        if seen != spec.target.path {
+            let _ = writeln!(out, "path after Envoy's normalisation: {seen}");
+        }
     }
     if trace.rules.is_empty() {
         let _ = writeln!(out, "no rule was evaluated");

@@ -3,6 +3,7 @@
 use clap::Args;
 
 use super::{load_and_report, write_output, Input};
+use crate::envoy::path_view::envoy_view;
 use crate::explain::{self, RequestSpec, Target};
 use crate::secrets;
 
@@ -54,9 +55,11 @@ pub fn run(args: ExplainArgs) -> u8 {
         https,
         remote: remote_addr,
     };
-    let request = explain::build_request(&spec);
     let mut trace = iis_rewrite_filter::trace::RequestTrace::default();
-    let mut decision = engine.inbound_traced(&request, &mut trace);
+    let mut decision = match envoy_view(&spec.target.path) {
+        Ok(_) => engine.inbound_traced(&explain::build_request(&spec), &mut trace),
+        Err(refused) => explain::refused_by_envoy(refused),
+    };
     if let Some(config) = loaded.config.as_ref() {
         secrets::mask_decision(config, &mut decision);
     }

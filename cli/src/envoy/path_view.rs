@@ -10,18 +10,58 @@
 //! reference, `HttpConnectionManager.normalize_path`): RFC 3986 dot segments (also written
 //! `%2e`), `\` read as `/`, escapes of unreserved characters decoded, characters a path may not
 //! hold percent-encoded. Only the part before `?` is touched; the query is kept as sent.
+//! Observed in Envoy 1.40 and kept here: a segment of one or two raw dots followed by a path
+//! parameter (`..;x`, the form Tomcat and Spring treat as `..`) is a dot segment too, so
+//! `/app/..;/admin` reaches the filter as `/admin`. Envoy answers 400 itself, before any filter,
+//! to a raw space, control byte, `#` or non-ASCII byte in the target, and to `%00` in the path.
+
+/// Why Envoy answers 400 to a request target before any filter runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
 
 /// The `:path` the filter, the router and the upstream see for `target`, the request's path and
-/// query as the client sent it. (The canonicaliser's one failure, raw bytes that are not UTF-8,
-/// for which Envoy answers 400, cannot occur in a `&str`.)
-pub fn envoy_view(target: &str) -> String {
+/// query as the client sent it.
+pub fn envoy_view(target: &str) -> Result<String, Refused> {
+    if let Some(c) = target
+        .chars()
+        .find(|c| !c.is_ascii() || c.is_ascii_control() || *c == ' ' || *c == '#')
+    {
+        let what = match c {
+            ' ' => "a raw space".to_string(),
+            '#' => "a fragment (#)".to_string(),
+            c if c.is_ascii() => format!("the control byte 0x{:02X}", u32::from(c)),
+            c => format!("the raw non-ASCII character {c:?} (send it percent-encoded)"),
+        };
+        return Err(Refused(format!(
+            "Envoy answers 400 before any filter runs: the request target holds {what}"
+        )));
+    }
     let (path, query) = match target.find('?') {
         Some(at) => target.split_at(at),
         None => (target, ""),
     };
-    let mut seen = merge_slashes(&canonical_path(&unescape_slashes(path)));
+    if path.contains("%00") {
+        return Err(Refused(
+            "Envoy answers 400 before any filter runs: the path holds an escaped NUL (%00)"
+                .to_string(),
+        ));
+    }
+    let path = unescape_slashes(&drop_dot_segment_parameters(path));
+    let mut seen = merge_slashes(&canonical_path(&path));
     seen.push_str(query);
-    seen
+    Ok(seen)
+}
+
+/// `/..;x/` and `/.;x/` (raw dots, a parameter up to the next `/`) are dot segments.
+fn drop_dot_segment_parameters(path: &str) -> String {
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|segment| match segment.split_once(';') {
+            Some((dots @ ("." | ".."), _)) => dots,
+            _ => segment,
+        })
+        .collect();
+    segments.join("/")
 }
 
 /// `UNESCAPE_AND_FORWARD`: `%2F` becomes `/` and `%5C` becomes `\` (either hex case).
@@ -64,9 +104,11 @@ enum ByteClass {
 
 fn class(b: u8) -> ByteClass {
     match b {
-        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => ByteClass::Unreserved,
+        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+            ByteClass::Unreserved
+        }
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'/' | b':' | b';'
-        | b'=' | b'@' | b'[' | b']' | b'.' => ByteClass::Keep,
+        | b'=' | b'@' | b'[' | b']' => ByteClass::Keep,
         _ => ByteClass::Escape,
     }
 }
@@ -137,7 +179,7 @@ fn canonical_segment(segment: &[u8], out: &mut String) {
 }
 
 /// `normalize_path`: `\` is a separator, dot segments are resolved (never above the root),
-/// bytes a path cannot hold (raw non-ASCII text among them) are escaped.
+/// bytes a path cannot hold are escaped.
 fn canonical_path(path: &str) -> String {
     let bytes = path.as_bytes();
     let body = bytes.strip_prefix(b"/").unwrap_or(bytes);
@@ -193,7 +235,7 @@ mod tests {
     use super::*;
 
     fn seen(target: &str) -> String {
-        envoy_view(target)
+        envoy_view(target).unwrap()
     }
 
     #[test]
@@ -213,9 +255,30 @@ mod tests {
     }
 
     #[test]
-    fn semicolons_are_data_and_the_query_is_kept() {
-        assert_eq!(seen("/app/..;/admin"), "/app/..;/admin");
+    fn dots_with_a_parameter_are_dot_segments() {
+        assert_eq!(seen("/app/..;/admin/config"), "/admin/config");
+        assert_eq!(seen("/a/b/..;x/c"), "/a/c");
+        assert_eq!(seen("/a/b/.;.;/c"), "/a/b/c");
+        assert_eq!(seen("/a;b/..;/c"), "/c");
+        assert_eq!(seen("/a/b/..;\\c/d"), "/a/d");
+        // Only raw dots, and only when `/` delimits the segment.
+        assert_eq!(seen("/a/b/.%2e;/c"), "/a/b/..;/c");
+        assert_eq!(seen("/a/b%5c..;/c"), "/a/b/..;/c");
+        assert_eq!(seen("/a/...;/b"), "/a/...;/b");
+        assert_eq!(seen("/a/b/;/c"), "/a/b/;/c");
+    }
+
+    #[test]
+    fn the_query_is_kept() {
         assert_eq!(seen("/a/../b?x=/../%2F"), "/b?x=/../%2F");
+        assert_eq!(seen("/a?x=%00"), "/a?x=%00");
+    }
+
+    #[test]
+    fn what_envoy_refuses() {
+        for target in ["/a b", "/a#f", "/a\u{7f}", "/caf\u{e9}", "/a\tb", "/a%00b"] {
+            assert!(envoy_view(target).is_err(), "{target:?}");
+        }
     }
 
     #[test]
@@ -223,7 +286,11 @@ mod tests {
         assert_eq!(seen("/%41%7e%2d"), "/A~-");
         assert_eq!(seen("/a%20b%3F%3f"), "/a%20b%3F%3f");
         assert_eq!(seen("/100%"), "/100%");
-        assert_eq!(seen("/caf\u{e9}"), "/caf%C3%A9");
+        assert_eq!(seen("/a%2eb/.%2e./c"), "/a.b/.../c");
+        assert_eq!(
+            seen("/a\"b<c>{d}|e^f`g"),
+            "/a%22b%3Cc%3E%7Bd%7D%7Ce%5Ef%60g"
+        );
         assert_eq!(seen("/%252F"), "/%252F");
     }
 }
