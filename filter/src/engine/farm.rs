@@ -7,8 +7,8 @@
 //! algorithms are mapped onto the nearest Envoy policy (see [`Algorithm`]); live-traffic failure
 //! detection and `minServers` are not carried.
 
-use crate::config::{self, FilterConfig, ProxySettings};
-use crate::error::{ConfigError, Element, Location, Section, Warning};
+use crate::engine::config::{self, FilterConfig, ProxySettings};
+use crate::engine::error::{ConfigError, Element, Location, Section, Warning};
 
 /// ARR's server-level backend timeout (`system.webServer/proxy timeout`, 120 s).
 pub const SERVER_TIMEOUT_MS: u64 = 120_000;
@@ -487,7 +487,8 @@ impl Check<'_> {
         if url.is_empty() {
             return None;
         }
-        let Some(u) = crate::url::parse_absolute(url).filter(|u| !u.scheme.starts_with("ws"))
+        let Some(u) =
+            crate::engine::url::parse_absolute(url).filter(|u| !u.scheme.starts_with("ws"))
         else {
             self.errs.push(ConfigError::UnknownValue {
                 at: hat("url"),

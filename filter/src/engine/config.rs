@@ -435,8 +435,8 @@ impl FilterConfig {
     pub fn resolve_secrets(
         &mut self,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), crate::ConfigError> {
-        use crate::error::{Element, Location, Section};
+    ) -> Result<(), crate::engine::error::ConfigError> {
+        use crate::engine::error::{Element, Location, Section};
         let mut slots: Vec<(Location, &mut BackendAuth)> = Vec::new();
         if let Some(a) = self.proxy.as_mut().and_then(|p| p.backend_auth.as_mut()) {
             slots.push((
@@ -458,7 +458,7 @@ impl FilterConfig {
             match lookup(var) {
                 Some(v) if !v.is_empty() => a.password = v,
                 _ => {
-                    return Err(crate::ConfigError::UnknownValue {
+                    return Err(crate::engine::error::ConfigError::UnknownValue {
                         at,
                         value: var.to_string(),
                         expected: "an environment variable set for Envoy and listed in \

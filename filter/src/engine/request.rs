@@ -88,3 +88,14 @@ impl RequestFacts for StaticRequest {
             .map(|(_, v)| Cow::Borrowed(v.as_slice()))
     }
 }
+
+/// Bytes a client sent, as text (invalid UTF-8 becomes U+FFFD; nothing here assumes UTF-8).
+pub(crate) fn lossy(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(v) => Cow::Owned(
+            String::from_utf8(v)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
+    }
+}

@@ -10,10 +10,10 @@ use std::rc::Rc;
 
 use serde::Deserialize;
 
-use crate::compile::Engine;
-use crate::config::FilterConfig;
-use crate::decision::Outcome;
-use crate::error::{ConfigError, Warning};
+use crate::engine::config::FilterConfig;
+use crate::engine::decision::Outcome;
+use crate::engine::error::{ConfigError, Warning};
+use crate::engine::model::Engine;
 
 /// The route-metadata namespace and key that select a rule set.
 pub const METADATA_NAMESPACE: &str = "iis.rewrite";

@@ -14,103 +14,16 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
-use crate::compile::{CompiledConditions, Engine};
-use crate::conditions::{evaluate_conditions, ConditionContext};
-use crate::decision::{ClientOrigin, HeaderEdit};
-use crate::inbound::lossy;
-use crate::pattern::{Pattern, Spans};
-use crate::server_vars::{CustomVars, ServerVar};
-use crate::template::{Expand, Names, Template};
-use crate::trace::RuleTrace;
-use crate::url;
-
-/// What the outbound rules may ask about the response.
-pub trait ResponseFacts {
-    /// A response header by lowercase name; `:status` is the status code.
-    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>>;
-}
-
-#[derive(Debug)]
-pub(crate) struct CompiledPreCondition {
-    pub name: String,
-    pub conditions: CompiledConditions,
-}
-
-#[derive(Debug)]
-pub(crate) enum OutboundAction {
-    None,
-    Rewrite {
-        value: Template,
-        /// The value, sanitised, when the template is a constant (no per-response expansion).
-        constant: Option<String>,
-        replace: bool,
-    },
-}
-
-#[derive(Debug)]
-pub(crate) struct CompiledOutboundRule {
-    pub name: String,
-    pub stop: bool,
-    pub pre_condition: Option<usize>,
-    /// Lowercase response header name.
-    pub header: String,
-    /// The header's current value cannot change what the rule does (a match-everything pattern,
-    /// no `{R:n}`, no append), so it is not fetched.
-    pub input_unused: bool,
-    pub pattern: Pattern,
-    pub negate: bool,
-    pub conditions: CompiledConditions,
-    pub action: OutboundAction,
-    /// Some template of the rule reads `{R:n}`: the pattern's captures must be computed.
-    pub captures_read: bool,
-}
-
-/// The compiled response side of a configuration.
-#[derive(Debug, Default)]
-pub(crate) struct Outbound {
-    pub rules: Vec<CompiledOutboundRule>,
-    pub pre_conditions: Vec<CompiledPreCondition>,
-    /// (lowercase name, value) after `<clear/>`/`<remove/>`.
-    pub custom_headers: Vec<(String, String)>,
-    /// Request-side variables the response phase reads, in snapshot order.
-    pub snapshot_vars: Vec<ServerVar>,
-}
-
-impl Outbound {
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty() && self.custom_headers.is_empty()
-    }
-}
-
-/// Resolves outbound template names: response variables stay, request-side ones become
-/// snapshot slots.
-pub(crate) struct OutboundNames<'a> {
-    pub maps: &'a dyn Fn(&str) -> Option<usize>,
-    pub vars: &'a CustomVars,
-    pub snapshot: RefCell<Vec<ServerVar>>,
-}
-
-impl Names for OutboundNames<'_> {
-    fn map(&self, name: &str) -> Option<usize> {
-        (self.maps)(name)
-    }
-
-    fn var(&self, name: &str) -> ServerVar {
-        let v = self.vars.resolve(name);
-        if v.is_response_side() || matches!(v, ServerVar::Unknown(_)) {
-            return v;
-        }
-        let mut snap = self.snapshot.borrow_mut();
-        let i = match snap.iter().position(|s| *s == v) {
-            Some(i) => i,
-            None => {
-                snap.push(v);
-                snap.len() - 1
-            }
-        };
-        ServerVar::Snapshot(i)
-    }
-}
+use crate::engine::decision::{ClientOrigin, HeaderEdit};
+use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext};
+use crate::engine::model::{Engine, OutboundAction};
+use crate::engine::request::lossy;
+use crate::engine::response::ResponseFacts;
+use crate::engine::server_vars::ServerVar;
+use crate::engine::template::Expand;
+use crate::engine::trace::RuleTrace;
+use crate::engine::url;
+use crate::pattern::Spans;
 
 /// One response's evaluation state.
 struct OutEval<'a> {
@@ -439,39 +352,12 @@ impl Engine {
     }
 }
 
-/// A response held in memory (tests, `iis-rewrite explain`).
-#[derive(Debug, Clone, Default)]
-pub struct StaticResponse {
-    headers: Vec<(String, Vec<u8>)>,
-}
-
-impl StaticResponse {
-    pub fn new(status: u16) -> Self {
-        StaticResponse::default().with_header(":status", status.to_string())
-    }
-
-    pub fn with_header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        let name = name.to_ascii_lowercase();
-        self.headers.retain(|(n, _)| *n != name);
-        self.headers.push((name, value.as_ref().to_vec()));
-        self
-    }
-}
-
-impl ResponseFacts for StaticResponse {
-    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| Cow::Borrowed(v.as_slice()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::FilterConfig;
-    use crate::request::StaticRequest;
+    use crate::engine::config::FilterConfig;
+    use crate::engine::request::StaticRequest;
+    use crate::engine::response::StaticResponse;
 
     const CONFIG: &str = r#"{
       "rules": [{"name": "Proxy", "match": {"url": ".*"},

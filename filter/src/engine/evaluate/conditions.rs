@@ -4,10 +4,10 @@
 //! first matched condition's whole match followed by every matched condition's groups. A
 //! negated or file-system condition contributes no captures.
 
-use crate::compile::{CompiledConditions, CondTest, Grouping};
+use crate::engine::model::{CompiledConditions, CondTest, Grouping};
+use crate::engine::template::Expand;
+use crate::engine::trace::ConditionTrace;
 use crate::pattern::Spans;
-use crate::template::Expand;
-use crate::trace::ConditionTrace;
 
 /// An evaluation context whose `{C:n}` values the conditions update as they go (a condition's
 /// input may read the captures of the conditions before it).

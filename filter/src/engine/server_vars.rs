@@ -155,10 +155,6 @@ impl CustomVars {
         self.names.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
     /// Resolves a name read by a template: a custom variable if some rule sets it.
     pub fn resolve(&self, name: &str) -> ServerVar {
         let upper = name.trim().to_ascii_uppercase();

@@ -13,8 +13,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
-use crate::plugin::{metric_names, Plugin};
-use crate::stream::{Host, SetMetrics, Stream, Verdict};
+use crate::engine::plugin::{metric_names, Plugin};
+use crate::host::{Host, SetMetrics, Stream, Verdict};
 
 proxy_wasm::main! {{
     // Info until the host says otherwise (on_vm_start): with the SDK cap at Trace every

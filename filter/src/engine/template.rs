@@ -3,8 +3,8 @@
 //! arguments nest. There is no escape character; a `}` outside a token is literal. Parsed once;
 //! expansion appends to a caller-owned buffer.
 
-use crate::server_vars::ServerVar;
-use crate::url;
+use crate::engine::server_vars::ServerVar;
+use crate::engine::url;
 
 /// A built-in function (§3.2); names are case-insensitive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +110,7 @@ impl Template {
     }
 
     /// The literal text the template starts with ("" if it starts with a token).
+    #[cfg(test)]
     pub fn literal_prefix(&self) -> &str {
         match self.segments.first() {
             Some(Segment::Literal(s)) => s,
@@ -275,7 +276,7 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server_vars::builtin;
+    use crate::engine::server_vars::builtin;
 
     struct N;
     impl Names for N {
