@@ -8,6 +8,7 @@ use crate::engine::rule_index::RuleIndex;
 use crate::engine::server_vars::{CustomVars, ServerVar, SetTarget};
 use crate::engine::template::Template;
 use crate::engine::upstream::Upstream;
+use crate::engine::vocab::LogicalGrouping;
 use crate::pattern::Pattern;
 
 #[derive(Debug)]
@@ -62,23 +63,6 @@ impl Outbound {
     }
 }
 
-/// `logicalGrouping`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Grouping {
-    MatchAll,
-    MatchAny,
-}
-
-impl Grouping {
-    pub(crate) fn parse(value: &str) -> Option<Grouping> {
-        match value.to_ascii_lowercase().as_str() {
-            "matchall" => Some(Grouping::MatchAll),
-            "matchany" => Some(Grouping::MatchAny),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug)]
 pub(crate) enum CondTest {
     Pattern(Pattern),
@@ -95,7 +79,7 @@ pub(crate) struct CompiledCondition {
 
 #[derive(Debug)]
 pub(crate) struct CompiledConditions {
-    pub grouping: Grouping,
+    pub grouping: LogicalGrouping,
     pub track_all: bool,
     pub items: Vec<CompiledCondition>,
     /// Some template (a later condition's input, a set, the action) reads `{C:n}`: the

@@ -173,26 +173,19 @@ impl Compiler<'_> {
             }
         };
         let append_query = a.append_query_string.unwrap_or(true);
-        match kind.to_ascii_lowercase().as_str() {
-            "none" => CompiledAction::None,
-            "abortrequest" => CompiledAction::Abort,
-            "rewrite" => match url_template(errs, warnings) {
+        match ACTION_TYPE.parse(kind) {
+            Some(ActionType::None) => CompiledAction::None,
+            Some(ActionType::AbortRequest) => CompiledAction::Abort,
+            Some(ActionType::Rewrite) => match url_template(errs, warnings) {
                 Some(url) => CompiledAction::Rewrite { url, append_query },
                 None => CompiledAction::None,
             },
-            "redirect" => {
+            Some(ActionType::Redirect) => {
                 let status = parse_enum(
                     a.redirect_type.as_ref(),
                     301,
-                    |v| match v.to_ascii_lowercase().as_str() {
-                        "permanent" => Some(301),
-                        "found" => Some(302),
-                        "seeother" => Some(303),
-                        "temporary" => Some(307),
-                        _ => None,
-                    },
-                    at.at(Element::Action, "redirectType"),
-                    "Permanent, Found, SeeOther or Temporary",
+                    &REDIRECT_TYPE,
+                    at.at(Element::Action, REDIRECT_TYPE.attribute),
                     errs,
                 );
                 match url_template(errs, warnings) {
@@ -208,7 +201,7 @@ impl Compiler<'_> {
                     None => CompiledAction::None,
                 }
             }
-            "customresponse" => {
+            Some(ActionType::CustomResponse) => {
                 let sat = at.at(Element::Action, "statusCode");
                 let status = match a.status_code {
                     None => {
@@ -246,11 +239,11 @@ impl Compiler<'_> {
                     description: text("statusDescription", &a.status_description, errs),
                 }
             }
-            _ => {
+            None => {
                 errs.push(ConfigError::UnknownValue {
-                    at: at.at(Element::Action, "type"),
+                    at: at.at(Element::Action, ACTION_TYPE.attribute),
                     value: kind.to_string(),
-                    expected: "None, Rewrite, Redirect, CustomResponse or AbortRequest",
+                    expected: ACTION_TYPE.expected,
                 });
                 CompiledAction::None
             }

@@ -10,13 +10,17 @@ use crate::engine::farm;
 use crate::engine::model::{
     CompiledAction, CompiledCondition, CompiledConditions, CompiledFarm, CompiledMap,
     CompiledOutboundRule, CompiledPreCondition, CompiledRule, CompiledSet, CondTest, Engine,
-    Grouping, Outbound, OutboundAction, ProxyHeaders,
+    Outbound, OutboundAction, ProxyHeaders,
 };
 use crate::engine::rule_index::RuleIndex;
 use crate::engine::server_vars::{set_kind, CustomVars, ServerVar, SetTarget};
 use crate::engine::template::{Names, Segment, Template, TemplateError};
 use crate::engine::upstream::{default_cluster_name, Upstream};
 use crate::engine::url;
+use crate::engine::vocab::{
+    ActionType, LogicalGrouping, MatchType, OutboundActionType, PatternSyntax, Vocabulary,
+    ACTION_TYPE, LOGICAL_GROUPING, MATCH_TYPE, OUTBOUND_ACTION_TYPE, PATTERN_SYNTAX, REDIRECT_TYPE,
+};
 use crate::pattern::{Pattern, PatternError, Syntax};
 use std::cell::{Cell, RefCell};
 /// What `compile_all` returns for a refused configuration: every error, and the warnings.
@@ -79,12 +83,16 @@ fn parse_syntax(
     match value {
         None => Some(Syntax::EcmaScript),
         Some(v) => {
-            let parsed = Syntax::parse(v.trim());
+            let parsed = PATTERN_SYNTAX.parse(v.trim()).map(|s| match s {
+                PatternSyntax::EcmaScript => Syntax::EcmaScript,
+                PatternSyntax::Wildcard => Syntax::Wildcard,
+                PatternSyntax::ExactMatch => Syntax::ExactMatch,
+            });
             if parsed.is_none() {
                 errs.push(ConfigError::UnknownValue {
                     at,
                     value: v.clone(),
-                    expected: "ECMAScript, Wildcard or ExactMatch",
+                    expected: PATTERN_SYNTAX.expected,
                 });
             }
             parsed
@@ -121,22 +129,21 @@ fn compile_pattern(
     }
 }
 
-/// Parses an IIS boolean-ish enum (case-insensitive) or reports it.
-fn parse_enum<T>(
+/// Parses an IIS enum attribute (case-insensitive, surrounding spaces ignored) or reports it.
+fn parse_enum<T: Copy>(
     value: Option<&String>,
     default: T,
-    parse: fn(&str) -> Option<T>,
+    vocabulary: &Vocabulary<T>,
     at: Location,
-    expected: &'static str,
     errs: &mut Vec<ConfigError>,
 ) -> T {
     match value {
         None => default,
-        Some(v) => parse(v.trim()).unwrap_or_else(|| {
+        Some(v) => vocabulary.parse(v.trim()).unwrap_or_else(|| {
             errs.push(ConfigError::UnknownValue {
                 at,
                 value: v.clone(),
-                expected,
+                expected: vocabulary.expected,
             });
             default
         }),
@@ -259,7 +266,7 @@ fn matches_everything(rule: &config::InboundRule) -> bool {
     let wildcard = rule
         .pattern_syntax
         .as_deref()
-        .is_some_and(|s| s.eq_ignore_ascii_case("wildcard"));
+        .is_some_and(|s| PATTERN_SYNTAX.parse(s) == Some(PatternSyntax::Wildcard));
     if wildcard {
         return url == "*";
     }
@@ -297,10 +304,9 @@ fn compile_conditions(
 ) -> (CompiledConditions, Option<usize>) {
     let grouping = parse_enum(
         raw.logical_grouping.as_ref(),
-        Grouping::MatchAll,
-        Grouping::parse,
-        at.at(Element::Conditions, "logicalGrouping"),
-        "MatchAll or MatchAny",
+        LogicalGrouping::MatchAll,
+        &LOGICAL_GROUPING,
+        at.at(Element::Conditions, LOGICAL_GROUPING.attribute),
         errs,
     );
     let track_all = raw.track_all_captures.unwrap_or(track_all_default);
@@ -329,8 +335,8 @@ fn compile_conditions(
         );
         warn_unknown_vars(&input, &cat, warnings);
         let match_type = c.match_type.as_deref().unwrap_or("Pattern");
-        let test = match match_type.to_ascii_lowercase().as_str() {
-            "pattern" => {
+        let test = match MATCH_TYPE.parse(match_type) {
+            Some(MatchType::Pattern) => {
                 let src = c.pattern.as_deref().unwrap_or("");
                 let pat_at = at.at(Element::Condition(k), "pattern");
                 match compile_pattern(
@@ -353,7 +359,7 @@ fn compile_conditions(
                     None => continue,
                 }
             }
-            "isfile" | "isdirectory" => {
+            Some(MatchType::IsFile | MatchType::IsDirectory) => {
                 warnings.push(Warning {
                     at: at.at(Element::Condition(k), "matchType"),
                     message: format!(
@@ -363,11 +369,11 @@ fn compile_conditions(
                 });
                 CondTest::NoFileSystem
             }
-            _ => {
+            None => {
                 errs.push(ConfigError::UnknownValue {
-                    at: at.at(Element::Condition(k), "matchType"),
+                    at: at.at(Element::Condition(k), MATCH_TYPE.attribute),
                     value: match_type.to_string(),
-                    expected: "Pattern, IsFile or IsDirectory",
+                    expected: MATCH_TYPE.expected,
                 });
                 continue;
             }

@@ -274,15 +274,10 @@ impl Compiler<'_> {
         );
         let action = match &r.action {
             None => OutboundAction::None,
-            Some(a) => match a
-                .action_type
-                .as_deref()
-                .unwrap_or("None")
-                .to_ascii_lowercase()
-                .as_str()
+            Some(a) => match OUTBOUND_ACTION_TYPE.parse(a.action_type.as_deref().unwrap_or("None"))
             {
-                "none" => OutboundAction::None,
-                "rewrite" => {
+                Some(OutboundActionType::None) => OutboundAction::None,
+                Some(OutboundActionType::Rewrite) => {
                     let vat = at.at(Element::Action, "value");
                     let value = parse_template(names, a.value.as_deref().unwrap_or(""), &vat, errs);
                     check_refs(
@@ -304,11 +299,15 @@ impl Compiler<'_> {
                         replace: a.replace.unwrap_or(true),
                     }
                 }
-                other => {
+                None => {
                     errs.push(ConfigError::UnknownValue {
-                        at: at.at(Element::Action, "type"),
-                        value: other.to_string(),
-                        expected: "None or Rewrite",
+                        at: at.at(Element::Action, OUTBOUND_ACTION_TYPE.attribute),
+                        value: a
+                            .action_type
+                            .as_deref()
+                            .unwrap_or("None")
+                            .to_ascii_lowercase(),
+                        expected: OUTBOUND_ACTION_TYPE.expected,
                     });
                     OutboundAction::None
                 }

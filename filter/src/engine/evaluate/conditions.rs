@@ -4,9 +4,10 @@
 //! first matched condition's whole match followed by every matched condition's groups. A
 //! negated or file-system condition contributes no captures.
 
-use crate::engine::model::{CompiledConditions, CondTest, Grouping};
+use crate::engine::model::{CompiledConditions, CondTest};
 use crate::engine::template::Expand;
 use crate::engine::trace::ConditionTrace;
+use crate::engine::vocab::LogicalGrouping;
 use crate::pattern::Spans;
 
 /// An evaluation context whose `{C:n}` values the conditions update as they go (a condition's
@@ -71,13 +72,13 @@ pub(crate) fn evaluate_conditions<C: ConditionContext>(
             }
         }
         match c.grouping {
-            Grouping::MatchAll if !result => return false,
-            Grouping::MatchAny if result => return true,
+            LogicalGrouping::MatchAll if !result => return false,
+            LogicalGrouping::MatchAny if result => return true,
             _ => any |= result,
         }
     }
     match c.grouping {
-        Grouping::MatchAll => true,
-        Grouping::MatchAny => c.items.is_empty() || any,
+        LogicalGrouping::MatchAll => true,
+        LogicalGrouping::MatchAny => c.items.is_empty() || any,
     }
 }
