@@ -50,3 +50,41 @@ pub enum Verdict {
     /// A local reply was sent or the stream was reset: stop iteration.
     Stop,
 }
+
+/// The line logged at critical level when the filter panics (never expected: nothing reachable
+/// from a request may panic, and a panic traps the worker's VM, so the operator must see where
+/// and why). `payload` is the panic's payload: a `&str` or a `String` for `panic!` and friends.
+pub fn panic_report(location: Option<(&str, u32, u32)>, payload: &dyn std::any::Any) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    let at = location.map_or_else(
+        || "an unknown location".to_string(),
+        |(file, line, column)| format!("{file}:{line}:{column}"),
+    );
+    format!(
+        "iis-rewrite {} ({}) panicked at {at}: {message}; the VM traps now",
+        crate::VERSION,
+        crate::GIT_HASH
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_report;
+
+    #[test]
+    fn panic_report_names_the_location_and_the_message() {
+        let r = panic_report(Some(("filter/src/x.rs", 12, 5)), &"index out of bounds");
+        assert!(
+            r.contains("panicked at filter/src/x.rs:12:5: index out of bounds"),
+            "{r}"
+        );
+        assert!(r.contains(crate::VERSION), "{r}");
+        let owned = String::from("formatted 42");
+        assert!(panic_report(None, &owned).contains("an unknown location: formatted 42"));
+        assert!(panic_report(None, &7u8).contains("(no message)"));
+    }
+}
