@@ -1,5 +1,6 @@
-//! ARR server farms (`webFarms`, iis-reference.md §7.2–§7.6) and the server-level proxy
-//! timeouts (§7.1), validated once into the form both the filter and the Envoy generator use.
+//! ARR server farms (`webFarms`; docs/arr.md) and the server-level proxy timeouts
+//! (`system.webServer/proxy`), validated once into the form both the filter and the Envoy generator
+//! use.
 //!
 //! The filter only needs a farm's name and its `<protocol>` settings (Host, reverse rewriting,
 //! X-Forwarded-For); servers, balancing, health checks, affinity and timeouts are Envoy's

@@ -154,7 +154,7 @@ impl CompiledMap {
     }
 }
 
-/// What ARR adds to every proxied request (§7.4), server-level or for one farm.
+/// What ARR adds to every proxied request, server-level or for one farm.
 #[derive(Debug)]
 pub(crate) struct ProxyHeaders {
     /// `xForwardedForHeaderName` (lowercase); `None` when set to empty.

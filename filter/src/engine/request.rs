@@ -1,6 +1,6 @@
 //! What the engine may ask about the current request, and a plain in-memory implementation for
 //! tests and for `iis-rewrite explain`. Values are bytes as the client sent them: nothing a client
-//! controls is assumed to be UTF-8 (iis-reference.md §2 maps these facts to server variables).
+//! controls is assumed to be UTF-8 (`server_vars` maps these facts to server variables).
 
 use std::borrow::Cow;
 

@@ -6,7 +6,7 @@ use crate::pattern::Syntax;
 /// The literal every input a URL pattern matches must start with, when the pattern says so
 /// plainly: ECMAScript `^literal…` (no `|` anywhere, a literal followed by `?`, `*` or `{` not
 /// counted), Wildcard `literal*…` (anchored by definition). Under ignoreCase only an ASCII run
-/// counts (ASCII letters fold to ASCII only, iis-reference.md §4) and it is returned lowercase.
+/// counts (ECMAScript ignoreCase folds ASCII letters to ASCII only) and it is returned lowercase.
 /// `None` when no such literal is certain; ExactMatch is left out (its ignoreCase is Unicode).
 pub(crate) fn required_prefix(
     source: &str,

@@ -1,9 +1,9 @@
 //! One HTTP stream through the filter: turns a [`Decision`] into host operations. Every host
 //! operation goes through the [`Host`] trait, so this logic (what is read, what is written, in
 //! which phase, how many host calls a request costs) runs natively in tests against a recording
-//! host; `glue` implements `Host` with one proxy-wasm call per method.
+//! host; `host::proxy_wasm` implements `Host` with one proxy-wasm call per method.
 //!
-//! Envoy facts relied on (shared/envoy-proxy-wasm.md, each checked by an e2e contract test):
+//! Envoy facts relied on (each checked by an e2e contract test, tests/e2e/test_contract.py):
 //! editing `:path` or any request header re-selects the route (ABI 0.2.1); the upstream is
 //! chosen by a `cluster_header` route reading the header we set; our own local replies still
 //! pass `on_http_response_headers`; request headers must not be touched after the request phase.

@@ -2,7 +2,7 @@
 
 use super::*;
 impl Compiler<'_> {
-    /// The enabled farms, with the farm defaults of §7.2, and the server-level proxy checks.
+    /// The enabled farms, with ARR's farm defaults, and the server-level proxy checks.
     pub(super) fn farms(&mut self) -> Vec<CompiledFarm> {
         let mut check = farm::Check {
             errs: &mut self.errs,

@@ -306,7 +306,8 @@ impl Compiler<'_> {
             names.push(rule.name.trim());
             if !rule.enabled.unwrap_or(true) {
                 // A disabled rule never runs; its mistakes are reported, but do not refuse the
-                // configuration (the published Jellyfin config has one, §8.23 leaves it open).
+                // configuration (the published Jellyfin config has one; IIS does not document this
+                // case).
                 warnings.push(Warning {
                     at: at.at(Element::Item, "enabled"),
                     message: "is disabled and never runs".into(),

@@ -1,6 +1,6 @@
 //! Compiles a [`FilterConfig`] once (at `on_configure`, or in the CLI) into an [`Engine`]: every
-//! pattern, template and map is built here, and every mistake that iis-reference.md §11 lists as
-//! a load-time error is reported with its location. Nothing here runs per request.
+//! pattern, template and map is built here, and every mistake that can be found at load time is
+//! reported with its location. Nothing here runs per request.
 
 use std::collections::BTreeMap;
 

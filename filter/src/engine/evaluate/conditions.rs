@@ -1,8 +1,8 @@
-//! Evaluation of `<conditions>` (iis-reference.md §1.6, §1.7), shared by inbound rules, outbound
-//! rules and preConditions: MatchAll stops at the first false condition, MatchAny at the first
-//! true one; `{C:n}` reads the last matched condition's groups, or with `trackAllCaptures` the
-//! first matched condition's whole match followed by every matched condition's groups. A
-//! negated or file-system condition contributes no captures.
+//! Evaluation of `<conditions>` (URL Rewrite Module Configuration Reference, "Conditions"), shared
+//! by inbound rules, outbound rules and preConditions: MatchAll stops at the first false condition,
+//! MatchAny at the first true one; `{C:n}` reads the last matched condition's groups, or with
+//! `trackAllCaptures` the first matched condition's whole match followed by every matched
+//! condition's groups. A negated or file-system condition contributes no captures.
 
 use crate::engine::model::{CompiledConditions, CondTest};
 use crate::engine::template::Expand;

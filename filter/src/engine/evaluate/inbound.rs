@@ -1,11 +1,11 @@
-//! Inbound rule evaluation (iis-reference.md §1): global rules, then distributed rules, each
+//! Inbound rule evaluation: global rules, then distributed rules, each
 //! seeing the URL the earlier ones rewrote; conditions with MatchAll/MatchAny and the `{C:n}`
-//! capture rules of §1.7; `<set>` before the action; the five actions; stopProcessing.
+//! capture rules; `<set>` before the action; the five actions; stopProcessing.
 //!
-//! Where IIS is silent the project's decisions of §11 apply (relative redirects resolved against
-//! the site root, query merge order, `replace="false"` keeps, `//x` is a local path). Safety
-//! checks IIS does not make: a redirect may only leave for a host the rule names (or the
-//! request's own host family), a proxy target must be a configured upstream, and every value
+//! Where IIS is silent the project's decisions apply (docs/differences.md: relative redirects
+//! resolved against the site root, query merge order, `replace="false"` keeps, `//x` is a local
+//! path). Safety checks IIS does not make: a redirect may only leave for a host the rule names (or
+//! the request's own host family), a proxy target must be a configured upstream, and every value
 //! written into a header is kept free of CR/LF.
 
 use std::borrow::Cow;
@@ -227,14 +227,14 @@ fn redirect_host_allowed(target: &str, request_host: &str, named: &[String]) -> 
     target == own || related(&target, &own) || related(&own, &target)
 }
 
-/// Whether a built Rewrite target names a proxy scheme (§11).
+/// Whether a built Rewrite target names a proxy scheme (http, https, ws, wss).
 fn is_proxy_target(target: &str) -> bool {
     target
         .split_once("://")
         .is_some_and(|(scheme, _)| url::default_port(&scheme.to_ascii_lowercase()).is_some())
 }
 
-/// Appends the current query string as `appendQueryString` asks (§1.10, §11: the target's own
+/// Appends the current query string as `appendQueryString` asks (the target's own
 /// query first, then `&`, then the original).
 fn with_query(mut target: String, append: bool, query: Option<&str>) -> String {
     if let (true, Some(q)) = (append, query.filter(|q| !q.is_empty())) {
@@ -363,7 +363,7 @@ impl<'a> Eval<'a> {
                 }
                 normalized
             }
-            // Relative: resolved against the site root (§11).
+            // Relative: resolved against the site root (docs/differences.md).
             None if target.starts_with('/') => target,
             None => format!("/{target}"),
         };
@@ -409,7 +409,7 @@ impl<'a> Eval<'a> {
                     *append_query,
                     self.query.as_deref(),
                 );
-                // §11: a target starting with http://, https://, ws:// or wss:// is proxied;
+                // A target starting with http://, https://, ws:// or wss:// is proxied;
                 // one that does not parse as such (userinfo, a bad port) is refused, never
                 // taken as a local path.
                 if !is_proxy_target(&target) {
@@ -463,7 +463,7 @@ impl<'a> Eval<'a> {
             );
             let matched = found != rule.negate;
             if rule.negate {
-                // A negated match yields no captures (§8.20).
+                // A negated match yields no captures: `{R:n}` reads empty.
                 self.rule_spans.clear();
             }
             let mut rt = trace.as_ref().map(|_| RuleTrace {
@@ -559,7 +559,7 @@ impl<'a> Eval<'a> {
                 .iter()
                 .any(|e| e.name == "x-original-url")
         {
-            // URL Rewrite sets HTTP_X_ORIGINAL_URL when it rewrites (§2.2, §7.4).
+            // URL Rewrite sets HTTP_X_ORIGINAL_URL to the client's URL when it rewrites.
             let original = url::sanitize_header_value(&self.original_target).into_owned();
             self.request_edits.push(HeaderEdit {
                 name: "x-original-url".into(),
@@ -577,7 +577,7 @@ impl<'a> Eval<'a> {
                 value: None,
             });
         }
-        // Outbound rules of a proxied request see the client's URL (§11).
+        // Outbound rules of a proxied request see the client's URL.
         if self.absolute.is_some() {
             if let Some(original) = self.original.take() {
                 (self.url_input, self.path_raw, self.query) = original;
@@ -605,7 +605,7 @@ impl<'a> Eval<'a> {
         }
     }
 
-    /// What ARR adds to a proxied request (§7.4): X-Forwarded-For with the client address
+    /// What ARR adds to a proxied request: X-Forwarded-For with the client address
     /// (port included by default), and the backend credentials when configured.
     fn add_proxy_headers(&mut self, ph: &ProxyHeaders) {
         if let (Some(name), 0) = (&ph.xff_header, ph.trusted_hops) {
@@ -659,7 +659,7 @@ impl<'a> Eval<'a> {
         }
         let tls = url::scheme_is_tls(&u.scheme);
         let host_set_by_rule = self.request_edits.iter().any(|e| e.name == ":authority");
-        // A host naming an ARR server farm is the farm (§7.3).
+        // A host naming an ARR server farm sends the request to that farm.
         if let Some(CompiledFarm { farm, .. }) = self.engine.find_farm(&u.host) {
             let port = u
                 .port
@@ -816,7 +816,7 @@ impl Engine {
             rule_offset: 0,
             read_headers: RefCell::new(Vec::new()),
         };
-        // Global rules first; a stopProcessing among them ends only their set (§1.11).
+        // Global rules first; a stopProcessing among them ends only their set.
         let mut outcome = eval.run(&self.global_rules, &self.global_index, trace.as_deref_mut());
         if outcome.is_none() {
             eval.rule_offset = self.global_rules.len();

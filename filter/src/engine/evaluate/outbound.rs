@@ -1,8 +1,8 @@
 //! Outbound rules on response headers, their preConditions, and `<httpProtocol><customHeaders>`
-//! (iis-reference.md §5, §6).
+//! (URL Rewrite Module Configuration Reference, outbound rules; docs/configuration.md).
 //!
 //! Order per response: inbound `RESPONSE_*` sets, then customHeaders (present when outbound rules
-//! run, so a rule can change them, §6), then the enabled outbound rules in order. Each rule runs
+//! run, so a rule can change them), then the enabled outbound rules in order. Each rule runs
 //! only when its preCondition holds (evaluated once per response); it matches its pattern
 //! against the current value of its header (an absent header reads as empty), checks its
 //! conditions (`trackAllCaptures` defaults to true here), and Rewrite sets the header, where an
@@ -170,7 +170,7 @@ impl Engine {
 
     /// [`Engine::outbound`] for a response to a proxied request: `origin` (from
     /// `Decision::reverse_rewrite`) turns backend `Location`/`Content-Location` URLs back to the
-    /// client's scheme and host first, as ARR does before outbound rules run (§7.5).
+    /// client's scheme and host first, as ARR does before outbound rules run.
     pub fn outbound_for_proxied(
         &self,
         resp: &dyn ResponseFacts,
@@ -224,7 +224,7 @@ impl Engine {
                 None => ev.set_clean(name, Some(value.clone())),
                 Some(c) if c.is_empty() => ev.set_clean(name, Some(value.clone())),
                 Some(c) if carries(&c, value) => {}
-                // IIS adds a custom header to what the backend sent (§6): both values.
+                // IIS adds a custom header to what the backend sent: both values.
                 Some(c) => {
                     let both = format!("{c}, {value}");
                     ev.set(name, Some(both));
