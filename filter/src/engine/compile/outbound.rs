@@ -194,61 +194,9 @@ impl Compiler<'_> {
             at.at(Element::Item, "patternSyntax"),
             errs,
         );
-        let pre_condition = match r.pre_condition.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(name) => {
-                let found = pre_conditions
-                    .iter()
-                    .position(|p| p.name.eq_ignore_ascii_case(name));
-                if found.is_none()
-                    && !self.config.outbound_rules.as_ref().is_some_and(|o| {
-                        o.pre_conditions
-                            .iter()
-                            .any(|p| p.name.trim().eq_ignore_ascii_case(name))
-                    })
-                {
-                    errs.push(ConfigError::UnknownPreCondition {
-                        at: at.at(Element::Item, "preCondition"),
-                        name: name.to_string(),
-                    });
-                }
-                found
-            }
-        };
+        let pre_condition = self.pre_condition_index(r, at, pre_conditions, errs);
         let m = r.match_target.clone().unwrap_or_default();
-        if m.filter_by_tags
-            .as_deref()
-            .is_some_and(|t| !t.trim().eq_ignore_ascii_case("none"))
-            || m.custom_tags.is_some()
-        {
-            errs.push(ConfigError::Unsupported {
-                at: at.at(Element::Match, "filterByTags"),
-                what: "rewriting URLs inside the response body (filterByTags)".into(),
-            });
-            return None;
-        }
-        let header = match m.server_variable.as_deref().map(str::trim) {
-            None | Some("") => {
-                errs.push(ConfigError::Unsupported {
-                    at: at.at(Element::Match, "serverVariable"),
-                    what: "an outbound rule without serverVariable (response body rewriting)"
-                        .into(),
-                });
-                return None;
-            }
-            Some(v) => match crate::engine::server_vars::builtin(v) {
-                ServerVar::ResponseHeader(h) => h,
-                _ => {
-                    warnings.push(Warning {
-                        at: at.at(Element::Match, "serverVariable"),
-                        message: format!(
-                            "\"{v}\" is not a response header (RESPONSE_…); request variables cannot change once the response runs, so this rule does nothing on Envoy"
-                        ),
-                    });
-                    return None;
-                }
-            },
-        };
+        let header = response_header(&m, at, errs, warnings)?;
         let pattern_src = m.pattern.as_deref().unwrap_or("");
         let pattern = compile_pattern(
             pattern_src,
@@ -272,75 +220,19 @@ impl Compiler<'_> {
             errs,
             warnings,
         );
+        let limits = RefLimits {
+            rule_groups,
+            cond_max,
+            reads: &reads,
+        };
         let action = match &r.action {
             None => OutboundAction::None,
-            Some(a) => match OUTBOUND_ACTION_TYPE.parse(a.action_type.as_deref().unwrap_or("None"))
-            {
-                Some(OutboundActionType::None) => OutboundAction::None,
-                Some(OutboundActionType::Rewrite) => {
-                    let vat = at.at(Element::Action, "value");
-                    let value = parse_template(names, a.value.as_deref().unwrap_or(""), &vat, errs);
-                    check_refs(
-                        &value,
-                        RefLimits {
-                            rule_groups,
-                            cond_max,
-                            reads: &reads,
-                        },
-                        &vat,
-                        errs,
-                    );
-                    warn_unknown_vars(&value, &vat, warnings);
-                    OutboundAction::Rewrite {
-                        constant: value
-                            .as_literal()
-                            .map(|l| url::sanitize_header_value(l).into_owned()),
-                        value,
-                        replace: a.replace.unwrap_or(true),
-                    }
-                }
-                None => {
-                    errs.push(ConfigError::UnknownValue {
-                        at: at.at(Element::Action, OUTBOUND_ACTION_TYPE.attribute),
-                        value: a
-                            .action_type
-                            .as_deref()
-                            .unwrap_or("None")
-                            .to_ascii_lowercase(),
-                        expected: OUTBOUND_ACTION_TYPE.expected,
-                    });
-                    OutboundAction::None
-                }
-            },
+            Some(a) => outbound_action(a, at, names, limits, errs, warnings),
         };
         if errs.len() > before {
             return None;
         }
-        // A pattern that matches every value (`.*`), whose captures nothing reads, and an
-        // action that does not append: the header's current value cannot change the outcome,
-        // so the response phase need not fetch it.
-        let matches_all = match syntax {
-            Some(Syntax::EcmaScript) => matches!(pattern_src, ".*" | "^.*" | "(.*)" | "^(.*)"),
-            Some(Syntax::Wildcard) => pattern_src == "*",
-            Some(Syntax::ExactMatch) | None => false,
-        };
-        let mut reads_rule_captures = false;
-        let mut note = |seg: &Segment| {
-            if matches!(seg, Segment::RuleRef(_)) {
-                reads_rule_captures = true;
-            }
-        };
-        for c in &conditions.items {
-            c.input.visit(&mut note);
-        }
-        let appends = match &action {
-            OutboundAction::Rewrite { value, replace, .. } => {
-                value.visit(&mut note);
-                !*replace
-            }
-            OutboundAction::None => false,
-        };
-        let input_unused = matches_all && !reads_rule_captures && !appends;
+        let input_unused = input_unused(syntax, pattern_src, &conditions, &action);
         conditions.captures_read = reads.get().cond;
         Some(CompiledOutboundRule {
             captures_read: reads.get().rule,
@@ -355,4 +247,147 @@ impl Compiler<'_> {
             action,
         })
     }
+
+    /// The index of the rule's `preCondition` among the compiled ones; an unknown name is
+    /// reported (a precondition that exists but failed to compile was reported already).
+    fn pre_condition_index(
+        &self,
+        r: &config::OutboundRule,
+        at: &Location,
+        pre_conditions: &[CompiledPreCondition],
+        errs: &mut Vec<ConfigError>,
+    ) -> Option<usize> {
+        let name = r
+            .pre_condition
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())?;
+        let found = pre_conditions
+            .iter()
+            .position(|p| p.name.eq_ignore_ascii_case(name));
+        if found.is_none()
+            && !self.config.outbound_rules.as_ref().is_some_and(|o| {
+                o.pre_conditions
+                    .iter()
+                    .any(|p| p.name.trim().eq_ignore_ascii_case(name))
+            })
+        {
+            errs.push(ConfigError::UnknownPreCondition {
+                at: at.at(Element::Item, "preCondition"),
+                name: name.to_string(),
+            });
+        }
+        found
+    }
+}
+
+/// The response header an outbound rule rewrites (`serverVariable="RESPONSE_…"`); `None` after
+/// reporting a body rewrite (refused) or a request variable (a rule that does nothing here).
+fn response_header(
+    m: &config::OutboundMatch,
+    at: &Location,
+    errs: &mut Vec<ConfigError>,
+    warnings: &mut Vec<Warning>,
+) -> Option<String> {
+    if m.filter_by_tags
+        .as_deref()
+        .is_some_and(|t| !t.trim().eq_ignore_ascii_case("none"))
+        || m.custom_tags.is_some()
+    {
+        errs.push(ConfigError::Unsupported {
+            at: at.at(Element::Match, "filterByTags"),
+            what: "rewriting URLs inside the response body (filterByTags)".into(),
+        });
+        return None;
+    }
+    match m.server_variable.as_deref().map(str::trim) {
+        None | Some("") => {
+            errs.push(ConfigError::Unsupported {
+                at: at.at(Element::Match, "serverVariable"),
+                what: "an outbound rule without serverVariable (response body rewriting)".into(),
+            });
+            None
+        }
+        Some(v) => match crate::engine::server_vars::builtin(v) {
+            ServerVar::ResponseHeader(h) => Some(h),
+            _ => {
+                warnings.push(Warning {
+                    at: at.at(Element::Match, "serverVariable"),
+                    message: format!(
+                        "\"{v}\" is not a response header (RESPONSE_…); request variables cannot change once the response runs, so this rule does nothing on Envoy"
+                    ),
+                });
+                None
+            }
+        },
+    }
+}
+
+/// An outbound rule's `<action>`.
+fn outbound_action(
+    a: &config::OutboundAction,
+    at: &Location,
+    names: &OutboundNames<'_>,
+    limits: RefLimits,
+    errs: &mut Vec<ConfigError>,
+    warnings: &mut Vec<Warning>,
+) -> OutboundAction {
+    let kind = a.action_type.as_deref().unwrap_or("None");
+    match OUTBOUND_ACTION_TYPE.parse(kind) {
+        Some(OutboundActionType::None) => OutboundAction::None,
+        Some(OutboundActionType::Rewrite) => {
+            let vat = at.at(Element::Action, "value");
+            let value = parse_template(names, a.value.as_deref().unwrap_or(""), &vat, errs);
+            check_refs(&value, limits, &vat, errs);
+            warn_unknown_vars(&value, &vat, warnings);
+            OutboundAction::Rewrite {
+                constant: value
+                    .as_literal()
+                    .map(|l| url::sanitize_header_value(l).into_owned()),
+                value,
+                replace: a.replace.unwrap_or(true),
+            }
+        }
+        None => {
+            errs.push(ConfigError::UnknownValue {
+                at: at.at(Element::Action, OUTBOUND_ACTION_TYPE.attribute),
+                value: kind.to_ascii_lowercase(),
+                expected: OUTBOUND_ACTION_TYPE.expected,
+            });
+            OutboundAction::None
+        }
+    }
+}
+
+/// A pattern that matches every value (`.*`), whose captures nothing reads, and an action that
+/// does not append: the header's current value cannot change the outcome, so the response
+/// phase need not fetch it.
+fn input_unused(
+    syntax: Option<Syntax>,
+    pattern_src: &str,
+    conditions: &CompiledConditions,
+    action: &OutboundAction,
+) -> bool {
+    let matches_all = match syntax {
+        Some(Syntax::EcmaScript) => matches!(pattern_src, ".*" | "^.*" | "(.*)" | "^(.*)"),
+        Some(Syntax::Wildcard) => pattern_src == "*",
+        Some(Syntax::ExactMatch) | None => false,
+    };
+    let mut reads_rule_captures = false;
+    let mut note = |seg: &Segment| {
+        if matches!(seg, Segment::RuleRef(_)) {
+            reads_rule_captures = true;
+        }
+    };
+    for c in &conditions.items {
+        c.input.visit(&mut note);
+    }
+    let appends = match action {
+        OutboundAction::Rewrite { value, replace, .. } => {
+            value.visit(&mut note);
+            !*replace
+        }
+        OutboundAction::None => false,
+    };
+    matches_all && !reads_rule_captures && !appends
 }
