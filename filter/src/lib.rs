@@ -2,11 +2,11 @@
 //!
 //! Two layers, and the dependency runs one way:
 //!
-//! - [`engine`]: pure Rust, no host call. `vocab` → `config`, `error` → facts and helpers
+//! - `engine`: pure Rust, no host call. `vocab` → `config`, `error` → facts and helpers
 //!   (`request`, `response`, `decision`, `trace`, `url`, `template`, `server_vars`, `farm`,
 //!   `upstream`) → `model` (the compiled rule set) and `rule_index` → `compile` (config to
 //!   model) and `evaluate` (model and facts to a decision) → `plugin` (named rule sets).
-//! - [`host`]: the per-stream logic behind the `Host` trait, and the proxy-wasm glue (wasm32
+//! - `host`: the per-stream logic behind the `Host` trait, and the proxy-wasm glue (wasm32
 //!   only) that implements it. The host uses the engine; the engine never uses the host.
 //!
 //! `pattern` (and its `backtrack` matcher) sits beside the engine: the compiler builds patterns
@@ -16,7 +16,9 @@ pub mod backtrack;
 pub mod pattern;
 
 pub mod engine;
-pub mod host;
+// Only the wasm build and the tests drive streams; the CLI and the benchmarks use the engine.
+#[cfg(any(target_arch = "wasm32", test))]
+pub(crate) mod host;
 
 // The paths the `iis-rewrite` command, the tests and the benchmarks use.
 pub use engine::decision::{Decision, HeaderEdit, Outcome};

@@ -1,7 +1,7 @@
 //! The rule engine: pure Rust, no host call. It turns the raw configuration ([`config`]) into a
 //! compiled rule set ([`model`]) once, then evaluates requests and responses against it
 //! ([`evaluate`]) and returns [`decision`]s. The CLI links it natively; the wasm build wraps it
-//! in [`crate::host`].
+//! in `crate::host`.
 
 pub mod vocab;
 

@@ -1,6 +1,6 @@
-//! The host side: everything that talks to Envoy. [`stream`] drives one HTTP stream through the
+//! The host side: everything that talks to Envoy. `stream` drives one HTTP stream through the
 //! engine and reaches the proxy only through the [`Host`] trait below, so it runs natively in
-//! tests against [`recording`]'s host; `proxy_wasm` (wasm32 only) implements `Host` with one
+//! tests against `recording`'s host; `proxy_wasm` (wasm32 only) implements `Host` with one
 //! proxy-wasm call per method and registers the root and HTTP contexts.
 
 pub mod stream;
@@ -12,8 +12,6 @@ pub(crate) mod recording;
 // plain WASI runtime without the proxy-wasm host imports.
 #[cfg(all(target_arch = "wasm32", not(test)))]
 mod proxy_wasm;
-
-pub use stream::Stream;
 
 /// The host operations a stream needs.
 pub trait Host {

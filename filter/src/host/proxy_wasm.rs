@@ -15,7 +15,8 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
 use crate::engine::plugin::{metric_names, Plugin};
-use crate::host::{Host, SetMetrics, Stream, Verdict};
+use crate::host::stream::Stream;
+use crate::host::{Host, SetMetrics, Verdict};
 
 proxy_wasm::main! {{
     // Info until the host says otherwise (on_vm_start): with the SDK cap at Trace every
