@@ -201,44 +201,7 @@ impl Compiler<'_> {
                     None => CompiledAction::None,
                 }
             }
-            Some(ActionType::CustomResponse) => {
-                let sat = at.at(Element::Action, "statusCode");
-                let status = match a.status_code {
-                    None => {
-                        errs.push(ConfigError::Missing { at: sat });
-                        500
-                    }
-                    Some(s) if (300..=307).contains(&s) || !(100..=999).contains(&s) => {
-                        errs.push(ConfigError::OutOfRange {
-                            at: sat,
-                            value: s.to_string(),
-                            allowed: "100 to 999, except 300 to 307 (use a Redirect action)",
-                        });
-                        500
-                    }
-                    Some(s) => u16::try_from(s).unwrap_or(500),
-                };
-                let sub_status = a.sub_status_code.unwrap_or(0);
-                if sub_status > 999 {
-                    errs.push(ConfigError::OutOfRange {
-                        at: at.at(Element::Action, "subStatusCode"),
-                        value: sub_status.to_string(),
-                        allowed: "0 to 999",
-                    });
-                }
-                let text = |attr: &'static str, v: &Option<String>, errs: &mut Vec<ConfigError>| {
-                    let tat = at.at(Element::Action, attr);
-                    let t = self.template(v.as_deref().unwrap_or(""), &tat, errs);
-                    check_refs(&t, limits, &tat, errs);
-                    t
-                };
-                CompiledAction::CustomResponse {
-                    status,
-                    sub_status,
-                    reason: text("statusReason", &a.status_reason, errs),
-                    description: text("statusDescription", &a.status_description, errs),
-                }
-            }
+            Some(ActionType::CustomResponse) => self.custom_response(a, at, limits, errs),
             None => {
                 errs.push(ConfigError::UnknownValue {
                     at: at.at(Element::Action, ACTION_TYPE.attribute),
@@ -247,6 +210,53 @@ impl Compiler<'_> {
                 });
                 CompiledAction::None
             }
+        }
+    }
+
+    /// A CustomResponse action: IIS's status range (no redirect statuses), the sub-status, and
+    /// the reason and description templates.
+    fn custom_response(
+        &self,
+        a: &config::Action,
+        at: &Location,
+        limits: RefLimits,
+        errs: &mut Vec<ConfigError>,
+    ) -> CompiledAction {
+        let sat = at.at(Element::Action, "statusCode");
+        let status = match a.status_code {
+            None => {
+                errs.push(ConfigError::Missing { at: sat });
+                500
+            }
+            Some(s) if (300..=307).contains(&s) || !(100..=999).contains(&s) => {
+                errs.push(ConfigError::OutOfRange {
+                    at: sat,
+                    value: s.to_string(),
+                    allowed: "100 to 999, except 300 to 307 (use a Redirect action)",
+                });
+                500
+            }
+            Some(s) => u16::try_from(s).unwrap_or(500),
+        };
+        let sub_status = a.sub_status_code.unwrap_or(0);
+        if sub_status > 999 {
+            errs.push(ConfigError::OutOfRange {
+                at: at.at(Element::Action, "subStatusCode"),
+                value: sub_status.to_string(),
+                allowed: "0 to 999",
+            });
+        }
+        let text = |attr: &'static str, v: &Option<String>, errs: &mut Vec<ConfigError>| {
+            let tat = at.at(Element::Action, attr);
+            let t = self.template(v.as_deref().unwrap_or(""), &tat, errs);
+            check_refs(&t, limits, &tat, errs);
+            t
+        };
+        CompiledAction::CustomResponse {
+            status,
+            sub_status,
+            reason: text("statusReason", &a.status_reason, errs),
+            description: text("statusDescription", &a.status_description, errs),
         }
     }
 
