@@ -250,7 +250,7 @@ fn compile_pattern(
                     at,
                     message: format!(
                         "pattern \"{source}\" uses a back-reference or a look-ahead that the linear-time regex engine cannot run; it runs on the backtracking matcher, whose matches are limited to {} steps (a match that needs more fails)",
-                        crate::backtrack::STEP_BUDGET
+                        crate::pattern::STEP_BUDGET
                     ),
                 });
             }
@@ -713,10 +713,10 @@ impl Compiler<'_> {
         let prefix = match (&rule.match_url, negate) {
             (Some(m), false) => {
                 let ignore_case = m.ignore_case.unwrap_or(true);
-                m.url
-                    .as_deref()
-                    .and_then(|u| crate::inbound::required_prefix(u, syntax, ignore_case))
-                    .map(|p| (p, ignore_case))
+                pattern
+                    .as_ref()
+                    .and_then(Pattern::required_prefix)
+                    .map(|p| (p.to_string(), ignore_case))
             }
             _ => None,
         };

@@ -6,7 +6,6 @@
 //! wasm32 only, turns Envoy callbacks into engine calls and decisions into host calls. The
 //! `iis-rewrite` command links the same engine natively.
 
-pub mod backtrack;
 pub mod compile;
 mod conditions;
 pub mod config;

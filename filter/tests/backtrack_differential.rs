@@ -317,7 +317,7 @@ fn hostile_input_stops_at_the_budget() {
     assert!(elapsed.as_secs() < 20, "{elapsed:?}");
     println!(
         "budget of {} steps exhausted in {elapsed:?}",
-        iis_rewrite_filter::backtrack::STEP_BUDGET
+        iis_rewrite_filter::pattern::STEP_BUDGET
     );
     // The same pattern still answers ordinary inputs.
     assert!(run(&p, "abab").0 && !run(&p, "abc").0);
