@@ -254,6 +254,12 @@ impl Pattern {
         matches!(self.matcher, Matcher::Backtrack(_))
     }
 
+    /// Whether this pattern is answered without a regex (`.*`, a literal, literal
+    /// alternatives), with exactly the regex's result.
+    pub fn uses_fast_path(&self) -> bool {
+        matches!(self.matcher, Matcher::Fast(_))
+    }
+
     /// A literal every matching input starts with, lowercase when the pattern ignores case
     /// (ASCII then): rules can be indexed by it. `None` when there is none.
     pub fn required_prefix(&self) -> Option<&str> {
@@ -501,10 +507,6 @@ mod tests {
         assert!(p.uses_backtracking() && p.is_match("Ā") && !p.is_match("a"));
     }
 
-    fn is_fast(p: &Pattern) -> bool {
-        matches!(p.matcher, Matcher::Fast(_))
-    }
-
     #[test]
     fn fast_paths_give_the_regex_result() {
         let inputs = [
@@ -557,7 +559,7 @@ mod tests {
                 let p = Pattern::compile(src, Syntax::EcmaScript, ic).unwrap();
                 let slow = Pattern::compile_without_fast_paths(src, ic).unwrap();
                 if ic || src != "é/É" {
-                    assert_eq!(is_fast(&p), fast, "{src:?} ic={ic}");
+                    assert_eq!(p.uses_fast_path(), fast, "{src:?} ic={ic}");
                 }
                 assert_eq!(p.groups(), slow.groups(), "{src:?}");
                 for input in inputs {
@@ -569,7 +571,7 @@ mod tests {
         }
         // Case-sensitive non-ASCII literal is fast too.
         let p = Pattern::compile("é/É", Syntax::EcmaScript, false).unwrap();
-        assert!(is_fast(&p) && p.is_match("xé/É") && !p.is_match("É/É"));
+        assert!(p.uses_fast_path() && p.is_match("xé/É") && !p.is_match("É/É"));
     }
 
     #[test]
