@@ -85,35 +85,6 @@ fn pattern(r: &mut Rng, pieces: &mut Vec<String>) -> String {
     }
 }
 
-fn input(r: &mut Rng, pieces: &[String]) -> String {
-    const FILL: &[&str] = &[
-        "a", "B", "/", "x", "1", "\u{212A}", "\u{17F}", "é", "É", "\n", "K", "S", ".", "?", " ",
-    ];
-    let mut out = String::new();
-    for _ in 0..r.below(6) {
-        match r.below(4) {
-            0 | 1 if !pieces.is_empty() => {
-                let p = &pieces[r.below(pieces.len())];
-                let p = match r.below(3) {
-                    0 => p.to_uppercase(),
-                    1 => p.to_lowercase(),
-                    _ => p.clone(),
-                };
-                // Sometimes only part of the piece: a near miss.
-                let chars: Vec<char> = p.chars().collect();
-                let cut = if r.below(3) == 0 && chars.len() > 1 {
-                    r.below(chars.len())
-                } else {
-                    chars.len()
-                };
-                out.extend(&chars[..cut]);
-            }
-            _ => out.push_str(r.pick(FILL)),
-        }
-    }
-    out
-}
-
 #[test]
 fn shortcuts_agree_with_the_plain_regex() {
     let mut r = Rng(0x5eed_cafe_f00d_0001);
@@ -133,7 +104,7 @@ fn shortcuts_agree_with_the_plain_regex() {
             assert_eq!(fast.groups(), slow.groups(), "{src:?}");
             checked += 1;
             for _ in 0..40 {
-                let s = input(&mut r, &pieces);
+                let s = common::input_from(&pieces, &mut r);
                 let (mut a, mut b) = (Spans::new(), Spans::new());
                 let (ma, mb) = (fast.find(&s, &mut a), slow.find(&s, &mut b));
                 assert_eq!((ma, &a), (mb, &b), "{src:?} ic={ic} on {s:?}");

@@ -1,6 +1,8 @@
-//! Pattern syntaxes of URL Rewrite (Microsoft's "URL Rewrite Module Configuration Reference",
-//! pattern syntax): ECMAScript (unanchored search, the IIS default), Wildcard (anchored, each
-//! `*` a capture) and ExactMatch, all compiled once; see also `docs/configuration.md`.
+//! Pattern syntaxes of URL Rewrite: ECMAScript (unanchored search, the IIS default), Wildcard
+//! (anchored, each `*` a capture) and ExactMatch, all compiled once. Microsoft documents them in
+//! "URL Rewrite Module Configuration Reference", section "Rule pattern syntax"
+//! (<https://learn.microsoft.com/iis/extensions/url-rewrite-module/url-rewrite-module-configuration-reference>);
+//! ECMAScript itself is ECMA-262's RegExp grammar.
 //!
 //! An ECMAScript pattern is parsed once ([`syntax`]) and everything is derived from that tree:
 //! the no-regex fast paths ([`fast`]), the regex-lite text ([`translate`]), the literals a match

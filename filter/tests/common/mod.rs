@@ -125,6 +125,16 @@ pub fn inputs_for(source: &str, r: &mut Rng, count: usize) -> Vec<String> {
         .split(|c: char| !(c.is_alphanumeric() || "/._-=&%:;,@!~ #".contains(c)))
         .filter(|p| !p.is_empty())
         .collect();
+    let mut out = vec![String::new()];
+    while out.len() < count {
+        out.push(input_from(&pieces, r));
+    }
+    out
+}
+
+/// One input: up to five of `pieces` (in upper, lower or written case, sometimes cut short: a
+/// near miss) and edge characters (line terminators, caseless and non-ASCII letters).
+pub fn input_from<S: AsRef<str>>(pieces: &[S], r: &mut Rng) -> String {
     const FILL: &[&str] = &[
         "a",
         "B",
@@ -147,29 +157,25 @@ pub fn inputs_for(source: &str, r: &mut Rng, count: usize) -> Vec<String> {
         "%20",
         "index.html",
     ];
-    let mut out = vec![String::new()];
-    while out.len() < count {
-        let mut s = String::new();
-        for _ in 0..r.below(6) {
-            if !pieces.is_empty() && r.below(3) > 0 {
-                let p = pieces[r.below(pieces.len())];
-                let p = match r.below(3) {
-                    0 => p.to_uppercase(),
-                    1 => p.to_lowercase(),
-                    _ => p.to_string(),
-                };
-                let chars: Vec<char> = p.chars().collect();
-                let cut = if r.below(4) == 0 && chars.len() > 1 {
-                    r.below(chars.len())
-                } else {
-                    chars.len()
-                };
-                s.extend(&chars[..cut]);
+    let mut s = String::new();
+    for _ in 0..r.below(6) {
+        if !pieces.is_empty() && r.below(3) > 0 {
+            let p = pieces[r.below(pieces.len())].as_ref();
+            let p = match r.below(3) {
+                0 => p.to_uppercase(),
+                1 => p.to_lowercase(),
+                _ => p.to_string(),
+            };
+            let chars: Vec<char> = p.chars().collect();
+            let cut = if r.below(4) == 0 && chars.len() > 1 {
+                r.below(chars.len())
             } else {
-                s.push_str(r.pick(FILL));
-            }
+                chars.len()
+            };
+            s.extend(&chars[..cut]);
+        } else {
+            s.push_str(r.pick(FILL));
         }
-        out.push(s);
     }
-    out
+    s
 }
