@@ -280,3 +280,52 @@ fn push_case_pair(out: &mut String, c: char, in_class: bool) {
         out.push(']');
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::syntax::parse;
+
+    fn regex(src: &str, ignore_case: bool) -> Regex {
+        let t = translate(&parse(src).unwrap(), ignore_case).unwrap();
+        assert!(t.guards.is_empty());
+        build(&t.main, ignore_case).unwrap().0
+    }
+
+    #[test]
+    fn every_character_is_written_so_that_it_matches_itself() {
+        for c in (0u8..128).map(char::from).chain(['é', '\u{2028}', '€']) {
+            let mut out = String::new();
+            push_literal(&mut out, c);
+            let re = build(&format!("^{out}$"), false).unwrap().0;
+            assert!(re.is_match(&c.to_string()), "{c:?} as {out:?}");
+            let class = build(&format!("^[{out}]$"), false).unwrap().0;
+            assert!(class.is_match(&c.to_string()), "[{c:?}] as {out:?}");
+            assert!(!re.is_match("x\u{1}") && !class.is_match("x\u{1}"));
+        }
+    }
+
+    #[test]
+    fn dialect_differences() {
+        // `\c` without a control letter: a backslash, then `c` is the repeated atom.
+        assert!(regex(r"^\c+$", false).is_match(r"\cc"));
+        // Repeats keep their bounds and laziness.
+        assert_eq!(regex("a{2,3}?", false).find("aaaa").unwrap().as_str(), "aa");
+        assert!(regex("^(?<n>a)(b)$", false).captures_len() == 3);
+        // Wide non-ASCII ranges under ignoreCase are left to the backtracker.
+        let wide = parse(r"[\u0100-\uffff]").unwrap();
+        assert!(matches!(
+            translate(&wide, true),
+            Err(PatternError::Unsupported(_))
+        ));
+        assert!(translate(&wide, false).is_ok());
+        assert!(!regex("^[^]$", false).is_match("") && regex("^[^]$", false).is_match("\n"));
+    }
+
+    #[test]
+    fn wildcard_stars_capture_and_anchor() {
+        let (re, groups) = build(&wildcard_to_regex("a*.?s"), true).unwrap();
+        assert_eq!(groups, 1);
+        assert!(re.is_match("A\nb.Xs") && !re.is_match("xa.bs"));
+    }
+}
