@@ -144,7 +144,7 @@ impl Pattern {
                     },
                     groups,
                     required: None,
-                    index_prefix: index_key(prefix, ignore_case),
+                    index_prefix: index_key(Some(prefix), ignore_case),
                 })
             }
         }
@@ -182,7 +182,7 @@ impl Pattern {
             Ok(pattern(
                 Matcher::Backtrack(program),
                 required,
-                index_key(index_prefix.unwrap_or_default(), ignore_case),
+                index_key(index_prefix, ignore_case),
             ))
         };
         if build == Build::PlainBacktracking {
@@ -195,7 +195,7 @@ impl Pattern {
                 return Ok(pattern(
                     Matcher::Fast(fast),
                     None,
-                    index_key(index_prefix.unwrap_or_default(), ignore_case),
+                    index_key(index_prefix, ignore_case),
                 ));
             }
         }
@@ -217,7 +217,7 @@ impl Pattern {
         }
         let folding = Folding::of(ignore_case, false);
         let prefix = literals::literal_prefix(&tree, folding);
-        let index_prefix = index_key(prefix.clone().unwrap_or_default(), ignore_case);
+        let index_prefix = index_key(prefix.clone(), ignore_case);
         let (prefix, required) = match build {
             Build::Full => {
                 let required = literals::required_literal(&tree, folding)
@@ -353,11 +353,12 @@ impl Pattern {
 }
 
 /// The rule-index key for a prefix: lowercase under ignoreCase, `None` when empty.
-fn index_key(mut prefix: String, ignore_case: bool) -> Option<String> {
+fn index_key(prefix: Option<String>, ignore_case: bool) -> Option<String> {
+    let mut prefix = prefix.filter(|p| !p.is_empty())?;
     if ignore_case {
         prefix.make_ascii_lowercase();
     }
-    (!prefix.is_empty()).then_some(prefix)
+    Some(prefix)
 }
 
 /// The cheap checks in front of a translated regex: its literal prefix (`^lit…`) and its

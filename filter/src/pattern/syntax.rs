@@ -714,3 +714,61 @@ impl Parser<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_numbered_by_their_opening_parenthesis() {
+        let t = parse(r"(a(?:b)(?<n>c))\k<n>(?=(d))").unwrap();
+        assert_eq!(t.groups, 3);
+        let items = sequence(&t.root);
+        assert!(
+            matches!(items, [Node::Group(Some(1), _), Node::BackRef(2), Node::Look(l)]
+            if l.positive && l.groups == (3, 4))
+        );
+    }
+
+    #[test]
+    fn named_references_may_precede_their_group() {
+        let t = parse(r"\k<x>(?<x>a)").unwrap();
+        assert!(matches!(sequence(&t.root), [Node::BackRef(1), _]));
+        assert!(parse(r"\k<y>(?<x>a)").is_err());
+        assert!(parse(r"(?<x>a)(?<x>b)").is_err());
+    }
+
+    #[test]
+    fn annex_b_escapes() {
+        // `\c` without a control letter is a backslash; `c` is the next atom.
+        let t = parse(r"\c*").unwrap();
+        assert!(
+            matches!(sequence(&t.root), [Node::Char('\\'), Node::Repeat(r)]
+            if matches!(r.node, Node::Char('c')))
+        );
+        // A `-` next to a class escape is literal; `\b` in a class is backspace.
+        let t = parse(r"[\d-z\b]").unwrap();
+        let Node::Class(c) = &t.root else { panic!() };
+        assert_eq!(
+            c.items,
+            [
+                ClassItem::Perl(Perl::Digit, false),
+                ClassItem::Char('-'),
+                ClassItem::Char('z'),
+                ClassItem::Char('\u{8}')
+            ]
+        );
+        assert_eq!(
+            c.ranges(),
+            [('\u{8}', '\u{8}'), ('-', '-'), ('0', '9'), ('z', 'z')]
+        );
+    }
+
+    #[test]
+    fn brace_without_quantifier_is_refused_as_a_template() {
+        let e = parse("^/{C:1}").unwrap_err();
+        assert!(matches!(e, PatternError::Invalid(m) if m.contains("not templates")));
+        assert!(parse(r"a\{b}").is_ok());
+        assert!(parse(&"(".repeat(MAX_NESTING + 2)).is_err());
+    }
+}
