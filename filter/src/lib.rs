@@ -9,10 +9,9 @@
 //! - `host`: the per-stream logic behind the `Host` trait, and the proxy-wasm glue (wasm32
 //!   only) that implements it. The host uses the engine; the engine never uses the host.
 //!
-//! `pattern` (and its `backtrack` matcher) sits beside the engine: the compiler builds patterns
-//! and the evaluators run them. The `iis-rewrite` command links the engine natively.
+//! `pattern` (the ECMAScript front end and its backtracking matcher) sits beside the engine:
+//! the compiler builds patterns and the evaluators run them. The `iis-rewrite` command links the engine natively.
 
-pub mod backtrack;
 pub mod pattern;
 
 pub mod engine;

@@ -1,69 +1,6 @@
 //! The inbound rule prefilter: a literal prefix per rule, bucketed so a request visits only
 //! the rules its URL can match.
 
-use crate::pattern::Syntax;
-
-/// The literal every input a URL pattern matches must start with, when the pattern says so
-/// plainly: ECMAScript `^literal…` (no `|` anywhere, a literal followed by `?`, `*` or `{` not
-/// counted), Wildcard `literal*…` (anchored by definition). Under ignoreCase only an ASCII run
-/// counts (ECMAScript ignoreCase folds ASCII letters to ASCII only) and it is returned lowercase.
-/// `None` when no such literal is certain; ExactMatch is left out (its ignoreCase is Unicode).
-pub(crate) fn required_prefix(
-    source: &str,
-    syntax: Option<Syntax>,
-    ignore_case: bool,
-) -> Option<String> {
-    let mut out = String::new();
-    match syntax? {
-        Syntax::EcmaScript => {
-            let body = source.strip_prefix('^')?;
-            if source.contains('|') {
-                return None;
-            }
-            let mut chars = body.chars().peekable();
-            while let Some(c) = chars.next() {
-                let literal = match c {
-                    '\\' => match chars.peek() {
-                        Some(&e) if e.is_ascii_punctuation() => {
-                            chars.next();
-                            e
-                        }
-                        _ => break,
-                    },
-                    '?' | '*' | '{' => {
-                        // The atom before is optional.
-                        out.pop();
-                        break;
-                    }
-                    '^' | '$' | '.' | '+' | '(' | ')' | '[' | ']' | '}' => break,
-                    c => c,
-                };
-                if ignore_case && !literal.is_ascii() {
-                    break;
-                }
-                // A quantifier right after makes this literal optional.
-                if matches!(chars.peek(), Some('?' | '*' | '{')) {
-                    break;
-                }
-                out.push(literal);
-            }
-        }
-        Syntax::Wildcard => {
-            for c in source.chars() {
-                if c == '*' || c == '?' || (ignore_case && !c.is_ascii()) {
-                    break;
-                }
-                out.push(c);
-            }
-        }
-        Syntax::ExactMatch => return None,
-    }
-    if ignore_case {
-        out.make_ascii_lowercase();
-    }
-    (!out.is_empty()).then_some(out)
-}
-
 /// A prefilter over one rule set: rules whose pattern needs a literal prefix are bucketed by
 /// its first `key_len` bytes, so a request only visits the rules whose bucket its URL falls in
 /// plus the rules without a usable prefix, in their original order. A rule the URL cannot
@@ -85,7 +22,7 @@ const INDEX_MAX_KEY: usize = 8;
 
 impl RuleIndex {
     /// Builds the index of one rule set from each rule's required literal prefix (see
-    /// [`required_prefix`]), in rule order.
+    /// [`crate::pattern::Pattern::required_prefix`]), in rule order.
     pub(crate) fn build<'a, I>(prefixes: I) -> RuleIndex
     where
         I: Iterator<Item = Option<&'a str>> + Clone,
@@ -174,48 +111,10 @@ impl Iterator for Candidates<'_> {
 
 #[cfg(test)]
 mod prefilter_tests {
-    use super::*;
     use crate::engine::config::FilterConfig;
     use crate::engine::model::Engine;
     use crate::engine::request::StaticRequest;
     use crate::engine::trace::RequestTrace;
-
-    #[test]
-    fn required_prefixes() {
-        let e = Some(Syntax::EcmaScript);
-        let w = Some(Syntax::Wildcard);
-        for (src, syntax, ic, want) in [
-            ("^api/v1/(.*)", e, true, Some("api/v1/")),
-            ("^API/x", e, true, Some("api/x")),
-            ("^API/x", e, false, Some("API/x")),
-            ("api/", e, true, None),
-            ("^ab?c", e, true, Some("a")),
-            ("^ab*", e, true, Some("a")),
-            ("^ab+c", e, true, Some("ab")),
-            ("^ab{2}", e, true, Some("a")),
-            ("^a\\.b\\/c", e, true, Some("a.b/c")),
-            ("^a\\.?b", e, true, Some("a")),
-            ("^a\\db", e, true, Some("a")),
-            ("^a|b", e, true, None),
-            ("^(a)b", e, true, None),
-            ("^(?!x)a", e, true, None),
-            ("^[ab]c", e, true, None),
-            ("^é/x", e, true, None),
-            ("^é/x", e, false, Some("é/x")),
-            ("^x.y", e, true, Some("x")),
-            ("blog/*", w, true, Some("blog/")),
-            ("b?og/*", w, true, Some("b")),
-            ("*x", w, true, None),
-            ("abc", Some(Syntax::ExactMatch), true, None),
-            ("^abc", None, true, None),
-        ] {
-            assert_eq!(
-                required_prefix(src, syntax, ic).as_deref(),
-                want,
-                "{src:?} {syntax:?} ignoreCase={ic}"
-            );
-        }
-    }
 
     /// A rule set big enough to be indexed: prefixed rules in both cases, wildcards, rules
     /// without prefix, negated rules, and rewrites that change the URL later rules see.

@@ -74,7 +74,7 @@ static EXHAUSTED_REPORTED: AtomicU64 = AtomicU64::new(0);
 /// Adds the matches that ran out of budget since the last report to the counter (one atomic
 /// load when there is nothing new).
 fn report_exhausted() {
-    let now = crate::backtrack::exhausted_count();
+    let now = crate::pattern::exhausted_count();
     let before = EXHAUSTED_REPORTED.swap(now, Ordering::Relaxed);
     let id = EXHAUSTED_METRIC.load(Ordering::Relaxed);
     if now > before && id != NO_COUNTER {

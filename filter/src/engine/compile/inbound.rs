@@ -122,12 +122,10 @@ impl Compiler<'_> {
         let prefix = match (&rule.match_url, negate) {
             (Some(m), false) => {
                 let ignore_case = m.ignore_case.unwrap_or(true);
-                m.url
-                    .as_deref()
-                    .and_then(|u| {
-                        crate::engine::rule_index::required_prefix(u, syntax, ignore_case)
-                    })
-                    .map(|p| (p, ignore_case))
+                pattern
+                    .as_ref()
+                    .and_then(Pattern::required_prefix)
+                    .map(|p| (p.to_string(), ignore_case))
             }
             _ => None,
         };

@@ -116,7 +116,7 @@ fn compile_pattern(
                     at,
                     message: format!(
                         "pattern \"{source}\" uses a back-reference or a look-ahead that the linear-time regex engine cannot run; it runs on the backtracking matcher, whose matches are limited to {} steps (a match that needs more fails)",
-                        crate::backtrack::STEP_BUDGET
+                        crate::pattern::STEP_BUDGET
                     ),
                 });
             }
