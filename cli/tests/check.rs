@@ -17,7 +17,12 @@ fn valid_fixtures_pass_with_their_summary() {
         let path = format!("testdata/webconfigs/{file}");
         let r = run(&["check", &path]);
         assert_eq!(r.code, 0, "{path}: {}", r.stderr);
-        assert_eq!(r.stdout, format!("{path}: ok: {summary}\n"));
+        let mut lines = r.stdout.lines();
+        assert_eq!(
+            lines.next(),
+            Some(format!("{path}: ok: {summary}").as_str())
+        );
+        assert!(lines.all(|l| l.starts_with("  reaches ")), "{}", r.stdout);
         assert!(r.errors().is_empty(), "{path}: {}", r.stderr);
     }
 }
@@ -389,9 +394,9 @@ fn warnings_do_not_change_the_exit_code() {
     let r = run_in(&dir, &["check", "web.config"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
-        r.stdout,
+        r.stdout.lines().next().unwrap(),
         "web.config: ok: 4 rules, 0 outbound rules, 0 preConditions, 0 rewrite maps, 1 server \
-         farm (0 servers)\n"
+         farm (0 servers)"
     );
     let w = r.warnings();
     let has =
@@ -555,9 +560,9 @@ fn utf16_and_bom_files_are_read() {
         let r = run_in(&dir, &["check", f]);
         assert_eq!(r.code, 0, "{f}: {}", r.stderr);
         assert_eq!(
-            r.stdout,
+            r.stdout.lines().next().unwrap(),
             format!(
-                "{f}: ok: 6 rules (1 disabled), 1 outbound rule, 1 preCondition, 0 rewrite maps\n"
+                "{f}: ok: 6 rules (1 disabled), 1 outbound rule, 1 preCondition, 0 rewrite maps"
             )
         );
     }

@@ -1,4 +1,5 @@
-//! `iis-rewrite check`: validate a configuration and print a summary of it.
+//! `iis-rewrite check`: validate a configuration and print a summary of it, with the upstreams
+//! its proxy rules can reach.
 
 use super::{load_and_report, Input};
 use crate::load;
@@ -9,8 +10,38 @@ pub fn run(input: &Input) -> u8 {
     match (&loaded.config, loaded.has_errors()) {
         (Some(config), false) => {
             println!("{}: ok: {}", input.file.display(), load::summary(config));
+            if let Some(engine) = &loaded.engine {
+                for line in reachable(engine) {
+                    println!("  {line}");
+                }
+            }
             0
         }
         _ => 1,
     }
+}
+
+/// One line per upstream and farm the rules can proxy to, with the Envoy cluster of each.
+fn reachable(engine: &iis_rewrite_filter::Engine) -> Vec<String> {
+    let mut lines: Vec<String> = engine
+        .upstreams()
+        .iter()
+        .map(|u| {
+            let host = if u.host.contains(':') {
+                format!("[{}]", u.host)
+            } else {
+                u.host.clone()
+            };
+            let scheme = if u.tls { "https" } else { "http" };
+            format!(
+                "reaches {scheme}://{host}:{} (cluster {})",
+                u.port, u.cluster
+            )
+        })
+        .collect();
+    lines.extend(engine.farm_clusters().iter().map(|(farm, tls, cluster)| {
+        let scheme = if *tls { "https" } else { "http" };
+        format!("reaches farm {farm:?} over {scheme} (cluster {cluster})")
+    }));
+    lines
 }

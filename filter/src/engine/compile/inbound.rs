@@ -1,5 +1,5 @@
-//! Compiles inbound rules (global and distributed), their actions and the upstreams absolute
-//! rewrites reach.
+//! Compiles inbound rules (global and distributed) and their actions; the upstreams absolute
+//! rewrites reach are closed in [`super::upstreams`].
 
 use super::*;
 
@@ -372,89 +372,5 @@ impl Compiler<'_> {
         self.errs.extend(errs);
         self.warnings.extend(warnings);
         out
-    }
-
-    /// Every upstream an absolute Rewrite can reach: literal targets, map values that are
-    /// absolute URLs, and the declared `routing.upstreams`.
-    pub(super) fn upstreams(&mut self, rules: &[&CompiledRule]) -> Vec<Upstream> {
-        let mut found: Vec<Upstream> = Vec::new();
-        let mut add = |tls: bool, host: &str, port: u16, cluster: Option<&str>| {
-            let host = host.to_ascii_lowercase();
-            if found
-                .iter()
-                .any(|u| u.tls == tls && u.host == host && u.port == port)
-            {
-                return;
-            }
-            found.push(Upstream {
-                cluster: cluster
-                    .map_or_else(|| default_cluster_name(tls, &host, port), str::to_string),
-                tls,
-                host,
-                port,
-            });
-        };
-        if let Some(routing) = &self.config.routing {
-            for (i, d) in routing.upstreams.iter().enumerate() {
-                match url::parse_absolute(&d.url).and_then(|u| {
-                    let port = u.port.or_else(|| url::default_port(&u.scheme))?;
-                    Some((url::scheme_is_tls(&u.scheme), u.host, port))
-                }) {
-                    Some((tls, host, port)) => add(tls, &host, port, d.cluster.as_deref()),
-                    None => self.errs.push(ConfigError::UnknownValue {
-                        at: Location::new(Section::Routing, i, &d.url).at(Element::Item, "url"),
-                        value: d.url.clone(),
-                        expected: "an absolute http://, https://, ws:// or wss:// URL",
-                    }),
-                }
-            }
-        }
-        for rule in rules {
-            let CompiledAction::Rewrite { url, .. } = &rule.action else {
-                continue;
-            };
-            let mut pieces = url.segments().iter();
-            match pieces.next() {
-                // Literal scheme and authority.
-                Some(Segment::Literal(text)) => {
-                    if let Some(u) = url::parse_absolute(text) {
-                        let authority_complete = !u.rest.is_empty() || url.segments().len() == 1;
-                        if let (true, Some(port)) = (
-                            authority_complete,
-                            u.port.or_else(|| url::default_port(&u.scheme)),
-                        ) {
-                            add(url::scheme_is_tls(&u.scheme), &u.host, port, None);
-                        }
-                    }
-                }
-                // `{C:1}://host:port/…`: the scheme comes from a capture (ws/wss/http/https),
-                // the authority is literal: both a plain and a TLS cluster can be reached.
-                Some(_) => {
-                    if let Some(Segment::Literal(text)) = pieces.next() {
-                        if let Some(after) = text.strip_prefix("://") {
-                            let end = after.find(['/', '?']).unwrap_or(after.len());
-                            let complete = end < after.len() || url.segments().len() == 2;
-                            if let (true, Some((host, port))) =
-                                (complete, after.get(..end).and_then(url::split_host_port))
-                            {
-                                add(false, host, port.unwrap_or(80), None);
-                                add(true, host, port.unwrap_or(443), None);
-                            }
-                        }
-                    }
-                }
-                None => {}
-            }
-        }
-        for m in &self.maps {
-            for v in m.entries.values().chain(std::iter::once(&m.default)) {
-                if let Some(u) = url::parse_absolute(v) {
-                    if let Some(port) = u.port.or_else(|| url::default_port(&u.scheme)) {
-                        add(url::scheme_is_tls(&u.scheme), &u.host, port, None);
-                    }
-                }
-            }
-        }
-        found
     }
 }

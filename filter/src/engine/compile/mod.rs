@@ -498,7 +498,7 @@ impl Engine {
         let rules = c.rule_set(Section::Rules);
         let all: Vec<&CompiledRule> = global_rules.iter().chain(&rules).collect();
         let farms = c.farms();
-        let mut upstreams = c.upstreams(&all);
+        let mut upstreams = c.upstreams(&global_rules, &rules);
         // A host naming a farm is the farm, not a literal upstream.
         upstreams.retain(|u| {
             !farms
@@ -555,3 +555,4 @@ impl Engine {
 mod farms;
 mod inbound;
 mod outbound;
+mod upstreams;
