@@ -158,3 +158,123 @@ def test_explain_and_envoy_see_the_same_path(tmp_path, cli_path, upstream, envoy
         if want != got:
             differences.append(f"{path!r}: explain {want} envoy {got}")
     assert not differences, "\n".join(differences)
+
+
+# --------------------------------------------------------------------------------------------
+# Static closure: every host known at load has its cluster
+
+
+def _named(name):
+    def responder(req):
+        body = harness.json.dumps({"backend": name, "path": req.path}).encode()
+        return 200, [("Content-Type", "application/json")], body
+
+    return responder
+
+
+def test_every_static_host_is_reached(tmp_path, make_upstream, envoy_for):
+    legacy, orders, shop = (make_upstream(_named(n), name=n) for n in ("legacy", "orders", "shop"))
+    config = tmp_path / "web.config"
+    config.write_text(f"""<configuration><system.webServer><rewrite>
+  <rewriteMaps>
+    <rewriteMap name="AppHosts"><add key="orders" value="{orders.address}" /></rewriteMap>
+    <rewriteMap name="SiteBackends"><add key="shop.test" value="{shop.address}" /></rewriteMap>
+  </rewriteMaps>
+  <rules>
+    <rule name="literal host, then a variable" stopProcessing="true">
+      <match url="^legacy/" />
+      <action type="Rewrite" url="http://{legacy.address}{{REQUEST_URI}}" appendQueryString="false" />
+    </rule>
+    <rule name="tenant from the Host header" stopProcessing="true">
+      <match url="^tenant/(.*)" />
+      <action type="Rewrite" url="http://{{HTTP_HOST}}/{{R:1}}" />
+    </rule>
+    <rule name="map value through a condition" stopProcessing="true">
+      <match url="^([^/]+)(/.*)?$" />
+      <conditions><add input="{{AppHosts:{{R:1}}}}" pattern="(.+)" /></conditions>
+      <action type="Rewrite" url="http://{{C:1}}{{R:2}}" />
+    </rule>
+    <rule name="map value in the URL" stopProcessing="true">
+      <match url="(.*)" />
+      <conditions><add input="{{SiteBackends:{{HTTP_HOST}}}}" pattern="." /></conditions>
+      <action type="Rewrite" url="http://{{SiteBackends:{{HTTP_HOST}}}}/{{R:1}}" />
+    </rule>
+  </rules>
+</rewrite></system.webServer></configuration>
+""")
+    env = envoy_for(config)
+    r = harness.request("GET", env.url("/legacy/a?b=1"))
+    assert (r.status, r.json()) == (200, {"backend": "legacy", "path": "/legacy/a?b=1"}), r
+    r = harness.request("GET", env.url("/orders/42"))
+    assert (r.status, r.json()) == (200, {"backend": "orders", "path": "/42"}), r
+    r = harness.request("GET", env.url("/cart"), headers={"Host": "shop.test"})
+    assert (r.status, r.json()) == (200, {"backend": "shop", "path": "/cart"}), r
+    # A host only the request knows: refused with 502. One that happens to be a configured
+    # upstream is reached, as the run-time check allows it.
+    r = harness.request("GET", env.url("/tenant/x"), headers={"Host": "elsewhere.test"})
+    assert r.status == 502, r
+    r = harness.request("GET", env.url("/tenant/y"), headers={"Host": shop.address})
+    assert (r.status, r.json()) == (200, {"backend": "shop", "path": "/y"}), r
+    assert [q.path for q in legacy.requests + orders.requests] == ["/legacy/a?b=1", "/42"]
+
+
+# --------------------------------------------------------------------------------------------
+# Dynamic upstreams: Envoy's dynamic forward proxy behind the allow list
+
+TENANT_RULES = """<configuration><system.webServer><rewrite><rules>
+  <rule name="tenant host from the path" stopProcessing="true">
+    <match url="^t/([^/]+)/(.*)" />
+    <action type="Rewrite" url="http://{R:1}/{R:2}" />
+  </rule>
+</rules></rewrite></system.webServer></configuration>
+"""
+
+
+def _closed_port():
+    """A loopback UDP/TCP port nothing listens on: a DNS server there refuses every query."""
+    return harness.free_port()
+
+
+def test_dynamic_upstreams_follow_the_allow_list(tmp_path, make_upstream, envoy_for):
+    app = make_upstream(_named("app"), name="app")
+    other = make_upstream(_named("other"), name="other")
+    config = tmp_path / "web.config"
+    config.write_text(TENANT_RULES)
+    env = envoy_for(config, extra_args=[
+        "--dynamic-upstream", f"localhost:{app.port}",
+        "--dynamic-upstream", f"*.dyn.test:{app.port}",
+        "--dns-resolver", f"127.0.0.1:{_closed_port()}",
+    ])
+    # A local DNS name on the list: resolved by the dynamic forward proxy, sent with its Host.
+    r = harness.request("GET", env.url(f"/t/localhost:{app.port}/a/b?c=1"), headers={"Host": "front.test"})
+    assert (r.status, r.json()) == (200, {"backend": "app", "path": "/a/b?c=1"}), r
+    assert app.last.header("Host") == f"localhost:{app.port}"
+    # Outside the list (another port, an address not listed): 502 from the filter, counted.
+    for target in (f"localhost:{other.port}", f"127.0.0.1:{app.port}", f"dyn.test:{app.port}"):
+        r = harness.request("GET", env.url(f"/t/{target}/x"))
+        assert r.status == 502, (target, r)
+    assert not other.requests
+    stats = env.stats()
+    assert stats.get("wasmcustom.iis_rewrite.default.action.refuse") == 3, stats
+    # On the list, but the name does not resolve: 503 with a body that says so.
+    r = harness.request("GET", env.url(f"/t/missing.dyn.test:{app.port}/x"))
+    assert r.status == 503, r
+    assert r.body == b"iis-rewrite: the proxy target's host name could not be resolved\n", r.body
+
+
+def test_a_client_cannot_route_to_the_dynamic_proxy(tmp_path, make_upstream, envoy_for):
+    app = make_upstream(_named("app"), name="app")
+    site = make_upstream(_named("site"), name="site")
+    config = tmp_path / "web.config"
+    config.write_text(TENANT_RULES)
+    env = envoy_for(config, default_upstream=site.address, extra_args=[
+        "--dynamic-upstream", f"localhost:{app.port}",
+        "--bypass", "/static",
+    ])
+    for path in ("/page", "/static/x"):
+        r = harness.request("GET", env.url(path), headers={
+            "Host": f"localhost:{app.port}",
+            "x-iis-rewrite-upstream": "iis-dynamic|http",
+        })
+        assert (r.status, r.json()["backend"]) == (200, "site"), (path, r)
+    assert not app.requests

@@ -74,6 +74,14 @@ pub struct EnvoyArgs {
     /// atomically): rewriting that file later reloads the rules without a restart.
     #[arg(long, value_name = "DIR")]
     pub ecds: Option<PathBuf>,
+    /// Let proxy targets whose host comes from the request reach HOST on these ports through
+    /// Envoy's dynamic forward proxy (repeatable; HOST a name, an IP or *.domain). Added to the
+    /// configuration's proxy.dynamicUpstreams; any other host is refused with 502.
+    #[arg(long = "dynamic-upstream", value_name = "HOST:PORT[,PORT…]", value_parser = envoy::dynamic::parse_dynamic_upstream)]
+    pub dynamic_upstreams: Vec<iis_rewrite_filter::config::DynamicUpstream>,
+    /// DNS server the dynamic forward proxy asks (default: the system's resolver).
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_dns_resolver)]
+    pub dns_resolver: Option<(String, u16)>,
     /// Write to this file instead of stdout (created mode 0600 when it holds a password).
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
@@ -102,6 +110,8 @@ pub fn run(args: EnvoyArgs) -> u8 {
         site_upstreams,
         bypass,
         ecds,
+        dynamic_upstreams,
+        dns_resolver,
         output,
     } = args;
     let loaded = load_and_report(&input);
@@ -124,6 +134,21 @@ pub fn run(args: EnvoyArgs) -> u8 {
             return 1;
         }
     };
+    let recompiled;
+    let engine = if dynamic_upstreams.is_empty() {
+        engine
+    } else {
+        let proxy = config.proxy.get_or_insert_with(Default::default);
+        proxy.dynamic_upstreams.extend(dynamic_upstreams);
+        recompiled = match iis_rewrite_filter::Engine::compile(&config) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("{}: error: --dynamic-upstream: {e}", input.file.display());
+                return 1;
+            }
+        };
+        &recompiled
+    };
     let config = &config;
     let opts = envoy::EnvoyOptions {
         wasm,
@@ -138,6 +163,7 @@ pub fn run(args: EnvoyArgs) -> u8 {
         upstream_tls_insecure,
         resolve,
         wasm_host_env_keys: secrets::env_keys(config),
+        dns_resolver,
     };
     let deploy = envoy::sites::DeployOptions {
         site_upstreams,
@@ -162,6 +188,14 @@ pub fn run(args: EnvoyArgs) -> u8 {
         &deploy,
         (output.as_deref(), secret),
     )
+}
+
+/// `--dns-resolver IP:PORT` (clap value parser).
+fn parse_dns_resolver(value: &str) -> Result<(String, u16), String> {
+    value
+        .parse::<std::net::SocketAddr>()
+        .map(|a| (a.ip().to_string(), a.port()))
+        .map_err(|_| format!("{value:?}: expected IP:PORT"))
 }
 
 /// `iis-rewrite envoy` with --site/--bypass/--ecds: loads every site, renders, writes the

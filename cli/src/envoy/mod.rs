@@ -6,12 +6,16 @@
 //! * [`listener`] — listeners, the HTTP connection manager, the wasm filter, routes, local replies;
 //! * [`clusters`] — one cluster per upstream the rules can reach, the default upstream;
 //! * [`farms`] — ARR server farms: their clusters and the routes carrying timeouts and hashing;
+//! * [`dynamic`] — the dynamic forward proxy for allow-listed hosts the rules build from the
+//!   request;
+//! * [`path_view`] — the path the filter receives after the connection manager's normalisation;
 //! * [`yaml`] — the ordered document model and its writer.
 //!
 //! [`bootstrap`] returns the tree (callers may add virtual hosts, clusters, ECDS resources);
 //! [`render`] writes it.
 
 pub mod clusters;
+pub mod dynamic;
 pub mod farms;
 pub mod listener;
 pub mod path_view;
@@ -53,6 +57,9 @@ pub struct EnvoyOptions {
     pub resolve: Vec<Resolve>,
     /// Envoy environment variables passed into the wasm VM (`--backend-password-env`).
     pub wasm_host_env_keys: Vec<String>,
+    /// `--dns-resolver ADDR:PORT`: the DNS server of the dynamic forward proxy (default: the
+    /// system's).
+    pub dns_resolver: Option<(String, u16)>,
 }
 
 /// One `--resolve HOST:PORT=ADDR:PORT`.
@@ -273,6 +280,7 @@ pub fn bootstrap(
     );
     // Prometheus labels for the filter's counters (deploy: sites::stats_config).
     doc.set("stats_config", sites::stats_config());
+    dynamic::install(&mut doc, engine, opts, timeout);
     Ok(doc)
 }
 

@@ -291,6 +291,20 @@ pub struct ProxySettings {
     /// `xff_num_trusted_hops`); only then is a client's X-Forwarded-For appended to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_hops: Option<u32>,
+    /// Not an IIS attribute: the hosts and ports a proxy target whose host is built from the
+    /// request may reach, through Envoy's dynamic forward proxy. Empty (the default): only the
+    /// upstreams known at load are reachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamic_upstreams: Vec<DynamicUpstream>,
+}
+
+/// One entry of the dynamic upstream allow list: a host (`app.internal`, an IP literal, or
+/// `*.tenants.example` for any name below that domain) and the ports allowed on it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DynamicUpstream {
+    pub host: String,
+    pub ports: Vec<u16>,
 }
 
 /// Basic authentication towards the upstream.

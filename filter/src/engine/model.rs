@@ -195,6 +195,9 @@ pub struct Engine {
     pub(crate) proxy_headers: ProxyHeaders,
     /// Server-level backend timeout (`proxy timeout`, 120 s by default).
     pub(crate) proxy_timeout_ms: u64,
+    /// Hosts and ports a target outside `upstreams` may reach through the dynamic forward
+    /// proxy (`proxy.dynamicUpstreams`); empty: none.
+    pub(crate) dynamic_upstreams: Vec<crate::engine::upstream::DynamicAllow>,
 }
 
 impl Engine {
@@ -224,6 +227,11 @@ impl Engine {
     /// Every farm cluster the rules can reach: (farm name, tls, cluster name).
     pub fn farm_clusters(&self) -> &[(String, bool, String)] {
         &self.farm_clusters
+    }
+
+    /// The dynamic upstream allow list (`proxy.dynamicUpstreams`), for the Envoy generator.
+    pub fn dynamic_upstreams(&self) -> &[crate::engine::upstream::DynamicAllow] {
+        &self.dynamic_upstreams
     }
 
     /// The enabled farms (servers, balancing, health check, affinity, timeout), for the Envoy

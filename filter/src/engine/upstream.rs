@@ -34,6 +34,95 @@ pub fn farm_cluster_name(tls: bool, farm: &str) -> String {
     format!("iis-farm|{}|{}", if tls { "https" } else { "http" }, farm)
 }
 
+/// The cluster of Envoy's dynamic forward proxy that reaches allowed hosts the closure cannot
+/// know: `iis-dynamic|http` or `iis-dynamic|https`.
+pub fn dynamic_cluster_name(tls: bool) -> String {
+    format!("iis-dynamic|{}", if tls { "https" } else { "http" })
+}
+
+/// A host of the dynamic upstream allow list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "host", rename_all = "snake_case")]
+pub enum HostPattern {
+    /// This host name or IP literal only (lowercase, IPv6 without brackets).
+    Exact(String),
+    /// Any name below this domain (`*.tenants.example` is `Below("tenants.example")`); never
+    /// the domain itself.
+    Below(String),
+}
+
+impl HostPattern {
+    /// Parses `name`, `IP` or `*.domain`. A bare `*`, or anything that is not a host name,
+    /// is refused: the list can never open the proxy to every host.
+    pub fn parse(text: &str) -> Result<HostPattern, &'static str> {
+        let text = text.trim().to_ascii_lowercase();
+        let text = text.trim_start_matches('[').trim_end_matches(']');
+        if text.parse::<std::net::IpAddr>().is_ok() {
+            return Ok(HostPattern::Exact(text.to_string()));
+        }
+        match text.strip_prefix("*.") {
+            Some(domain) if is_dns_name(domain) => Ok(HostPattern::Below(domain.to_string())),
+            Some(_) => Err("a * must be followed by a domain name (*.example.com)"),
+            None if text.contains('*') => {
+                Err("* may only stand for the leftmost labels (*.example.com); a bare * would make the filter an open proxy")
+            }
+            None if is_dns_name(text) => Ok(HostPattern::Exact(text.to_string())),
+            None => Err("not a host name or IP address"),
+        }
+    }
+
+    /// Whether `host` (lowercase, as parsed from the target) is allowed.
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Exact(h) => h == host,
+            HostPattern::Below(domain) => {
+                is_dns_name(host)
+                    && host
+                        .strip_suffix(domain.as_str())
+                        .is_some_and(|label| label.len() > 1 && label.ends_with('.'))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostPattern::Exact(h) if h.contains(':') => write!(f, "[{h}]"),
+            HostPattern::Exact(h) => f.write_str(h),
+            HostPattern::Below(d) => write!(f, "*.{d}"),
+        }
+    }
+}
+
+/// Letters, digits and `-` in non-empty dot-separated labels of at most 63 bytes.
+fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+/// One entry of the compiled allow list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DynamicAllow {
+    pub host: HostPattern,
+    pub ports: Vec<u16>,
+}
+
+/// Whether the allow list lets a target reach `host:port`.
+pub fn dynamic_allowed(list: &[DynamicAllow], host: &str, port: u16) -> bool {
+    list.iter()
+        .any(|a| a.ports.contains(&port) && a.host.matches(host))
+}
+
 /// Most candidate targets one Rewrite URL is expanded into (map values times map values):
 /// past this the target counts as not known at load.
 const MAX_CANDIDATES: usize = 4096;
@@ -316,6 +405,54 @@ mod tests {
         for pieces in [vec![Piece::Text("/"), DATA], vec![DATA], vec![DATA, PATH]] {
             assert_eq!(target_reach(&pieces), TargetReach::default(), "{pieces:?}");
         }
+    }
+
+    #[test]
+    fn allow_list_patterns() {
+        let list = vec![
+            DynamicAllow {
+                host: HostPattern::parse("*.Tenants.example").unwrap(),
+                ports: vec![8080],
+            },
+            DynamicAllow {
+                host: HostPattern::parse("localhost").unwrap(),
+                ports: vec![80, 8081],
+            },
+            DynamicAllow {
+                host: HostPattern::parse("[::1]").unwrap(),
+                ports: vec![9000],
+            },
+        ];
+        assert!(dynamic_allowed(&list, "a.tenants.example", 8080));
+        assert!(dynamic_allowed(&list, "x.a.tenants.example", 8080));
+        assert!(dynamic_allowed(&list, "localhost", 8081));
+        assert!(dynamic_allowed(&list, "::1", 9000));
+        for (host, port) in [
+            ("tenants.example", 8080),
+            ("a.tenants.example", 8081),
+            ("evil-tenants.example", 8080),
+            ("a.tenants.example.evil", 8080),
+            (".tenants.example", 8080),
+            ("a..tenants.example", 8080),
+            ("localhost.", 80),
+            ("127.0.0.1", 80),
+            ("localhost", 443),
+        ] {
+            assert!(!dynamic_allowed(&list, host, port), "{host}:{port}");
+        }
+        for bad in [
+            "*",
+            "*.",
+            "a.*.b",
+            "*example.com",
+            "",
+            "exa mple",
+            "-a.b",
+            "ex_ample",
+        ] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(HostPattern::parse("*.a.b").unwrap().to_string(), "*.a.b");
     }
 
     #[test]

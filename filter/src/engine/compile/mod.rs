@@ -498,7 +498,8 @@ impl Engine {
         let rules = c.rule_set(Section::Rules);
         let all: Vec<&CompiledRule> = global_rules.iter().chain(&rules).collect();
         let farms = c.farms();
-        let mut upstreams = c.upstreams(&global_rules, &rules);
+        let dynamic_upstreams = c.dynamic_upstreams();
+        let mut upstreams = c.upstreams(&global_rules, &rules, &dynamic_upstreams);
         // A host naming a farm is the farm, not a literal upstream.
         upstreams.retain(|u| {
             !farms
@@ -538,6 +539,7 @@ impl Engine {
                 farm_clusters,
                 proxy_headers: ProxyHeaders::new(&proxy, proxy.trusted_hops.unwrap_or(0), None),
                 proxy_timeout_ms: farm::server_timeout_ms(Some(&proxy)),
+                dynamic_upstreams,
             },
             c.warnings,
         ))

@@ -6,7 +6,7 @@
 //! as a warning.
 
 use super::*;
-use crate::engine::upstream::{target_reach, Piece};
+use crate::engine::upstream::{target_reach, DynamicAllow, HostPattern, Piece};
 
 impl Compiler<'_> {
     /// Every upstream an absolute Rewrite can reach: the declared `routing.upstreams`, the
@@ -15,6 +15,7 @@ impl Compiler<'_> {
         &mut self,
         global_rules: &[CompiledRule],
         rules: &[CompiledRule],
+        dynamic: &[DynamicAllow],
     ) -> Vec<Upstream> {
         let mut found: Vec<Upstream> = Vec::new();
         self.declared_upstreams(&mut found);
@@ -44,13 +45,28 @@ impl Compiler<'_> {
                     .and_then(|a| a.url.as_deref())
                     .unwrap_or_default();
                 let at = Location::new(section, index, &rule.name).at(Element::Action, "url");
-                if reach.host_from_request {
+                if reach.host_from_request && dynamic.is_empty() {
                     self.warnings.push(Warning {
                         at,
                         message: format!(
                             "proxy target {written:?}: its host comes from the request, so it \
                              reaches no upstream known at load; the filter answers 502 for it \
-                             (write the host, use a rewrite map or a farm)"
+                             (write the host, use a rewrite map or a farm, or allow hosts with \
+                             proxy.dynamicUpstreams)"
+                        ),
+                    });
+                } else if reach.host_from_request {
+                    let allowed: Vec<String> = dynamic
+                        .iter()
+                        .map(|a| format!("{}:{:?}", a.host, a.ports))
+                        .collect();
+                    self.warnings.push(Warning {
+                        at,
+                        message: format!(
+                            "proxy target {written:?}: its host comes from the request; it \
+                             reaches only the hosts of proxy.dynamicUpstreams ({}) through the \
+                             dynamic forward proxy, and the filter answers 502 for any other",
+                            allowed.join(", ")
                         ),
                     });
                 } else if reach.too_many {
@@ -80,6 +96,42 @@ impl Compiler<'_> {
             }
         }
         found
+    }
+
+    /// `proxy.dynamicUpstreams`: the hosts and ports request-built targets may reach through
+    /// the dynamic forward proxy.
+    pub(super) fn dynamic_upstreams(&mut self) -> Vec<DynamicAllow> {
+        let Some(proxy) = &self.config.proxy else {
+            return Vec::new();
+        };
+        let at = Location::new(Section::Proxy, 0, "proxy").at(Element::Item, "dynamicUpstreams");
+        let mut out = Vec::new();
+        for entry in &proxy.dynamic_upstreams {
+            let host = match HostPattern::parse(&entry.host) {
+                Ok(h) => h,
+                Err(expected) => {
+                    self.errs.push(ConfigError::UnknownValue {
+                        at: at.clone(),
+                        value: entry.host.clone(),
+                        expected,
+                    });
+                    continue;
+                }
+            };
+            if entry.ports.is_empty() || entry.ports.contains(&0) {
+                self.errs.push(ConfigError::UnknownValue {
+                    at: at.clone(),
+                    value: format!("{}: ports {:?}", entry.host, entry.ports),
+                    expected: "one or more ports from 1 to 65535",
+                });
+                continue;
+            }
+            out.push(DynamicAllow {
+                host,
+                ports: entry.ports.clone(),
+            });
+        }
+        out
     }
 
     /// `routing.upstreams`: origins declared with their cluster names.

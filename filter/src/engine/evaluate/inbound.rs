@@ -19,6 +19,7 @@ use crate::engine::rule_index::RuleIndex;
 use crate::engine::server_vars::{ServerVar, SetTarget};
 use crate::engine::template::Expand;
 use crate::engine::trace::{RequestTrace, RuleTrace};
+use crate::engine::upstream::{dynamic_allowed, dynamic_cluster_name};
 use crate::engine::url::{self, PathError};
 use crate::pattern::Spans;
 
@@ -703,6 +704,18 @@ impl<'a> Eval<'a> {
             };
         };
         let Some(upstream) = self.engine.find_upstream(tls, &u.host, port) else {
+            if dynamic_allowed(&self.engine.dynamic_upstreams, &u.host, port) {
+                // Envoy's dynamic forward proxy resolves the Host it receives, so the target's
+                // host:port is sent whatever preserveHostHeader says.
+                return Outcome::Proxy {
+                    cluster: dynamic_cluster_name(tls),
+                    scheme: u.scheme.clone(),
+                    host: u.host.clone(),
+                    port,
+                    path: self.request_uri(),
+                    authority: Some(u.authority.to_ascii_lowercase()),
+                };
+            }
             return Outcome::Refuse {
                 status: 502,
                 reason: format!(
