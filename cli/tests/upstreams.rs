@@ -149,3 +149,41 @@ fn local_rewrites_reach_nothing_and_are_not_warned_about() {
     assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
     assert!(r.warnings().is_empty(), "{}", r.stderr);
 }
+
+#[test]
+fn the_dynamic_allow_list_is_reported_and_changes_the_warning() {
+    let dir = scratch("closure-dynamic");
+    std::fs::write(
+        dir.join("c.json"),
+        r#"{"rules": [{"name": "t", "match": {"url": "^t/([^/]+)/(.*)"},
+            "action": {"type": "Rewrite", "url": "http://{R:1}/{R:2}"}}],
+           "proxy": {"dynamicUpstreams": [{"host": "*.tenants.test", "ports": [8080, 8443]}]}}"#,
+    )
+    .unwrap();
+    let r = run_in(&dir, &["check", "c.json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.lines().nth(1),
+        Some(
+            "  reaches *.tenants.test on port 8080, 8443 through the dynamic forward proxy \
+             (clusters iis-dynamic|http, iis-dynamic|https)"
+        )
+    );
+    let w = r.warnings();
+    assert_eq!(w.len(), 1, "{}", r.stderr);
+    assert!(
+        w[0].contains(
+            "reaches only the hosts of proxy.dynamicUpstreams (*.tenants.test:[8080, 8443])"
+        ),
+        "{}",
+        w[0]
+    );
+    std::fs::write(
+        dir.join("open.json"),
+        r#"{"proxy": {"dynamicUpstreams": [{"host": "*", "ports": [80]}]}}"#,
+    )
+    .unwrap();
+    let r = run_in(&dir, &["check", "open.json"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("open proxy"), "{}", r.stderr);
+}

@@ -43,5 +43,14 @@ fn reachable(engine: &iis_rewrite_filter::Engine) -> Vec<String> {
         let scheme = if *tls { "https" } else { "http" };
         format!("reaches farm {farm:?} over {scheme} (cluster {cluster})")
     }));
+    lines.extend(engine.dynamic_upstreams().iter().map(|a| {
+        let ports: Vec<String> = a.ports.iter().map(u16::to_string).collect();
+        format!(
+            "reaches {} on port {} through the dynamic forward proxy (clusters iis-dynamic|http, \
+             iis-dynamic|https)",
+            a.host,
+            ports.join(", ")
+        )
+    }));
     lines
 }
