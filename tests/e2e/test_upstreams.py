@@ -278,3 +278,100 @@ def test_a_client_cannot_route_to_the_dynamic_proxy(tmp_path, make_upstream, env
         })
         assert (r.status, r.json()["backend"]) == (200, "site"), (path, r)
     assert not app.requests
+
+
+# --------------------------------------------------------------------------------------------
+# Hot reload of upstreams: --ecds DIR also delivers the clusters (CDS from a watched file)
+
+RELOAD_RULES = """<configuration><system.webServer><rewrite><rules>
+  <rule name="socket" stopProcessing="true">
+    <match url="^ws$" />
+    <action type="Rewrite" url="http://ws.test:8001/echo" />
+  </rule>
+  {extra}
+  <rule name="app" stopProcessing="true">
+    <match url=".*" />
+    <action type="Rewrite" url="http://app.test:8000/{{R:0}}" />
+  </rule>
+</rules></rewrite></system.webServer></configuration>
+"""
+
+NEW_RULE = """<rule name="reports" stopProcessing="true">
+    <match url="^reports/(.*)" />
+    <action type="Rewrite" url="http://reports.test:8002/{R:1}" />
+  </rule>"""
+
+
+def _counter(env, name):
+    value = env.stats().get(name)
+    return value if isinstance(value, int) else 0
+
+
+def test_a_reload_adds_an_upstream_while_a_websocket_stays_open(tmp_path, make_upstream, make_envoy, cli_path):
+    import threading
+
+    from websockets.sync.client import connect as ws_connect
+    from websockets.sync.server import serve as ws_serve
+
+    app = make_upstream(_named("app"), name="app")
+    reports = make_upstream(_named("reports"), name="reports")
+
+    def echo(conn):
+        for message in conn:
+            conn.send(f"echo:{message}")
+
+    ws_server = ws_serve(echo, "127.0.0.1", 0)
+    threading.Thread(target=ws_server.serve_forever, daemon=True).start()
+    ws_port = ws_server.socket.getsockname()[1]
+    try:
+        rules = tmp_path / "web.config"
+        ecds = tmp_path / "ecds"
+        args = [cli_path, "envoy", str(rules), "--ecds", str(ecds), "--wasm", harness.wasm_file(),
+                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+                "--resolve", f"app.test:8000={app.address}",
+                "--resolve", f"ws.test:8001=127.0.0.1:{ws_port}",
+                "--resolve", f"reports.test:8002={reports.address}"]
+
+        def generate(extra, *more):
+            rules.write_text(RELOAD_RULES.format(extra=extra))
+            r = harness.subprocess.run(args + list(more), capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            return r.stdout
+
+        env = make_envoy(generate(""))
+        clusters = (ecds / "iis-rewrite-clusters.yaml").read_text()
+        assert "reports.test" not in clusters
+        # Before: the new upstream is not reachable (its path goes to the app).
+        r = harness.request("GET", env.url("/reports/q1"))
+        assert (r.status, r.json()["backend"]) == (200, "app"), r
+
+        with ws_connect(f"ws://127.0.0.1:{env.port}/ws", open_timeout=10) as ws:
+            ws.send("before")
+            assert ws.recv(timeout=5) == "echo:before"
+            cds_ok = _counter(env, "cluster_manager.cds.update_success")
+            generate(NEW_RULE, "-o", harness.os.devnull)
+            assert "reports.test" in (ecds / "iis-rewrite-clusters.yaml").read_text()
+            harness.wait_for(lambda: _counter(env, "cluster_manager.cds.update_success") > cds_ok,
+                             what="CDS update")
+            harness.wait_for(lambda: harness.request("GET", env.url("/reports/q2")).status == 200
+                             and reports.requests, timeout=10, what="the new upstream")
+            r = harness.request("GET", env.url("/reports/q3"))
+            assert (r.status, r.json()) == (200, {"backend": "reports", "path": "/q3"}), r
+            # The WebSocket opened before the reload goes on, on its unchanged cluster.
+            for i in range(3):
+                ws.send(f"after {i}")
+                assert ws.recv(timeout=5) == f"echo:after {i}"
+        assert _counter(env, "cluster_manager.cds.update_rejected") == 0
+
+        # A clusters file Envoy refuses (written by hand): rejected and counted, and the
+        # clusters in force stay.
+        bad = ecds / ".bad.tmp"
+        bad.write_text('resources:\n- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster\n'
+                       '  name: broken\n  type: STATIC\n  connect_timeout: -5s\n')
+        harness.os.rename(bad, ecds / "iis-rewrite-clusters.yaml")
+        harness.wait_for(lambda: _counter(env, "cluster_manager.cds.update_rejected") == 1,
+                         what="CDS rejection")
+        r = harness.request("GET", env.url("/reports/q4"))
+        assert (r.status, r.json()["backend"]) == (200, "reports"), r
+    finally:
+        ws_server.shutdown()

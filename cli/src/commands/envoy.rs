@@ -70,8 +70,9 @@ pub struct EnvoyArgs {
     /// Requests whose path starts with PREFIX skip the filter (repeatable; e.g. /healthz).
     #[arg(long, value_name = "PREFIX")]
     pub bypass: Vec<String>,
-    /// Deliver the filter configuration through ECDS from DIR/iis-rewrite.yaml (written
-    /// atomically): rewriting that file later reloads the rules without a restart.
+    /// Deliver the filter configuration through ECDS from DIR/iis-rewrite.yaml and the
+    /// clusters through CDS from DIR/iis-rewrite-clusters.yaml (both written atomically):
+    /// running the command again reloads rules and upstreams without a restart.
     #[arg(long, value_name = "DIR")]
     pub ecds: Option<PathBuf>,
     /// Let proxy targets whose host comes from the request reach HOST on these ports through
@@ -235,6 +236,13 @@ fn render_sites(
         .collect();
     match envoy::sites::render(default, &sites, opts, deploy) {
         Ok(rendered) => {
+            // Clusters before rules: the new rules may name clusters only this file adds.
+            if let Some((path, text)) = &rendered.cds {
+                if let Err(e) = envoy::cds::write_cds(path, text) {
+                    eprintln!("{}: error: cannot write: {e}", path.display());
+                    return 1;
+                }
+            }
             if let Some((path, text)) = &rendered.ecds {
                 if let Err(e) = envoy::sites::write_ecds(path, text) {
                     eprintln!("{}: error: cannot write: {e}", path.display());

@@ -10,6 +10,7 @@ use iis_rewrite_filter::upstream::dynamic_cluster_name;
 use iis_rewrite_filter::Engine;
 
 use super::clusters::base_cluster;
+use super::{child_mut, connection_managers};
 use super::{seconds, socket_address, EnvoyOptions, SYSTEM_CA_BUNDLE};
 use crate::yaml::Y;
 
@@ -170,30 +171,6 @@ pub fn install(doc: &mut Y, engine: &Engine, opts: &EnvoyOptions, timeout_secs: 
             _ => {}
         }
     }
-}
-
-fn child_mut<'a>(y: &'a mut Y, key: &str) -> Option<&'a mut Y> {
-    match y {
-        Y::Map(entries) => entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
-        _ => None,
-    }
-}
-
-/// The `typed_config` of every network filter of a listener (its connection managers).
-fn connection_managers(listener: &mut Y) -> Vec<&mut Y> {
-    let mut out = Vec::new();
-    if let Some(Y::Seq(chains)) = child_mut(listener, "filter_chains") {
-        for chain in chains {
-            if let Some(Y::Seq(filters)) = child_mut(chain, "filters") {
-                out.extend(
-                    filters
-                        .iter_mut()
-                        .filter_map(|f| child_mut(f, "typed_config")),
-                );
-            }
-        }
-    }
-    out
 }
 
 fn add_filter(hcm: &mut Y, opts: &EnvoyOptions) {

@@ -6,6 +6,7 @@
 //! * [`listener`] — listeners, the HTTP connection manager, the wasm filter, routes, local replies;
 //! * [`clusters`] — one cluster per upstream the rules can reach, the default upstream;
 //! * [`farms`] — ARR server farms: their clusters and the routes carrying timeouts and hashing;
+//! * [`cds`] — with `--ecds`, the clusters in a watched CDS file, so upstreams reload too;
 //! * [`dynamic`] — the dynamic forward proxy for allow-listed hosts the rules build from the
 //!   request;
 //! * [`path_view`] — the path the filter receives after the connection manager's normalisation;
@@ -14,6 +15,7 @@
 //! [`bootstrap`] returns the tree (callers may add virtual hosts, clusters, ECDS resources);
 //! [`render`] writes it.
 
+pub mod cds;
 pub mod clusters;
 pub mod dynamic;
 pub mod farms;
@@ -282,6 +284,31 @@ pub fn bootstrap(
     doc.set("stats_config", sites::stats_config());
     dynamic::install(&mut doc, engine, opts, timeout);
     Ok(doc)
+}
+
+/// The value under `key` of a map node.
+pub(crate) fn child_mut<'a>(y: &'a mut Y, key: &str) -> Option<&'a mut Y> {
+    match y {
+        Y::Map(entries) => entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+/// The `typed_config` of every network filter of a listener: its HTTP connection managers.
+pub(crate) fn connection_managers(listener: &mut Y) -> Vec<&mut Y> {
+    let mut out = Vec::new();
+    if let Some(Y::Seq(chains)) = child_mut(listener, "filter_chains") {
+        for chain in chains {
+            if let Some(Y::Seq(filters)) = child_mut(chain, "filters") {
+                out.extend(
+                    filters
+                        .iter_mut()
+                        .filter_map(|f| child_mut(f, "typed_config")),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Renders the bootstrap YAML.

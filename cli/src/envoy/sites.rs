@@ -165,6 +165,8 @@ impl From<EnvoyError> for SiteError {
 pub struct Rendered {
     pub bootstrap: String,
     pub ecds: Option<(PathBuf, String)>,
+    /// With `--ecds`, the clusters' CDS file (written before the ECDS file).
+    pub cds: Option<(PathBuf, String)>,
 }
 
 /// The rule sets' plugin configuration: `{"ruleSets": {NAME: CONFIG, …}, "defaultRuleSet":
@@ -615,6 +617,9 @@ pub fn render(
         }
         _ => None,
     };
+    let cds = ecds
+        .as_ref()
+        .map(|(file, _)| super::cds::deliver_clusters(&mut doc, file));
 
     let header = format!(
         "# Envoy 1.40 bootstrap written by `iis-rewrite envoy` {}.\n",
@@ -623,6 +628,7 @@ pub fn render(
     Ok(Rendered {
         bootstrap: format!("{header}{}", doc.to_yaml()),
         ecds,
+        cds,
     })
 }
 
