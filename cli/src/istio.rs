@@ -11,6 +11,8 @@ use clap::{Args, ValueEnum};
 
 use crate::yaml;
 
+pub mod routes;
+
 /// Which traffic of the selected workloads runs the filter (Istio `WorkloadMode`). A sidecar's
 /// inbound listeners are SERVER; gateways and sidecar outbound listeners are CLIENT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +90,45 @@ pub struct IstioArgs {
     /// run time: FAIL_RELOAD (default) rebuilds a failed VM and otherwise fails closed.
     #[arg(long, value_enum, default_value = "FAIL_RELOAD")]
     pub fail_strategy: FailStrategy,
+    /// Also write what proxy rules need in the mesh: a VirtualService for this host
+    /// (repeatable) routing on the filter's upstream header, and a ServiceEntry per upstream.
+    #[arg(long = "route-host", value_name = "HOST")]
+    pub route_hosts: Vec<String>,
+    /// Gateway the VirtualService is bound to (repeatable; default: the sidecars).
+    #[arg(long = "gateway", value_name = "NAME", requires = "route_hosts")]
+    pub gateways: Vec<String>,
+    /// Where requests no rule proxies go (the application's service), HOST[:PORT].
+    #[arg(long, value_name = "HOST[:PORT]", requires = "route_hosts")]
+    pub default_destination: Option<String>,
+}
+
+impl IstioArgs {
+    /// The VirtualService options, when `--route-host` asks for one.
+    pub fn mesh_routes(&self) -> Result<Option<routes::MeshRoutes>, IstioError> {
+        if self.route_hosts.is_empty() {
+            return Ok(None);
+        }
+        let default_destination = match &self.default_destination {
+            None => None,
+            Some(d) => Some(match d.rsplit_once(':') {
+                Some((h, p)) => (
+                    h.to_string(),
+                    Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                        IstioError::BadName {
+                            what: "--default-destination",
+                            value: d.clone(),
+                        }
+                    })?),
+                ),
+                None => (d.clone(), None),
+            }),
+        };
+        Ok(Some(routes::MeshRoutes {
+            hosts: self.route_hosts.clone(),
+            gateways: self.gateways.clone(),
+            default_destination,
+        }))
+    }
 }
 
 /// Why no manifest was written.

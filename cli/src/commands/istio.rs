@@ -1,4 +1,5 @@
-//! `iis-rewrite istio`: an Istio WasmPlugin manifest whose pluginConfig is this configuration.
+//! `iis-rewrite istio`: an Istio WasmPlugin manifest whose pluginConfig is this configuration,
+//! and with `--route-host` the VirtualService and ServiceEntries its proxy rules need.
 //! The generator itself is [`crate::istio`].
 
 use std::path::PathBuf;
@@ -19,19 +20,76 @@ pub struct IstioCommandArgs {
     pub output: Option<PathBuf>,
 }
 
-/// Renders the manifest; exit 2 for a bad option value, 1 for a refused configuration.
+/// Renders the manifest (and with --route-host the mesh routes); exit 2 for a bad option
+/// value, 1 for a refused configuration.
 pub fn run(args: IstioCommandArgs) -> u8 {
     let IstioCommandArgs {
         input,
         opts,
         output,
     } = args;
-    let Some(json) = imported_json(&input) else {
+    let loaded = load_and_report(&input);
+    let (Some(config), Some(engine)) = (loaded.config.as_ref(), loaded.engine.as_ref()) else {
         return 1;
+    };
+    if loaded.has_errors() {
+        return 1;
+    }
+    let mesh = match opts.mesh_routes() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let mut plugin = config.clone();
+    if mesh.is_some() {
+        // The route sets the upstream's Host: the filter keeps the client's, so that the
+        // proxy still selects this VirtualService's virtual host after the filter ran.
+        plugin
+            .proxy
+            .get_or_insert_with(Default::default)
+            .preserve_host_header = Some(true);
+    }
+    let json = match serde_json::to_string_pretty(&plugin) {
+        Ok(json) => json,
+        Err(e) => {
+            eprintln!("error: cannot serialise the configuration: {e}");
+            return 1;
+        }
     };
     let source = input.file.display().to_string();
     match istio::render(&json, &source, &opts) {
-        Ok(yaml) => write_output(output.as_deref(), &yaml),
+        Ok(mut yaml) => {
+            if let Some(mesh) = &mesh {
+                let preserve = config
+                    .proxy
+                    .as_ref()
+                    .and_then(|p| p.preserve_host_header)
+                    .unwrap_or(false);
+                yaml.push_str(&istio::routes::render(
+                    &opts.name,
+                    opts.namespace.as_deref(),
+                    mesh,
+                    engine.upstreams(),
+                    engine.upstream_header(),
+                    preserve,
+                ));
+                for (farm, _, cluster) in engine.farm_clusters() {
+                    eprintln!(
+                        "{source}: warning: farm {farm:?} ({cluster}) has no mesh route: route \
+                         to its servers with a VirtualService of your own"
+                    );
+                }
+                if !engine.dynamic_upstreams().is_empty() {
+                    eprintln!(
+                        "{source}: warning: proxy.dynamicUpstreams has no mesh route: the \
+                         dynamic forward proxy is only set up by `iis-rewrite envoy`"
+                    );
+                }
+            }
+            write_output(output.as_deref(), &yaml)
+        }
         Err(e @ istio::IstioError::Config(_)) => {
             eprintln!("{source}: error: {e}");
             1
@@ -39,19 +97,6 @@ pub fn run(args: IstioCommandArgs) -> u8 {
         Err(e) => {
             eprintln!("error: {e}");
             2
-        }
-    }
-}
-
-/// The imported configuration as `import` writes it (pretty JSON), or None after reporting.
-fn imported_json(input: &Input) -> Option<String> {
-    let loaded = load_and_report(input);
-    let config = loaded.config.as_ref().filter(|_| !loaded.has_errors())?;
-    match serde_json::to_string_pretty(config) {
-        Ok(json) => Some(json),
-        Err(e) => {
-            eprintln!("error: cannot serialise the configuration: {e}");
-            None
         }
     }
 }
