@@ -385,7 +385,25 @@ mod tests {
             phase: Phase::Authn,
             priority: None,
             fail_strategy: FailStrategy::Close,
+            route_hosts: Vec::new(),
+            gateways: Vec::new(),
+            default_destination: None,
         }
+    }
+
+    #[test]
+    fn mesh_route_options() {
+        let mut a = args("oci://r/x:1", None);
+        assert!(a.mesh_routes().unwrap().is_none());
+        a.route_hosts = vec!["www.example.com".into()];
+        a.default_destination = Some("app.web.svc:8080".into());
+        let m = a.mesh_routes().unwrap().unwrap();
+        assert_eq!(
+            m.default_destination,
+            Some(("app.web.svc".to_string(), Some(8080)))
+        );
+        a.default_destination = Some("app:http".into());
+        assert!(a.mesh_routes().is_err());
     }
 
     const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
