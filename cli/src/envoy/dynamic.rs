@@ -146,7 +146,7 @@ fn cluster(tls: bool, opts: &EnvoyOptions, timeout_secs: u64) -> Y {
     c
 }
 
-/// Adds the dynamic forward proxy to a bootstrap when the engine has an allow list: its two
+/// Adds the dynamic forward proxy to a bootstrap when the engine has an allow list (once): its two
 /// clusters, its HTTP filter before the router of every connection manager, and a local reply
 /// that says what a DNS failure (response flag `DF`) is.
 pub fn install(doc: &mut Y, engine: &Engine, opts: &EnvoyOptions, timeout_secs: u64) {
@@ -156,6 +156,16 @@ pub fn install(doc: &mut Y, engine: &Engine, opts: &EnvoyOptions, timeout_secs: 
     let Some(Y::Map(resources)) = child_mut(doc, "static_resources") else {
         return;
     };
+    // Installed once for every site that has a list (each rule set keeps its own list).
+    let installed = resources.iter().any(|(k, v)| match (k.as_str(), v) {
+        ("clusters", Y::Seq(clusters)) => clusters
+            .iter()
+            .any(|c| matches!(c.get("name"), Some(Y::Str(n)) if *n == dynamic_cluster_name(false))),
+        _ => false,
+    });
+    if installed {
+        return;
+    }
     for (key, value) in resources.iter_mut() {
         match (key.as_str(), value) {
             ("clusters", Y::Seq(clusters)) => {
@@ -213,6 +223,43 @@ fn add_dns_failure_reply(hcm: &mut Y) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn engine(json: &str) -> (iis_rewrite_filter::FilterConfig, Engine) {
+        let config = iis_rewrite_filter::FilterConfig::from_json(json.as_bytes()).unwrap();
+        let engine = Engine::compile(&config).unwrap();
+        (config, engine)
+    }
+
+    #[test]
+    fn installed_once_before_the_router_only_with_a_list() {
+        let opts = EnvoyOptions {
+            wasm: "/f.wasm".into(),
+            listen: "127.0.0.1:0".into(),
+            dns_resolver: Some(("127.0.0.1".into(), 5353)),
+            ..Default::default()
+        };
+        let (c, e) = engine(r#"{"rules": []}"#);
+        let plain = super::super::bootstrap(&c, &e, &opts).unwrap().to_yaml();
+        assert!(!plain.contains("dynamic_forward_proxy"), "{plain}");
+        let (c, e) = engine(
+            r#"{"proxy": {"dynamicUpstreams": [{"host": "*.t.example", "ports": [8080]}]}}"#,
+        );
+        let mut doc = super::super::bootstrap(&c, &e, &opts).unwrap();
+        install(&mut doc, &e, &opts, 120);
+        let y = doc.to_yaml();
+        assert_eq!(y.matches("name: \"iis-dynamic|http\"").count(), 1, "{y}");
+        assert_eq!(y.matches("name: \"iis-dynamic|https\"").count(), 1, "{y}");
+        assert_eq!(
+            y.matches(&format!("name: \"{DFP_FILTER}\"")).count(),
+            1,
+            "{y}"
+        );
+        let dfp = y.find(&format!("name: \"{DFP_FILTER}\"")).unwrap();
+        let router = y.find("name: \"envoy.filters.http.router\"").unwrap();
+        assert!(dfp < router, "{y}");
+        assert!(y.contains("port_value: 5353"), "{y}");
+        assert!(y.contains(DNS_FAILURE_BODY.trim_end()), "{y}");
+    }
 
     #[test]
     fn allow_list_entries() {

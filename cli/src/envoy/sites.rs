@@ -516,6 +516,14 @@ pub fn render(
         }
         site_defaults.push((upstream, timeout));
     }
+    for site in sites {
+        super::dynamic::install(
+            &mut doc,
+            site.engine,
+            opts,
+            proxy_timeout_secs(site.config)?,
+        );
+    }
     if let Some(list) = child_mut(&mut doc, "static_resources").and_then(|s| seq_mut(s, "clusters"))
     {
         for c in extra_clusters {
