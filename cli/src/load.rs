@@ -112,6 +112,22 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
         }
         (imported.config, imported.spans, imported.diagnostics)
     };
+    loaded.engine = compile_located(&config, &spans, &mut diagnostics, file);
+    diagnostics.sort_by_key(|d| (d.pos.file, d.pos.line, d.pos.col));
+    loaded.diagnostics = diagnostics;
+    loaded.config = Some(config);
+    loaded
+}
+
+/// Compiles `config` and adds the engine's errors and warnings to `diagnostics`, each at the
+/// position `spans` recorded for it (else the start of file `file`). The engine is returned
+/// only when no diagnostic is an error.
+pub(crate) fn compile_located(
+    config: &FilterConfig,
+    spans: &SpanMap,
+    diagnostics: &mut Vec<Diagnostic>,
+    file: usize,
+) -> Option<Engine> {
     let fallback = spans.fallback.unwrap_or(Pos {
         file,
         line: 1,
@@ -122,14 +138,14 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
         .filter(|d| d.is_error())
         .map(|d| d.pos)
         .collect();
-    match Engine::compile_all(&config) {
+    match Engine::compile_all(config) {
         Ok((engine, warnings)) => {
             for w in warnings {
                 let pos = spans.locate(&w.at).unwrap_or(fallback);
                 diagnostics.push(Diagnostic::warning(pos, w.to_string()));
             }
             if !diagnostics.iter().any(Diagnostic::is_error) {
-                loaded.engine = Some(engine);
+                return Some(engine);
             }
         }
         Err((errors, warnings)) => {
@@ -138,7 +154,7 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
                 diagnostics.push(Diagnostic::warning(pos, w.to_string()));
             }
             for e in errors {
-                let pos = locate_error(&spans, &e).unwrap_or(fallback);
+                let pos = locate_error(spans, &e).unwrap_or(fallback);
                 // The importer already reported this spot (a duplicate name, a value it could
                 // not read): one message per problem.
                 if xml_errors.contains(&pos) {
@@ -148,10 +164,7 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
             }
         }
     }
-    diagnostics.sort_by_key(|d| (d.pos.file, d.pos.line, d.pos.col));
-    loaded.diagnostics = diagnostics;
-    loaded.config = Some(config);
-    loaded
+    None
 }
 
 /// Byte offset of a serde_json error. serde_json points just past the token at fault; when that
@@ -191,7 +204,7 @@ fn strip_serde_position(e: &serde_json::Error) -> String {
     s.strip_suffix(&suffix).map(str::to_string).unwrap_or(s)
 }
 
-fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let file = std::fs::File::open(path)?;
     if file.metadata()?.is_dir() {

@@ -5,10 +5,13 @@ use crate::load;
 
 /// Exit 0 and a summary when the configuration is valid, else 1 (the problems are on stderr).
 pub fn run(input: &Input) -> u8 {
+    if let Some(path) = &input.server.applicationhost {
+        return super::server::check(path, &input.server);
+    }
     let loaded = load_and_report(input);
     match (&loaded.config, loaded.has_errors()) {
         (Some(config), false) => {
-            println!("{}: ok: {}", input.file.display(), load::summary(config));
+            println!("{}: ok: {}", input.path().display(), load::summary(config));
             0
         }
         _ => 1,

@@ -26,10 +26,17 @@ pub fn run(args: IstioCommandArgs) -> u8 {
         opts,
         output,
     } = args;
+    if input.server.applicationhost.is_some() {
+        eprintln!(
+            "error: istio takes one site's configuration: give FILE (a WasmPlugin per site; \
+             `iis-rewrite import --applicationhost … --site NAME` writes one site's JSON)"
+        );
+        return 2;
+    }
     let Some(json) = imported_json(&input) else {
         return 1;
     };
-    let source = input.file.display().to_string();
+    let source = input.path().display().to_string();
     match istio::render(&json, &source, &opts) {
         Ok(yaml) => write_output(output.as_deref(), &yaml),
         Err(e @ istio::IstioError::Config(_)) => {

@@ -6,6 +6,8 @@ pub mod envoy;
 pub mod explain;
 pub mod import;
 pub mod istio;
+pub mod server;
+mod server_envoy;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,16 +25,25 @@ pub use istio::IstioCommandArgs;
 pub struct Input {
     /// A web.config, a fragment (<rewrite>, <rules>, <outboundRules>, <rewriteMaps>), or the
     /// filter's JSON configuration (recognised by a leading '{').
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    #[arg(value_name = "FILE", required_unless_present = "applicationhost")]
+    pub file: Option<PathBuf>,
     /// Where configSource files are looked for (default: the directory of FILE).
     #[arg(long, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: server::ServerInput,
+}
+
+impl Input {
+    /// FILE (empty with --applicationhost, which the commands handle first).
+    pub fn path(&self) -> &Path {
+        self.file.as_deref().unwrap_or(Path::new(""))
+    }
 }
 
 /// Loads the input and prints its diagnostics on stderr.
 pub fn load_and_report(input: &Input) -> Loaded {
-    let loaded = load(&input.file, input.config_dir.as_deref());
+    let loaded = load(input.path(), input.config_dir.as_deref());
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
     for line in loaded.render() {
