@@ -154,9 +154,14 @@ pub fn plan(
                     quote(other)
                 ));
             }
-            if let Some(c) = cert {
-                if let Some(u) = uses.get_mut(index) {
-                    u.push((c, e.host.as_deref()));
+            if let (Some(c), Some(u)) = (cert, uses.get_mut(index)) {
+                u.push((c, e.host.as_deref()));
+                if e.host.is_none() {
+                    // A binding for every host name: each named certificate is chosen by SNI
+                    // for its host, the `*` one for the rest.
+                    for named in certificates.iter().filter(|n| n.host != "*") {
+                        u.push((named, Some(named.host.as_str())));
+                    }
                 }
             }
             l.hosts.push((site.rule_set.clone(), domains));
