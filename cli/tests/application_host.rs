@@ -1,0 +1,240 @@
+//! `--applicationhost`: a whole IIS server through `check`, `import`, `explain` and `envoy`, on
+//! the fixtures of testdata/applicationhost/.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+use common::run;
+use serde_json::Value;
+
+const CONTOSO: &str = "testdata/applicationhost/contoso/applicationHost.config";
+const API_ROOT: &str = "Contoso API=testdata/applicationhost/contoso/api-site";
+const LYNC: &str = "testdata/applicationhost/lync/applicationHost.config";
+
+#[test]
+fn check_reports_each_site_its_sources_and_what_is_left_to_the_upstream() {
+    let r = run(&[
+        "check",
+        "--applicationhost",
+        CONTOSO,
+        "--site-root",
+        API_ROOT,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = &r.stdout;
+    for expected in [
+        "site \"Default Web Site\" (id 1): ok: 2 rules, 2 global rules,",
+        "  binding net.tcp 808:*: not served: protocol \"net.tcp\" is not HTTP",
+        "  read: web.config testdata/applicationhost/contoso/inetpub/wwwroot/web.config",
+        "<defaultDocument> (testdata/applicationhost/contoso/inetpub/wwwroot/web.config:6:5)",
+        "site \"Contoso Shop\" (id 2): ok: 1 rule, 2 global rules,",
+        "  binding https *:443:shop.contoso.example: its certificate is in the Windows \
+         certificate store; name its PEM files with `envoy --certificate \
+         shop.contoso.example=CERT,KEY`",
+        "  read: <location path=\"Contoso Shop\"> at \
+         testdata/applicationhost/contoso/applicationHost.config:144:3",
+        "<security> (testdata/applicationhost/contoso/applicationHost.config:146:7)",
+        "site \"Contoso API\" (id 3): ok: 2 rules, 2 global rules,",
+        "  read: web.config testdata/applicationhost/contoso/api-site/web.config",
+        "site \"Legacy FTP\" (id 4): ok: 0 rules, 2 global rules,",
+        "  binding ftp *:21:: not served",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    }
+    // The /admin application's rules are reported once, not once per site.
+    let admin: Vec<&str> = r
+        .warnings()
+        .into_iter()
+        .filter(|l| l.contains("Contoso Shop/admin\">: rules below"))
+        .collect();
+    assert_eq!(admin.len(), 1, "{}", r.stderr);
+    assert!(admin[0].starts_with("testdata/applicationhost/contoso/applicationHost.config:173:3:"));
+    // Without --site-root the API's web.config is looked for under its physicalPath.
+    let r = run(&["check", "--applicationhost", CONTOSO]);
+    assert!(r
+        .stdout
+        .contains("site \"Contoso API\" (id 3): ok: 0 rules, 2 global rules,"));
+    assert!(r
+        .stdout
+        .contains("  no web.config in testdata/applicationhost/contoso/inetpub/api"));
+}
+
+#[test]
+fn an_error_in_a_site_web_config_is_located_there_and_refuses_that_site() {
+    let dir = std::env::temp_dir().join(format!("iis-ah-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("web.config"),
+        "<configuration><system.webServer><rewrite><rules>\n  <rule name=\"bad\"><match url=\"(\" /></rule>\n</rules></rewrite></system.webServer></configuration>\n",
+    )
+    .unwrap();
+    let root = format!("Contoso API={}", dir.display());
+    let r = run(&["check", "--applicationhost", CONTOSO, "--site-root", &root]);
+    assert_eq!(r.code, 1);
+    let errors = r.errors();
+    assert_eq!(errors.len(), 1, "{}", r.stderr);
+    assert!(
+        errors[0].starts_with(&format!("{}:2:", dir.join("web.config").display())),
+        "{}",
+        errors[0]
+    );
+    assert!(r
+        .stdout
+        .contains("site \"Contoso API\" (id 3): refused: 1 error(s)"));
+    assert!(r.stdout.contains("site \"Contoso Shop\" (id 2): ok:"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn import_writes_one_rule_set_per_site_with_the_global_rules_first() {
+    let r = run(&[
+        "import",
+        "--applicationhost",
+        CONTOSO,
+        "--site-root",
+        API_ROOT,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["defaultRuleSet"], "default");
+    let sets = v["ruleSets"].as_object().unwrap();
+    let names: Vec<&str> = sets.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "contoso api",
+            "contoso shop",
+            "default",
+            "default web site",
+            "legacy ftp"
+        ]
+    );
+    let api = &sets["contoso api"];
+    assert_eq!(
+        api["globalRules"][0]["name"],
+        "Block source-control folders"
+    );
+    assert_eq!(api["rules"][0]["name"], "v1 is served by v2");
+    assert_eq!(api["webFarms"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        sets["contoso shop"]["allowedServerVariables"][1],
+        "HTTP_X_FORWARDED_PROTO"
+    );
+    // One site alone.
+    let r = run(&[
+        "import",
+        "--applicationhost",
+        CONTOSO,
+        "--site",
+        "CONTOSO SHOP",
+    ]);
+    let one: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(one["rules"][0]["name"], "Shop to its farm");
+}
+
+#[test]
+fn explain_picks_the_site_by_binding_or_by_name() {
+    let r = run(&[
+        "explain",
+        "--applicationhost",
+        LYNC,
+        "--url",
+        "https://meet.contoso.com/alice/X1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("site \"Default Web Site\"\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("proxy to server farm meet.contoso.com over https"),
+        "{}",
+        r.stdout
+    );
+
+    let r = run(&[
+        "explain",
+        "--applicationhost",
+        CONTOSO,
+        "--url",
+        "http://api.contoso.example:8080/v1/a",
+        "--json",
+        "--site-root",
+        API_ROOT,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let fired: Vec<&str> = v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["fired"].as_bool() == Some(true))
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(fired, ["v1 is served by v2", "API farm"]);
+
+    // Port 8080 with another host name: no binding takes it.
+    let r = run(&[
+        "explain",
+        "--applicationhost",
+        CONTOSO,
+        "--url",
+        "http://www.contoso.example:8080/",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r
+        .stderr
+        .contains("no site has a binding for http://www.contoso.example:8080"));
+    let r = run(&[
+        "explain",
+        "--applicationhost",
+        CONTOSO,
+        "--site",
+        "Contoso Shop",
+        "--url",
+        "/x",
+    ]);
+    assert!(r.stdout.contains("Shop to its farm"), "{}", r.stdout);
+}
+
+#[test]
+fn envoy_needs_a_certificate_for_store_bindings_and_reports_the_rest() {
+    let r = run(&[
+        "envoy",
+        "--applicationhost",
+        CONTOSO,
+        "--wasm",
+        "/f.wasm",
+        "--bind",
+        "80=127.0.0.1:18080",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(
+        "warning: site \"Contoso Shop\" binding https *:443:shop.contoso.example is not served: \
+         its certificate is in the Windows certificate store; name its PEM files with \
+         --certificate shop.contoso.example=CERT,KEY"
+    ));
+    let y = &r.stdout;
+    assert!(y.contains("name: \"http-80\"") && y.contains("port_value: 18080"));
+    assert!(y.contains("name: \"http-8080\"") && y.contains("port_value: 8080"));
+    assert!(!y.contains("https-443"));
+    assert!(y.contains("\"shop.contoso.example:80\""));
+    assert!(y.contains("name: \"iis-farm|http|shop-farm\""));
+    // --listen belongs to the single-file form.
+    let r = run(&[
+        "envoy",
+        "--applicationhost",
+        CONTOSO,
+        "--wasm",
+        "/f.wasm",
+        "--listen",
+        "127.0.0.1:1",
+    ]);
+    assert_eq!(r.code, 2);
+}
