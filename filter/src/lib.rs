@@ -1,44 +1,35 @@
 //! IIS URL Rewrite 2.1 + ARR 3.0 rules for Envoy.
 //!
-//! The engine (every module but `glue`) is pure Rust with no host call: it compiles a
-//! [`config::FilterConfig`] once into an [`Engine`] and, per request, reads facts through
-//! [`request::RequestFacts`] and returns a [`decision::Decision`]. The proxy-wasm glue, built for
-//! wasm32 only, turns Envoy callbacks into engine calls and decisions into host calls. The
-//! `iis-rewrite` command links the same engine natively.
+//! Two layers, and the dependency runs one way:
+//!
+//! - `engine`: pure Rust, no host call. `vocab` → `config`, `error` → facts and helpers
+//!   (`request`, `response`, `decision`, `trace`, `url`, `template`, `server_vars`, `farm`,
+//!   `upstream`) → `model` (the compiled rule set) and `rule_index` → `compile` (config to
+//!   model) and `evaluate` (model and facts to a decision) → `plugin` (named rule sets).
+//! - `host`: the per-stream logic behind the `Host` trait, and the proxy-wasm glue (wasm32
+//!   only) that implements it. The host uses the engine; the engine never uses the host.
+//!
+//! `pattern` (the ECMAScript front end and its backtracking matcher) sits beside the engine:
+//! the compiler builds patterns and the evaluators run them. The `iis-rewrite` command links the engine natively.
 
-pub mod backtrack;
-pub mod body;
-pub mod compile;
-mod conditions;
-pub mod config;
-pub mod decision;
-pub mod error;
-pub mod farm;
-pub mod inbound;
-pub mod outbound;
 pub mod pattern;
-pub mod plugin;
-pub mod request;
-pub mod server_vars;
-pub mod stream;
-pub mod template;
-pub mod trace;
-pub mod upstream;
-pub mod url;
 
-// The glue is left out of test builds so that the engine tests, compiled to wasm32-wasip1,
-// run under a plain WASI runtime without the proxy-wasm host imports.
-#[cfg(all(target_arch = "wasm32", not(test)))]
-mod glue;
+pub mod engine;
+// Only the wasm build and the tests drive streams; the CLI and the benchmarks use the engine.
+#[cfg(any(target_arch = "wasm32", test))]
+pub(crate) mod host;
 
-pub use compile::Engine;
-pub use config::FilterConfig;
-pub use decision::{Decision, HeaderEdit, Outcome};
-pub use error::{ConfigError, Location, Warning};
-pub use outbound::{ResponseFacts, StaticResponse};
-pub use plugin::Plugin;
-pub use request::{Property, RequestFacts, StaticRequest};
-pub use upstream::Upstream;
+// The paths the `iis-rewrite` command, the tests and the benchmarks use.
+pub use engine::decision::{Decision, HeaderEdit, Outcome};
+pub use engine::error::{ConfigError, Location, Warning};
+pub use engine::model::Engine;
+pub use engine::plugin::Plugin;
+pub use engine::request::{Property, RequestFacts, StaticRequest};
+pub use engine::response::{ResponseFacts, StaticResponse};
+pub use engine::upstream::Upstream;
+pub use engine::{
+    body, config, config::FilterConfig, decision, error, farm, plugin, trace, upstream, vocab,
+};
 
 /// The crate version and the git commit it was built from (logged at VM start, printed by
 /// `iis-rewrite --version`). The build scripts pass the commit in `IIS_REWRITE_GIT_HASH`.

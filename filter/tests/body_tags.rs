@@ -9,6 +9,8 @@
     clippy::indexing_slicing
 )]
 
+// Only the generator is used here, not the testdata pattern collection.
+#[allow(dead_code)]
 mod common;
 
 use common::Rng;

@@ -36,31 +36,17 @@
 //! * `locationHostIn`: when the outcome has a Location, the host it points a browser to
 //!   (`//h`, `/\h`, `\\h`, `scheme://h`) must be one of these; a plain relative path passes.
 //!
-//! Percent-escape hex case is not significant (iis-reference.md §11): paths, locations and
-//! header values are compared after upper-casing the two hex digits of every `%XX`.
+//! Percent-escape hex case is not significant (`%2f` and `%2F` are the same byte): paths, locations
+//! and header values are compared after upper-casing the two hex digits of every `%XX`.
 //!
-//! # What the Envoy end-to-end runner may skip, and why
+//! # Who runs the corpus
 //!
-//! The same files are run against a real Envoy with the built wasm (a separate Python runner).
-//! Through real sockets some facts cannot be chosen, so that runner may skip:
-//! * cases with a non-default `remoteAddr` (REMOTE_ADDR / REMOTE_PORT / REMOTE_HOST, IPv6
-//!   clients): the client is whatever address the test process connects from. Behind trusted
-//!   X-Forwarded-For hops the IP can be set, never the port;
-//! * cases with a non-default `localAddr` (SERVER_PORT, LOCAL_ADDR, SERVER_PORT_SECURE) unless
-//!   Envoy listens on exactly that address and port;
-//! * `https: true` cases, unless the harness has a TLS listener;
-//! * `matchedRules`, which is not observable from outside (only via the explain/trace output);
-//! * request-header expectations need an echo upstream to be observed; `null` means "the
-//!   upstream did not receive it";
-//! * requests Envoy itself rejects or rewrites before the filter sees them (path normalisation,
-//!   slash merging, `%2F` / `%5C` handling, raw control bytes, dot segments), where the
-//!   listener's normalisation settings differ from the filter's own (the filter decodes and
-//!   canonicalises itself, §1.5);
-//! * proxy cases whose named upstream cluster does not exist in the test bootstrap, and
-//!   WebSocket-upgrade cases without a WebSocket-capable upstream.
-//!
-//! `abort` is observable as a stream reset and `refuse` / `custom_response` / `redirect` as the
-//! local reply; `responseHeaders` on the response.
+//! This runner, natively (`cargo test`) and compiled to wasm32-wasip1 under wasmtime
+//! (`scripts/test.sh`), so the engine is checked on the target it ships for. The stream tests in
+//! `host::stream` also run two of the files through the per-stream host logic. No runner sends
+//! these cases through a real Envoy: the end-to-end suite (`tests/e2e`, pytest) has its own tests
+//! of the same behaviours on Envoy with the built wasm, where the client address, listener and
+//! Envoy's own path normalisation are fixed by the harness rather than chosen per case.
 
 #![allow(
     clippy::unwrap_used,

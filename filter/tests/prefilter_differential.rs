@@ -85,35 +85,6 @@ fn pattern(r: &mut Rng, pieces: &mut Vec<String>) -> String {
     }
 }
 
-fn input(r: &mut Rng, pieces: &[String]) -> String {
-    const FILL: &[&str] = &[
-        "a", "B", "/", "x", "1", "\u{212A}", "\u{17F}", "é", "É", "\n", "K", "S", ".", "?", " ",
-    ];
-    let mut out = String::new();
-    for _ in 0..r.below(6) {
-        match r.below(4) {
-            0 | 1 if !pieces.is_empty() => {
-                let p = &pieces[r.below(pieces.len())];
-                let p = match r.below(3) {
-                    0 => p.to_uppercase(),
-                    1 => p.to_lowercase(),
-                    _ => p.clone(),
-                };
-                // Sometimes only part of the piece: a near miss.
-                let chars: Vec<char> = p.chars().collect();
-                let cut = if r.below(3) == 0 && chars.len() > 1 {
-                    r.below(chars.len())
-                } else {
-                    chars.len()
-                };
-                out.extend(&chars[..cut]);
-            }
-            _ => out.push_str(r.pick(FILL)),
-        }
-    }
-    out
-}
-
 #[test]
 fn shortcuts_agree_with_the_plain_regex() {
     let mut r = Rng(0x5eed_cafe_f00d_0001);
@@ -133,7 +104,7 @@ fn shortcuts_agree_with_the_plain_regex() {
             assert_eq!(fast.groups(), slow.groups(), "{src:?}");
             checked += 1;
             for _ in 0..40 {
-                let s = input(&mut r, &pieces);
+                let s = common::input_from(&pieces, &mut r);
                 let (mut a, mut b) = (Spans::new(), Spans::new());
                 let (ma, mb) = (fast.find(&s, &mut a), slow.find(&s, &mut b));
                 assert_eq!((ma, &a), (mb, &b), "{src:?} ic={ic} on {s:?}");
@@ -141,12 +112,72 @@ fn shortcuts_agree_with_the_plain_regex() {
                 let mut c = Spans::new();
                 assert_eq!(fast.test(&s, &mut c, false), mb, "{src:?} on {s:?}");
                 assert!(c.is_empty());
+                check_prefix(&fast, &s, mb, &src, ic);
                 compared_inputs += 1;
             }
         }
     }
     assert!(checked > 8000, "only {checked} patterns compiled");
     assert!(compared_inputs > 300_000);
+}
+
+/// The rule-index prefix: every input the pattern matches starts with it.
+fn check_prefix(p: &Pattern, input: &str, matched: bool, src: &str, ic: bool) {
+    if let (Some(prefix), true) = (p.required_prefix(), matched) {
+        let head = input.as_bytes().get(..prefix.len());
+        let ok = head.is_some_and(|h| {
+            if ic {
+                h.eq_ignore_ascii_case(prefix.as_bytes())
+            } else {
+                h == prefix.as_bytes()
+            }
+        });
+        assert!(
+            ok,
+            "{src:?} ic={ic}: {input:?} matches without the prefix {prefix:?}"
+        );
+    }
+}
+
+/// Every pattern of the test data, in both cases: fast path, prefilters, `is_match` and the
+/// rule-index prefix against the plain regex (or the plain backtracker).
+#[test]
+fn testdata_patterns_agree_with_the_plain_matcher() {
+    let mut r = Rng(0x5eed_cafe_f00d_0002);
+    let (mut compiled, mut fast_paths, mut prefixed, mut matched) = (0, 0, 0, 0);
+    let patterns = common::testdata_patterns();
+    assert!(
+        patterns.len() > 150,
+        "only {} patterns found",
+        patterns.len()
+    );
+    for (src, written_ic) in &patterns {
+        for ic in [*written_ic, !*written_ic] {
+            let Ok(full) = Pattern::compile(src, Syntax::EcmaScript, ic) else {
+                continue;
+            };
+            let plain = match Pattern::compile_without_fast_paths(src, ic) {
+                Ok(p) => p,
+                Err(_) => Pattern::compile_backtracking(src, ic).unwrap(),
+            };
+            assert_eq!(full.groups(), plain.groups(), "{src:?}");
+            compiled += 1;
+            fast_paths += usize::from(full.uses_fast_path());
+            prefixed += usize::from(full.required_prefix().is_some());
+            for s in common::inputs_for(src, &mut r, 60) {
+                let (mut a, mut b) = (Spans::new(), Spans::new());
+                let (ma, mb) = (full.find(&s, &mut a), plain.find(&s, &mut b));
+                assert_eq!((ma, &a), (mb, &b), "{src:?} ic={ic} on {s:?}");
+                assert_eq!(full.is_match(&s), mb, "is_match {src:?} ic={ic} on {s:?}");
+                check_prefix(&full, &s, mb, src, ic);
+                matched += usize::from(mb);
+            }
+        }
+    }
+    assert!(
+        compiled > 300 && fast_paths > 20 && prefixed > 50 && matched > 2000,
+        "compiled {compiled}, fast {fast_paths}, prefixed {prefixed}, matched {matched}"
+    );
 }
 
 #[test]

@@ -122,11 +122,11 @@ impl Importer<'_> {
         let mut rule = InboundRule {
             name,
             enabled: self.bool_attr(&a, "enabled", &what),
-            pattern_syntax: canon(a.get("patternSyntax"), PATTERN_SYNTAX),
+            pattern_syntax: canon(a.get("patternSyntax"), &PATTERN_SYNTAX),
             stop_processing: self.bool_attr(&a, "stopProcessing", &what),
             response_cache_directive: canon(
                 a.get("responseCacheDirective"),
-                RESPONSE_CACHE_DIRECTIVE,
+                &RESPONSE_CACHE_DIRECTIVE,
             ),
             ..InboundRule::default()
         };
@@ -205,11 +205,11 @@ impl Importer<'_> {
         let m = self.attrs(d, node, &w, &allowed);
         m.spans_into(spans, "action");
         let action = Action {
-            action_type: canon(m.get("type"), ACTION_TYPE),
+            action_type: canon(m.get("type"), &ACTION_TYPE),
             url: self.trimmed_attr(&m, "url", &w),
             append_query_string: self.bool_attr(&m, "appendQueryString", &w),
             log_rewritten_url: self.bool_attr(&m, "logRewrittenUrl", &w),
-            redirect_type: canon(m.get("redirectType"), REDIRECT_TYPE),
+            redirect_type: canon(m.get("redirectType"), &REDIRECT_TYPE),
             status_code: self.uint_attr(&m, "statusCode", &w),
             sub_status_code: self.uint_attr(&m, "subStatusCode", &w),
             status_reason: m.string("statusReason"),
@@ -231,7 +231,7 @@ impl Importer<'_> {
         let a = self.attrs(d, node, &w, &["logicalGrouping", "trackAllCaptures"]);
         a.spans_into(spans, "conditions");
         let mut conditions = Conditions {
-            logical_grouping: canon(a.get("logicalGrouping"), LOGICAL_GROUPING),
+            logical_grouping: canon(a.get("logicalGrouping"), &LOGICAL_GROUPING),
             track_all_captures: self.bool_attr(&a, "trackAllCaptures", &w),
             items: Vec::new(),
         };
@@ -266,7 +266,7 @@ impl Importer<'_> {
         a.spans_into(spans, prefix);
         let c = Condition {
             input: a.string("input"),
-            match_type: canon(a.get("matchType"), MATCH_TYPE),
+            match_type: canon(a.get("matchType"), &MATCH_TYPE),
             pattern: a.string("pattern"),
             ignore_case: self.bool_attr(&a, "ignoreCase", what),
             negate: self.bool_attr(&a, "negate", what),

@@ -90,7 +90,7 @@ impl Importer<'_> {
         let mut rule = OutboundRule {
             name,
             enabled: self.bool_attr(&a, "enabled", &what),
-            pattern_syntax: canon(a.get("patternSyntax"), PATTERN_SYNTAX),
+            pattern_syntax: canon(a.get("patternSyntax"), &PATTERN_SYNTAX),
             stop_processing: self.bool_attr(&a, "stopProcessing", &what),
             pre_condition: a.string("preCondition"),
             ..OutboundRule::default()
@@ -142,7 +142,7 @@ impl Importer<'_> {
                     let m = self.attrs(d, child, &w, &["type", "value", "replace"]);
                     m.spans_into(&mut spans, "action");
                     rule.action = Some(OutboundAction {
-                        action_type: canon(m.get("type"), OUTBOUND_ACTION_TYPE),
+                        action_type: canon(m.get("type"), &OUTBOUND_ACTION_TYPE),
                         value: m.string("value"),
                         replace: self.bool_attr(&m, "replace", &w),
                     });
@@ -177,8 +177,8 @@ impl Importer<'_> {
             p.spans_into(&mut spans, "");
             let mut pc = PreCondition {
                 name: name.clone(),
-                logical_grouping: canon(p.get("logicalGrouping"), LOGICAL_GROUPING),
-                pattern_syntax: canon(p.get("patternSyntax"), PATTERN_SYNTAX),
+                logical_grouping: canon(p.get("logicalGrouping"), &LOGICAL_GROUPING),
+                pattern_syntax: canon(p.get("patternSyntax"), &PATTERN_SYNTAX),
                 items: Vec::new(),
             };
             for add in self.elements(d, child, &what) {

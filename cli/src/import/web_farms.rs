@@ -312,7 +312,7 @@ impl Importer<'_> {
         );
         a.spans_into(rel, "");
         let balancing = LoadBalancing {
-            algorithm: canon(a.get("algorithm"), LB_ALGORITHM),
+            algorithm: canon(a.get("algorithm"), &LB_ALGORITHM),
             hash_server_variable: a.string("hashServerVariable"),
             query_string_names: a.string("queryStringNames"),
         };

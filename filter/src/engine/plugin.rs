@@ -1,19 +1,20 @@
 //! The plugin configuration as Envoy hands it over: either one rule configuration (a
 //! [`FilterConfig`]) or several named ones, `{"ruleSets": {"name": FilterConfig, …},
 //! "defaultRuleSet": "name"}`, so that one filter instance serves several sites. Envoy has no
-//! per-route configuration for Wasm filters (shared/envoy-proxy-wasm.md §1): a route selects its
-//! rule set through route metadata, `filter_metadata: {"iis.rewrite": {"ruleSet": "name"}}`, read
-//! once per request before any header is changed. A route without it gets the default set.
+//! per-route configuration for Wasm filters (Envoy's Wasm HTTP filter documentation): a route
+//! selects its rule set through route metadata, `filter_metadata: {"iis.rewrite": {"ruleSet":
+//! "name"}}`, read once per request before any header is changed. A route without it gets the
+//! default set.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use serde::Deserialize;
 
-use crate::compile::Engine;
-use crate::config::FilterConfig;
-use crate::decision::Outcome;
-use crate::error::{ConfigError, Warning};
+use crate::engine::config::FilterConfig;
+use crate::engine::decision::Outcome;
+use crate::engine::error::{ConfigError, Warning};
+use crate::engine::model::Engine;
 
 /// The route-metadata namespace and key that select a rule set.
 pub const METADATA_NAMESPACE: &str = "iis.rewrite";

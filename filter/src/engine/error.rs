@@ -1,7 +1,7 @@
 //! Configuration errors and warnings. Every error names where it is (section, rule, element,
 //! attribute) so that the filter's log line and `iis-rewrite check` (which maps a [`Location`] back
-//! to an XML line and column) say the same thing. The list of what is an error follows
-//! iis-reference.md §11 "Errors found at load, not per request".
+//! to an XML line and column) say the same thing. Every mistake that can be found at load time
+//! is an error then, never a surprise per request (docs/configuration.md).
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
-//! Server-variable names resolved once at configure time (iis-reference.md §2.1, §2.2). Names are
-//! case-insensitive. `HTTP_<NAME>` reads request header `<name>` (underscores to dashes);
+//! Server-variable names resolved once at configure time (docs/configuration.md lists them). Names
+//! are case-insensitive. `HTTP_<NAME>` reads request header `<name>` (underscores to dashes);
 //! `RESPONSE_<NAME>` a response header (outbound only). A name that a rule sets with `<set>` is a
 //! custom variable, read back by later rules, falling back to the built-in value while unset.
 //! Unknown names read as empty, as in IIS; `iis-rewrite check` warns about them.
@@ -153,10 +153,6 @@ impl CustomVars {
 
     pub fn len(&self) -> usize {
         self.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
     }
 
     /// Resolves a name read by a template: a custom variable if some rule sets it.

@@ -1,9 +1,9 @@
 //! One HTTP stream through the filter: turns a [`Decision`] into host operations. Every host
 //! operation goes through the [`Host`] trait, so this logic (what is read, what is written, in
 //! which phase, how many host calls a request costs) runs natively in tests against a recording
-//! host; `glue` implements `Host` with one proxy-wasm call per method.
+//! host; `host::proxy_wasm` implements `Host` with one proxy-wasm call per method.
 //!
-//! Envoy facts relied on (shared/envoy-proxy-wasm.md, each checked by an e2e contract test):
+//! Envoy facts relied on (each checked by an e2e contract test, tests/e2e/test_contract.py):
 //! editing `:path` or any request header re-selects the route (ABI 0.2.1); the upstream is
 //! chosen by a `cluster_header` route reading the header we set; our own local replies still
 //! pass `on_http_response_headers`; request headers must not be touched after the request phase.
@@ -12,48 +12,12 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use crate::compile::Engine;
-use crate::decision::{ClientOrigin, Decision, HeaderEdit, Outcome};
-use crate::outbound::ResponseFacts;
-use crate::plugin::{metric_names, Plugin, METADATA_KEY, METADATA_NAMESPACE};
-use crate::request::{Property, RequestFacts};
-
-/// The host operations a stream needs.
-pub trait Host {
-    fn request_header(&self, name: &str) -> Option<Vec<u8>>;
-    /// `None` removes the header.
-    fn set_request_header(&self, name: &str, value: Option<&str>);
-    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
-    fn response_header(&self, name: &str) -> Option<Vec<u8>>;
-    /// Every response header in one call (pairs in order; a repeated name appears repeatedly).
-    fn response_headers(&self) -> Vec<(String, Vec<u8>)>;
-    /// `None` removes the header.
-    fn set_response_header(&self, name: &str, value: Option<&str>);
-    fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
-    /// Resets the stream: no response at all (AbortRequest).
-    fn reset_stream(&self);
-    /// Adds one to a counter defined at configure time.
-    fn increment_counter(&self, id: u32);
-}
-
-/// Counter ids of one rule set, defined by the glue at configure time
-/// (names in [`crate::plugin::metric_names`]).
-#[derive(Debug, Clone, Default)]
-pub struct SetMetrics {
-    /// Per rule, in `Engine::rule_names` order.
-    pub rule_hits: Vec<u32>,
-    /// Per action kind, in `metric_names::ACTION_KINDS` order.
-    pub actions: Vec<u32>,
-}
-
-/// What the stream tells the host after a callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Continue,
-    /// A local reply was sent or the stream was reset: stop iteration.
-    Stop,
-}
-
+use crate::engine::decision::{ClientOrigin, Decision, HeaderEdit, Outcome};
+use crate::engine::model::Engine;
+use crate::engine::plugin::{metric_names, Plugin, METADATA_KEY, METADATA_NAMESPACE};
+use crate::engine::request::{Property, RequestFacts};
+use crate::engine::response::ResponseFacts;
+use crate::host::{Host, SetMetrics, Verdict};
 /// The property path of a request fact.
 fn property_path(p: Property) -> &'static [&'static str] {
     match p {
@@ -231,7 +195,8 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// A stream served by one rule set.
+    /// A stream served by one rule set (tests; the glue serves a plugin).
+    #[cfg(test)]
     pub fn new(engine: Rc<Engine>) -> Self {
         Self::for_plugin(Rc::new(Plugin::single(engine)), None)
     }
@@ -452,224 +417,9 @@ fn send_local_reply(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::config::FilterConfig;
-    use std::cell::RefCell;
-
-    /// A local reply: status, headers, body.
-    pub type Sent = (u32, Vec<(String, String)>, Vec<u8>);
-
-    /// A host that answers from fixed values and records every call.
-    #[derive(Default)]
-    pub struct RecordingHost {
-        pub request: RefCell<Vec<(String, Vec<u8>)>>,
-        pub response: RefCell<Vec<(String, Vec<u8>)>>,
-        pub properties: Vec<(Vec<&'static str>, Vec<u8>)>,
-        pub calls: RefCell<Vec<String>>,
-        pub sent: RefCell<Option<Sent>>,
-        pub reset: RefCell<bool>,
-    }
-
-    impl RecordingHost {
-        pub fn request(path: &str, host: &str) -> Self {
-            RecordingHost {
-                request: RefCell::new(vec![
-                    (":path".into(), path.into()),
-                    (":authority".into(), host.into()),
-                    (":method".into(), b"GET".to_vec()),
-                ]),
-                properties: vec![
-                    (vec!["source", "address"], b"192.0.2.7:41000".to_vec()),
-                    (vec!["destination", "address"], b"127.0.0.1:8080".to_vec()),
-                ],
-                ..Default::default()
-            }
-        }
-        pub fn calls_of(&self, prefix: &str) -> usize {
-            self.calls
-                .borrow()
-                .iter()
-                .filter(|c| c.starts_with(prefix))
-                .count()
-        }
-        pub fn req(&self, name: &str) -> Option<String> {
-            self.request
-                .borrow()
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-        }
-    }
-
-    fn set(list: &RefCell<Vec<(String, Vec<u8>)>>, name: &str, value: Option<&str>) {
-        let mut l = list.borrow_mut();
-        l.retain(|(n, _)| n != name);
-        if let Some(v) = value {
-            l.push((name.to_string(), v.as_bytes().to_vec()));
-        }
-    }
-
-    impl Host for RecordingHost {
-        fn request_header(&self, name: &str) -> Option<Vec<u8>> {
-            self.calls
-                .borrow_mut()
-                .push(format!("get_request_header {name}"));
-            self.request
-                .borrow()
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        }
-        fn set_request_header(&self, name: &str, value: Option<&str>) {
-            self.calls
-                .borrow_mut()
-                .push(format!("set_request_header {name}"));
-            set(&self.request, name, value);
-        }
-        fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-            self.calls
-                .borrow_mut()
-                .push(format!("get_property {}", path.join(".")));
-            self.properties
-                .iter()
-                .find(|(p, _)| p.as_slice() == path)
-                .map(|(_, v)| v.clone())
-        }
-        fn response_header(&self, name: &str) -> Option<Vec<u8>> {
-            self.calls
-                .borrow_mut()
-                .push(format!("get_response_header {name}"));
-            self.response
-                .borrow()
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        }
-        fn response_headers(&self) -> Vec<(String, Vec<u8>)> {
-            self.calls.borrow_mut().push("get_response_headers".into());
-            self.response.borrow().clone()
-        }
-        fn set_response_header(&self, name: &str, value: Option<&str>) {
-            self.calls
-                .borrow_mut()
-                .push(format!("set_response_header {name}"));
-            set(&self.response, name, value);
-        }
-        fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
-            self.calls
-                .borrow_mut()
-                .push(format!("send_response {status}"));
-            *self.sent.borrow_mut() = Some((
-                status,
-                headers
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_string()))
-                    .collect(),
-                body.to_vec(),
-            ));
-        }
-        fn reset_stream(&self) {
-            self.calls.borrow_mut().push("reset_stream".into());
-            *self.reset.borrow_mut() = true;
-        }
-        fn increment_counter(&self, id: u32) {
-            self.calls
-                .borrow_mut()
-                .push(format!("increment_counter {id}"));
-        }
-    }
-
-    pub fn stream(json: &str) -> Stream {
-        let config: FilterConfig = serde_json::from_str(json).unwrap();
-        Stream::new(Rc::new(Engine::compile(&config).unwrap()))
-    }
-
-    #[test]
-    fn jellyfin_proxy_request_host_calls() {
-        let mut s = stream(include_str!("../../testdata/jellyfin-basic-inbound.json"));
-        let host = RecordingHost::request("/web/?x=1", "media.example.com");
-        assert_eq!(s.on_request_headers(&host), Verdict::Continue);
-        assert_eq!(
-            host.req("x-iis-rewrite-upstream").as_deref(),
-            Some("iis|http|localhost|8096")
-        );
-        assert_eq!(host.req(":path").as_deref(), Some("/web/index.html?x=1"));
-        assert_eq!(host.req("x-real-ip").as_deref(), Some("192.0.2.7"));
-        assert_eq!(host.req("x-forwarded-port").as_deref(), Some("8080"));
-        // Each fact is read once, whatever the number of rules reading it.
-        let calls = host.calls.borrow().clone();
-        let mut reads: Vec<&String> = calls.iter().filter(|c| c.starts_with("get_")).collect();
-        let n = reads.len();
-        reads.dedup();
-        assert_eq!(n, reads.len(), "a fact was read twice: {calls:?}");
-        // :path, :authority, TLS state, client and local address. The upstream header is not
-        // read: a proxied request overwrites it anyway.
-        assert_eq!(n, 5, "{n} reads: {calls:?}");
-        // Written: the 5 headers of the rules, ARR's X-Forwarded-For, x-original-url, the
-        // upstream header and :path.
-        assert_eq!(host.calls_of("set_request_header"), 9, "{calls:?}");
-    }
-
-    #[test]
-    fn redirect_is_a_local_reply_and_response_phase_leaves_it_alone() {
-        let mut s = stream(include_str!("../../testdata/jellyfin-basic-inbound.json"));
-        let host = RecordingHost::request("/", "media.example.com");
-        assert_eq!(s.on_request_headers(&host), Verdict::Stop);
-        let (status, headers, _) = host.sent.borrow().clone().unwrap();
-        assert_eq!(status, 302);
-        assert!(headers.contains(&("location".into(), "/web/".into())));
-        assert_eq!(host.calls_of("set_request_header"), 0);
-        s.on_response_headers(&host);
-        assert_eq!(host.calls_of("get_request_header :path"), 1);
-        assert_eq!(host.calls_of("set_response_header"), 0);
-    }
-
-    #[test]
-    fn abort_resets_the_stream() {
-        let mut s = stream(
-            r#"{"rules":[{"name":"a","match":{"url":"^x$"},"action":{"type":"AbortRequest"}}]}"#,
-        );
-        let host = RecordingHost::request("/x", "h");
-        assert_eq!(s.on_request_headers(&host), Verdict::Stop);
-        assert!(*host.reset.borrow());
-        assert!(host.sent.borrow().is_none());
-    }
-
-    #[test]
-    fn a_request_no_rule_touches_costs_few_host_calls() {
-        let mut s = stream(
-            r#"{"rules":[{"name":"a","match":{"url":"^api/"},"action":{"type":"Rewrite","url":"/v2/{R:0}"}}]}"#,
-        );
-        let host = RecordingHost::request("/index.html", "h");
-        assert_eq!(s.on_request_headers(&host), Verdict::Continue);
-        // :path and the forged-upstream-header check; nothing written.
-        assert_eq!(host.calls.borrow().len(), 2, "{:?}", host.calls.borrow());
-    }
-
-    #[test]
-    fn inbound_response_sets_apply_in_the_response_phase() {
-        let mut s = stream(
-            r#"{"rules":[{"name":"a","match":{"url":".*"},
-               "serverVariables":[{"name":"RESPONSE_Cache_Control","value":"no-store"}]}]}"#,
-        );
-        let host = RecordingHost::request("/a", "h");
-        s.on_request_headers(&host);
-        s.on_response_headers(&host);
-        assert_eq!(
-            host.response
-                .borrow()
-                .first()
-                .map(|(n, v)| (n.clone(), v.clone())),
-            Some(("cache-control".to_string(), b"no-store".to_vec()))
-        );
-    }
-}
-
-#[cfg(test)]
 mod response_tests {
-    use super::tests::*;
     use super::*;
+    use crate::host::recording::*;
 
     const CONFIG: &str = r#"{
       "rules": [{"name": "r", "match": {"url": "^$"}, "action": {"type": "Redirect", "url": "/web/", "redirectType": "Found"}}],
@@ -717,8 +467,8 @@ mod response_tests {
 
 #[cfg(test)]
 mod plugin_tests {
-    use super::tests::*;
     use super::*;
+    use crate::host::recording::*;
 
     const SITES: &str = r#"{"ruleSets": {
         "media": {"rules": [{"name": "to media", "match": {"url": ".*"},
@@ -806,8 +556,8 @@ mod plugin_tests {
 /// cost after the VM entry itself.
 #[cfg(test)]
 mod host_call_tests {
-    use super::tests::*;
     use super::*;
+    use crate::host::recording::*;
 
     fn case_config(text: &str) -> String {
         let v: serde_json::Value = serde_json::from_str(text).unwrap();
@@ -852,7 +602,7 @@ mod host_call_tests {
             ("empty", r#"{"rules":[]}"#.to_string(), 3, 0),
             (
                 "jellyfin-basic",
-                case_config(include_str!("../../testdata/cases/jellyfin-basic.json")),
+                case_config(include_str!("../../../testdata/cases/jellyfin-basic.json")),
                 // 5 reads (:path, TLS, client and local address, Host), 8 header writes and 3
                 // counters (2 rules, 1 action); the response: all headers in one read, the 5
                 // customHeaders written.
@@ -861,7 +611,9 @@ mod host_call_tests {
             ),
             (
                 "jellyfin-advanced",
-                case_config(include_str!("../../testdata/cases/jellyfin-advanced.json")),
+                case_config(include_str!(
+                    "../../../testdata/cases/jellyfin-advanced.json"
+                )),
                 // The same plus User-Agent (preConditions); the response: one read, 4
                 // customHeaders, X-Frame-Options, CSP and Permissions-Policy written.
                 17,
@@ -901,5 +653,95 @@ mod host_call_tests {
                 assert_eq!(n, reads.len(), "{name}: a value was read twice: {calls:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod request_tests {
+    use super::*;
+    use crate::host::recording::*;
+
+    #[test]
+    fn jellyfin_proxy_request_host_calls() {
+        let mut s = stream(include_str!(
+            "../../../testdata/jellyfin-basic-inbound.json"
+        ));
+        let host = RecordingHost::request("/web/?x=1", "media.example.com");
+        assert_eq!(s.on_request_headers(&host), Verdict::Continue);
+        assert_eq!(
+            host.req("x-iis-rewrite-upstream").as_deref(),
+            Some("iis|http|localhost|8096")
+        );
+        assert_eq!(host.req(":path").as_deref(), Some("/web/index.html?x=1"));
+        assert_eq!(host.req("x-real-ip").as_deref(), Some("192.0.2.7"));
+        assert_eq!(host.req("x-forwarded-port").as_deref(), Some("8080"));
+        // Each fact is read once, whatever the number of rules reading it.
+        let calls = host.calls.borrow().clone();
+        let mut reads: Vec<&String> = calls.iter().filter(|c| c.starts_with("get_")).collect();
+        let n = reads.len();
+        reads.dedup();
+        assert_eq!(n, reads.len(), "a fact was read twice: {calls:?}");
+        // :path, :authority, TLS state, client and local address. The upstream header is not
+        // read: a proxied request overwrites it anyway.
+        assert_eq!(n, 5, "{n} reads: {calls:?}");
+        // Written: the 5 headers of the rules, ARR's X-Forwarded-For, x-original-url, the
+        // upstream header and :path.
+        assert_eq!(host.calls_of("set_request_header"), 9, "{calls:?}");
+    }
+
+    #[test]
+    fn redirect_is_a_local_reply_and_response_phase_leaves_it_alone() {
+        let mut s = stream(include_str!(
+            "../../../testdata/jellyfin-basic-inbound.json"
+        ));
+        let host = RecordingHost::request("/", "media.example.com");
+        assert_eq!(s.on_request_headers(&host), Verdict::Stop);
+        let (status, headers, _) = host.sent.borrow().clone().unwrap();
+        assert_eq!(status, 302);
+        assert!(headers.contains(&("location".into(), "/web/".into())));
+        assert_eq!(host.calls_of("set_request_header"), 0);
+        s.on_response_headers(&host);
+        assert_eq!(host.calls_of("get_request_header :path"), 1);
+        assert_eq!(host.calls_of("set_response_header"), 0);
+    }
+
+    #[test]
+    fn abort_resets_the_stream() {
+        let mut s = stream(
+            r#"{"rules":[{"name":"a","match":{"url":"^x$"},"action":{"type":"AbortRequest"}}]}"#,
+        );
+        let host = RecordingHost::request("/x", "h");
+        assert_eq!(s.on_request_headers(&host), Verdict::Stop);
+        assert!(*host.reset.borrow());
+        assert!(host.sent.borrow().is_none());
+    }
+
+    #[test]
+    fn a_request_no_rule_touches_costs_few_host_calls() {
+        let mut s = stream(
+            r#"{"rules":[{"name":"a","match":{"url":"^api/"},"action":{"type":"Rewrite","url":"/v2/{R:0}"}}]}"#,
+        );
+        let host = RecordingHost::request("/index.html", "h");
+        assert_eq!(s.on_request_headers(&host), Verdict::Continue);
+        // :path and the forged-upstream-header check; nothing written.
+        assert_eq!(host.calls.borrow().len(), 2, "{:?}", host.calls.borrow());
+    }
+
+    #[test]
+    fn inbound_response_sets_apply_in_the_response_phase() {
+        let mut s = stream(
+            r#"{"rules":[{"name":"a","match":{"url":".*"},
+               "serverVariables":[{"name":"RESPONSE_Cache_Control","value":"no-store"}]}]}"#,
+        );
+        let host = RecordingHost::request("/a", "h");
+        s.on_request_headers(&host);
+        s.on_response_headers(&host);
+        assert_eq!(
+            host.response
+                .borrow()
+                .first()
+                .map(|(n, v)| (n.clone(), v.clone())),
+            Some(("cache-control".to_string(), b"no-store".to_vec()))
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! What the engine may ask about the current request, and a plain in-memory implementation for
 //! tests and for `iis-rewrite explain`. Values are bytes as the client sent them: nothing a client
-//! controls is assumed to be UTF-8 (iis-reference.md §2 maps these facts to server variables).
+//! controls is assumed to be UTF-8 (`server_vars` maps these facts to server variables).
 
 use std::borrow::Cow;
 
@@ -86,5 +86,16 @@ impl RequestFacts for StaticRequest {
             .iter()
             .find(|(p, _)| *p == property)
             .map(|(_, v)| Cow::Borrowed(v.as_slice()))
+    }
+}
+
+/// Bytes a client sent, as text (invalid UTF-8 becomes U+FFFD; nothing here assumes UTF-8).
+pub(crate) fn lossy(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(v) => Cow::Owned(
+            String::from_utf8(v)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
     }
 }

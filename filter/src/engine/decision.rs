@@ -48,7 +48,7 @@ pub struct HeaderEdit {
 }
 
 /// The client side of a proxied request, for ARR's reverse rewriting of backend `Location`
-/// headers (iis-reference.md §7.5).
+/// headers (ARR's `reverseRewriteHostInResponseHeaders`; see docs/arr.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClientOrigin {
     /// `http` or `https`: the scheme the client used.

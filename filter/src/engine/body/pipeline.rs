@@ -106,7 +106,7 @@ impl<'r> BodyPipeline<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::body::{TagSet, TextMatch};
+    use crate::engine::body::{TagSet, TextMatch};
 
     fn pipeline<'r>() -> BodyPipeline<'r> {
         let mut p = BodyPipeline::new();

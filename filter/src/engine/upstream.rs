@@ -1,4 +1,4 @@
-//! Upstreams an absolute Rewrite may reach (ARR proxying, iis-reference.md §1.10, §7.3), and the
+//! Upstreams an absolute Rewrite may reach (ARR proxying; docs/arr.md), and the
 //! Envoy cluster name each one maps to. The set is closed at configure time: a target whose host
 //! was built from a capture must still be one of these, so a client can never make the filter an
 //! open proxy.

@@ -1,12 +1,13 @@
-//! The template language of condition inputs, action URLs and `<set>` values (iis-reference.md
-//! §3.1): literals mixed with `{VAR}`, `{R:n}`, `{C:n}`, `{Function:arg}` and `{Map:key}`, where
-//! arguments nest. There is no escape character; a `}` outside a token is literal. Parsed once;
-//! expansion appends to a caller-owned buffer.
+//! The template language of condition inputs, action URLs and `<set>` values: literals mixed with
+//! `{VAR}`, `{R:n}`, `{C:n}`, `{Function:arg}` and `{Map:key}`, where arguments nest. There is no
+//! escape character; a `}` outside a token is literal. Parsed once; expansion appends to a
+//! caller-owned buffer.
 
-use crate::server_vars::ServerVar;
-use crate::url;
+use crate::engine::server_vars::ServerVar;
+use crate::engine::url;
 
-/// A built-in function (§3.2); names are case-insensitive.
+/// A built-in function (`ToLower`, `UrlEncode`, `UrlDecode`, `HtmlEncode`); names are
+/// case-insensitive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     ToLower,
@@ -110,6 +111,7 @@ impl Template {
     }
 
     /// The literal text the template starts with ("" if it starts with a token).
+    #[cfg(test)]
     pub fn literal_prefix(&self) -> &str {
         match self.segments.first() {
             Some(Segment::Literal(s)) => s,
@@ -275,7 +277,7 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server_vars::builtin;
+    use crate::engine::server_vars::builtin;
 
     struct N;
     impl Names for N {

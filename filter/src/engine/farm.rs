@@ -1,5 +1,6 @@
-//! ARR server farms (`webFarms`, iis-reference.md §7.2–§7.6) and the server-level proxy
-//! timeouts (§7.1), validated once into the form both the filter and the Envoy generator use.
+//! ARR server farms (`webFarms`; docs/arr.md) and the server-level proxy timeouts
+//! (`system.webServer/proxy`), validated once into the form both the filter and the Envoy generator
+//! use.
 //!
 //! The filter only needs a farm's name and its `<protocol>` settings (Host, reverse rewriting,
 //! X-Forwarded-For); servers, balancing, health checks, affinity and timeouts are Envoy's
@@ -7,8 +8,9 @@
 //! algorithms are mapped onto the nearest Envoy policy (see [`Algorithm`]); live-traffic failure
 //! detection and `minServers` are not carried.
 
-use crate::config::{self, FilterConfig, ProxySettings};
-use crate::error::{ConfigError, Element, Location, Section, Warning};
+use crate::engine::config::{self, FilterConfig, ProxySettings};
+use crate::engine::error::{ConfigError, Element, Location, Section, Warning};
+use crate::engine::vocab::{parse_timespan, TimeSpan};
 
 /// ARR's server-level backend timeout (`system.webServer/proxy timeout`, 120 s).
 pub const SERVER_TIMEOUT_MS: u64 = 120_000;
@@ -17,73 +19,7 @@ pub const FARM_TIMEOUT_MS: u64 = 30_000;
 /// `timeout` range in the ARR schema: 1 s to 1 day.
 const TIMEOUT_RANGE_MS: (u64, u64) = (1_000, 86_400_000);
 
-/// Milliseconds in an IIS timeSpan `[d.]hh:mm:ss[.fffffff]`; `None` when it is not one.
-pub fn parse_timespan_ms(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (days, rest) = match s.split_once('.') {
-        Some((d, r)) if !d.contains(':') => (digits(d, 8)?, r),
-        _ => (0, s),
-    };
-    let (hms, frac_ms) = match rest.rsplit_once('.') {
-        Some((hms, frac)) if hms.contains(':') => {
-            if frac.is_empty() || frac.len() > 7 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            // Ticks are 100 ns: keep milliseconds.
-            let padded = format!("{frac:0<3}");
-            (hms, padded.get(..3).and_then(|m| m.parse::<u64>().ok())?)
-        }
-        _ => (rest, 0),
-    };
-    let mut parts = hms.split(':');
-    let (Some(h), Some(m), Some(sec), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    let (h, m, sec) = (digits(h, 2)?, digits(m, 2)?, digits(sec, 2)?);
-    if h > 23 || m > 59 || sec > 59 {
-        return None;
-    }
-    let secs = days.checked_mul(86_400)? + h * 3600 + m * 60 + sec;
-    secs.checked_mul(1000)?.checked_add(frac_ms)
-}
-
-fn digits(x: &str, max_len: usize) -> Option<u64> {
-    if x.is_empty() || x.len() > max_len || !x.bytes().all(|b| b.is_ascii_digit()) {
-        None
-    } else {
-        x.parse().ok()
-    }
-}
-
-/// `loadBalancing algorithm`. ARR 3 implements `WeightedRoundRobin` and `RequestHash`; the
-/// schema keeps the other three for upgrades. They are mapped to what their name asks for
-/// where Envoy has it (the README table states each mapping).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    WeightedRoundRobin,
-    RequestHash,
-    LeastRequests,
-    LeastResponseTime,
-    WeightedTotalTraffic,
-}
-
-impl Algorithm {
-    pub const NAMES: &'static str =
-        "WeightedRoundRobin, RequestHash, LeastRequests, LeastResponseTime or WeightedTotalTraffic";
-
-    pub fn parse(v: &str) -> Option<Algorithm> {
-        match v.trim().to_ascii_lowercase().as_str() {
-            "weightedroundrobin" => Some(Algorithm::WeightedRoundRobin),
-            "requesthash" => Some(Algorithm::RequestHash),
-            "leastrequests" => Some(Algorithm::LeastRequests),
-            "leastresponsetime" => Some(Algorithm::LeastResponseTime),
-            "weightedtotaltraffic" => Some(Algorithm::WeightedTotalTraffic),
-            _ => None,
-        }
-    }
-}
+pub use crate::engine::vocab::Algorithm;
 
 /// What a `RequestHash` farm hashes on (`hashServerVariable`, `queryStringNames`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +87,8 @@ pub struct Farm {
 pub fn server_timeout_ms(proxy: Option<&ProxySettings>) -> u64 {
     proxy
         .and_then(|p| p.timeout.as_deref())
-        .and_then(parse_timespan_ms)
+        .and_then(parse_timespan)
+        .and_then(TimeSpan::as_millis)
         .unwrap_or(SERVER_TIMEOUT_MS)
 }
 
@@ -177,8 +114,8 @@ impl Check<'_> {
     /// Validates a `timeout`-like timeSpan within ARR's range; returns milliseconds.
     fn timeout(&mut self, at: Location, value: Option<&str>, default: u64) -> u64 {
         let Some(v) = value else { return default };
-        match parse_timespan_ms(v) {
-            Some(ms) if (TIMEOUT_RANGE_MS.0..=TIMEOUT_RANGE_MS.1).contains(&ms) => ms,
+        match parse_timespan(v).map(TimeSpan::as_millis) {
+            Some(Some(ms)) if (TIMEOUT_RANGE_MS.0..=TIMEOUT_RANGE_MS.1).contains(&ms) => ms,
             Some(_) => {
                 self.errs.push(ConfigError::OutOfRange {
                     at,
@@ -487,7 +424,8 @@ impl Check<'_> {
         if url.is_empty() {
             return None;
         }
-        let Some(u) = crate::url::parse_absolute(url).filter(|u| !u.scheme.starts_with("ws"))
+        let Some(u) =
+            crate::engine::url::parse_absolute(url).filter(|u| !u.scheme.starts_with("ws"))
         else {
             self.errs.push(ConfigError::UnknownValue {
                 at: hat("url"),
@@ -562,26 +500,6 @@ fn is_token_byte(b: u8) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
-
-    #[test]
-    fn timespans() {
-        assert_eq!(parse_timespan_ms("00:00:30"), Some(30_000));
-        assert_eq!(parse_timespan_ms("00:15:00"), Some(900_000));
-        assert_eq!(parse_timespan_ms("1.00:00:00"), Some(86_400_000));
-        assert_eq!(parse_timespan_ms("00:00:01.5"), Some(1_500));
-        assert_eq!(parse_timespan_ms("00:00:00.0000001"), Some(0));
-        for bad in [
-            "",
-            "30",
-            "00:60:00",
-            "24:00:00",
-            "x.00:00:01",
-            "00:00:01.",
-            "1:2",
-        ] {
-            assert_eq!(parse_timespan_ms(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn status_ranges() {

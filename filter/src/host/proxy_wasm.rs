@@ -2,8 +2,9 @@
 //! implemented with one proxy-wasm host call per method.
 //!
 //! The SDK's trait getters unwrap and would panic on an unexpected host status (a panic traps
-//! the worker's VM, shared/envoy-proxy-wasm.md §7.3); the `hostcalls` functions used here return
-//! the status instead, and a failed call degrades to "absent" rather than a crash.
+//! the worker's VM, and Envoy then treats that worker's requests as the plugin's failure policy
+//! says); the `hostcalls` functions used here return the status instead, and a failed call
+//! degrades to "absent" rather than a crash.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -13,18 +14,31 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
-use crate::plugin::{metric_names, Plugin};
-use crate::stream::{Host, SetMetrics, Stream, Verdict};
+use crate::engine::plugin::{metric_names, Plugin};
+use crate::host::stream::Stream;
+use crate::host::{Host, SetMetrics, Verdict};
 
 proxy_wasm::main! {{
     // Info until the host says otherwise (on_vm_start): with the SDK cap at Trace every
     // per-request `log::debug!` would format its arguments and cross into the host, which then
     // drops the line at Envoy's default level.
     proxy_wasm::set_log_level(LogLevel::Info);
+    // After set_log_level, which installs the SDK's own hook (it unwraps the log call).
+    install_panic_hook();
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
         Box::new(Root { plugin: None, metrics: None, streams: Cell::new(0) })
     });
 }}
+
+/// Logs any panic, with its message and location, at critical level before the VM traps.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| (l.file(), l.line(), l.column()));
+        let report = crate::host::panic_report(location, info.payload());
+        // Nothing else can be done if the host refuses the log line.
+        let _ = hostcalls::log(LogLevel::Critical, &report);
+    }));
+}
 
 struct Root {
     plugin: Option<Rc<Plugin>>,
@@ -60,7 +74,7 @@ static EXHAUSTED_REPORTED: AtomicU64 = AtomicU64::new(0);
 /// Adds the matches that ran out of budget since the last report to the counter (one atomic
 /// load when there is nothing new).
 fn report_exhausted() {
-    let now = crate::backtrack::exhausted_count();
+    let now = crate::pattern::exhausted_count();
     let before = EXHAUSTED_REPORTED.swap(now, Ordering::Relaxed);
     let id = EXHAUSTED_METRIC.load(Ordering::Relaxed);
     if now > before && id != NO_COUNTER {

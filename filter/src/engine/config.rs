@@ -1,6 +1,6 @@
 //! The raw configuration model: a structured JSON image of a web.config `<rewrite>` section
 //! (plus the `<httpProtocol>` and ARR parts we carry), as the filter receives it from Envoy and as
-//! `iis-rewrite import` writes it. Names follow IIS (iis-reference.md §1, §3.3, §5, §6, §7).
+//! `iis-rewrite import` writes it. Names follow IIS's schema (docs/configuration.md).
 //!
 //! Enum-valued attributes (`patternSyntax`, action `type`, `redirectType`, …) stay strings here:
 //! `compile` parses them so that a bad value is reported as a typed error naming the rule and the
@@ -22,7 +22,7 @@ pub struct FilterConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rewrite_maps: Vec<RewriteMap>,
     /// `system.webServer/rewrite/allowedServerVariables`. Absent: every name may be set
-    /// (iis-reference.md §11); present: only these names (case-insensitive).
+    /// (docs/differences.md); present: only these names (case-insensitive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_server_variables: Option<Vec<String>>,
     /// `system.webServer/rewrite/outboundRules`: rules and their preConditions.
@@ -58,7 +58,7 @@ pub struct InboundRule {
     /// URL Rewrite 2.1 cache directive; accepted and ignored (no kernel cache in Envoy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_cache_directive: Option<String>,
-    /// Absent `<match>`: the rule matches every URL (iis-reference.md §11).
+    /// Absent `<match>`: the rule matches every URL.
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     pub match_url: Option<MatchUrl>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,7 +265,7 @@ pub struct CustomHeader {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProxySettings {
-    /// ARR master switch; a web.config cannot carry it, so absent means on (§11).
+    /// ARR master switch; a web.config cannot carry it, so absent means on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// false (IIS server default): upstream Host is the rewritten URL's host[:port].
@@ -435,8 +435,8 @@ impl FilterConfig {
     pub fn resolve_secrets(
         &mut self,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), crate::ConfigError> {
-        use crate::error::{Element, Location, Section};
+    ) -> Result<(), crate::engine::error::ConfigError> {
+        use crate::engine::error::{Element, Location, Section};
         let mut slots: Vec<(Location, &mut BackendAuth)> = Vec::new();
         if let Some(a) = self.proxy.as_mut().and_then(|p| p.backend_auth.as_mut()) {
             slots.push((
@@ -458,7 +458,7 @@ impl FilterConfig {
             match lookup(var) {
                 Some(v) if !v.is_empty() => a.password = v,
                 _ => {
-                    return Err(crate::ConfigError::UnknownValue {
+                    return Err(crate::engine::error::ConfigError::UnknownValue {
                         at,
                         value: var.to_string(),
                         expected: "an environment variable set for Envoy and listed in \

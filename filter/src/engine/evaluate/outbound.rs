@@ -1,8 +1,8 @@
 //! Outbound rules on response headers, their preConditions, and `<httpProtocol><customHeaders>`
-//! (iis-reference.md §5, §6).
+//! (URL Rewrite Module Configuration Reference, outbound rules; docs/configuration.md).
 //!
 //! Order per response: inbound `RESPONSE_*` sets, then customHeaders (present when outbound rules
-//! run, so a rule can change them, §6), then the enabled outbound rules in order. Each rule runs
+//! run, so a rule can change them), then the enabled outbound rules in order. Each rule runs
 //! only when its preCondition holds (evaluated once per response); it matches its pattern
 //! against the current value of its header (an absent header reads as empty), checks its
 //! conditions (`trackAllCaptures` defaults to true here), and Rewrite sets the header, where an
@@ -14,103 +14,16 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
-use crate::compile::{CompiledConditions, Engine};
-use crate::conditions::{evaluate_conditions, ConditionContext};
-use crate::decision::{ClientOrigin, HeaderEdit};
-use crate::inbound::lossy;
-use crate::pattern::{Pattern, Spans};
-use crate::server_vars::{CustomVars, ServerVar};
-use crate::template::{Expand, Names, Template};
-use crate::trace::RuleTrace;
-use crate::url;
-
-/// What the outbound rules may ask about the response.
-pub trait ResponseFacts {
-    /// A response header by lowercase name; `:status` is the status code.
-    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>>;
-}
-
-#[derive(Debug)]
-pub(crate) struct CompiledPreCondition {
-    pub name: String,
-    pub conditions: CompiledConditions,
-}
-
-#[derive(Debug)]
-pub(crate) enum OutboundAction {
-    None,
-    Rewrite {
-        value: Template,
-        /// The value, sanitised, when the template is a constant (no per-response expansion).
-        constant: Option<String>,
-        replace: bool,
-    },
-}
-
-#[derive(Debug)]
-pub(crate) struct CompiledOutboundRule {
-    pub name: String,
-    pub stop: bool,
-    pub pre_condition: Option<usize>,
-    /// Lowercase response header name.
-    pub header: String,
-    /// The header's current value cannot change what the rule does (a match-everything pattern,
-    /// no `{R:n}`, no append), so it is not fetched.
-    pub input_unused: bool,
-    pub pattern: Pattern,
-    pub negate: bool,
-    pub conditions: CompiledConditions,
-    pub action: OutboundAction,
-    /// Some template of the rule reads `{R:n}`: the pattern's captures must be computed.
-    pub captures_read: bool,
-}
-
-/// The compiled response side of a configuration.
-#[derive(Debug, Default)]
-pub(crate) struct Outbound {
-    pub rules: Vec<CompiledOutboundRule>,
-    pub pre_conditions: Vec<CompiledPreCondition>,
-    /// (lowercase name, value) after `<clear/>`/`<remove/>`.
-    pub custom_headers: Vec<(String, String)>,
-    /// Request-side variables the response phase reads, in snapshot order.
-    pub snapshot_vars: Vec<ServerVar>,
-}
-
-impl Outbound {
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty() && self.custom_headers.is_empty()
-    }
-}
-
-/// Resolves outbound template names: response variables stay, request-side ones become
-/// snapshot slots.
-pub(crate) struct OutboundNames<'a> {
-    pub maps: &'a dyn Fn(&str) -> Option<usize>,
-    pub vars: &'a CustomVars,
-    pub snapshot: RefCell<Vec<ServerVar>>,
-}
-
-impl Names for OutboundNames<'_> {
-    fn map(&self, name: &str) -> Option<usize> {
-        (self.maps)(name)
-    }
-
-    fn var(&self, name: &str) -> ServerVar {
-        let v = self.vars.resolve(name);
-        if v.is_response_side() || matches!(v, ServerVar::Unknown(_)) {
-            return v;
-        }
-        let mut snap = self.snapshot.borrow_mut();
-        let i = match snap.iter().position(|s| *s == v) {
-            Some(i) => i,
-            None => {
-                snap.push(v);
-                snap.len() - 1
-            }
-        };
-        ServerVar::Snapshot(i)
-    }
-}
+use crate::engine::decision::{ClientOrigin, HeaderEdit};
+use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext};
+use crate::engine::model::{CompiledOutboundRule, Engine, OutboundAction};
+use crate::engine::request::lossy;
+use crate::engine::response::ResponseFacts;
+use crate::engine::server_vars::ServerVar;
+use crate::engine::template::Expand;
+use crate::engine::trace::RuleTrace;
+use crate::engine::url;
+use crate::pattern::Spans;
 
 /// One response's evaluation state.
 struct OutEval<'a> {
@@ -257,7 +170,7 @@ impl Engine {
 
     /// [`Engine::outbound`] for a response to a proxied request: `origin` (from
     /// `Decision::reverse_rewrite`) turns backend `Location`/`Content-Location` URLs back to the
-    /// client's scheme and host first, as ARR does before outbound rules run (§7.5).
+    /// client's scheme and host first, as ARR does before outbound rules run.
     pub fn outbound_for_proxied(
         &self,
         resp: &dyn ResponseFacts,
@@ -298,26 +211,9 @@ impl Engine {
             cond_caps: Vec::new(),
         };
         if let Some(origin) = origin {
-            for name in ["location", "content-location"] {
-                let back = ev.current(name).and_then(|v| reverse_rewrite(&v, origin));
-                if back.is_some() {
-                    ev.set(name, back);
-                }
-            }
+            ev.reverse_rewrite_locations(origin);
         }
-        for (name, value) in &self.outbound.custom_headers {
-            // Values were sanitised at compile time.
-            match ev.current(name) {
-                None => ev.set_clean(name, Some(value.clone())),
-                Some(c) if c.is_empty() => ev.set_clean(name, Some(value.clone())),
-                Some(c) if carries(&c, value) => {}
-                // IIS adds a custom header to what the backend sent (§6): both values.
-                Some(c) => {
-                    let both = format!("{c}, {value}");
-                    ev.set(name, Some(both));
-                }
-            }
-        }
+        ev.add_custom_headers();
         let mut pre_results: Vec<Option<bool>> = vec![None; self.outbound.pre_conditions.len()];
         for rule in &self.outbound.rules {
             let mut rt = trace.as_ref().map(|_| RuleTrace {
@@ -326,21 +222,7 @@ impl Engine {
                 ..RuleTrace::default()
             });
             if let Some(i) = rule.pre_condition {
-                let holds = match pre_results.get(i).copied().flatten() {
-                    Some(r) => r,
-                    None => {
-                        let r = self
-                            .outbound
-                            .pre_conditions
-                            .get(i)
-                            .is_some_and(|p| evaluate_conditions(&mut ev, &p.conditions, None));
-                        if let Some(slot) = pre_results.get_mut(i) {
-                            *slot = Some(r);
-                        }
-                        r
-                    }
-                };
-                if !holds {
+                if !ev.pre_condition_holds(i, &mut pre_results) {
                     if let (Some(t), Some(mut r)) = (trace.as_deref_mut(), rt) {
                         r.action = Some("skipped: preCondition false".into());
                         t.push(r);
@@ -348,64 +230,9 @@ impl Engine {
                     continue;
                 }
             }
-            ev.input.clear();
-            if !rule.input_unused || trace.is_some() {
-                if let Some(v) = ev.current(&rule.header) {
-                    let v = v.into_owned();
-                    ev.input = v;
-                }
-            }
-            let input = std::mem::take(&mut ev.input);
-            let found =
-                rule.pattern
-                    .test(&input, &mut ev.spans, rule.captures_read || trace.is_some());
-            ev.input = input;
-            let matched = found != rule.negate;
-            if rule.negate {
-                ev.spans.clear();
-            }
-            if let Some(r) = rt.as_mut() {
-                r.input = ev.input.clone();
-                r.pattern_matched = matched;
-            }
-            let fired = matched
-                && evaluate_conditions(
-                    &mut ev,
-                    &rule.conditions,
-                    rt.as_mut().map(|r| &mut r.conditions),
-                );
+            let fired = ev.matches(rule, rt.as_mut(), trace.is_some());
             if fired {
-                if let OutboundAction::Rewrite {
-                    constant: Some(v),
-                    replace: true,
-                    ..
-                } = &rule.action
-                {
-                    let new = (!v.is_empty()).then(|| v.clone());
-                    if let Some(r) = rt.as_mut() {
-                        r.action = Some(match &new {
-                            Some(v) => format!("set {}: {v}", rule.header),
-                            None => format!("remove {}", rule.header),
-                        });
-                    }
-                    ev.set_clean(&rule.header, new);
-                } else if let OutboundAction::Rewrite { value, replace, .. } = &rule.action {
-                    let v = value.expand_to_string(&ev);
-                    let new = match (*replace, ev.current(&rule.header)) {
-                        (false, Some(c)) if !c.is_empty() && !v.is_empty() => {
-                            Some(format!("{c}, {v}"))
-                        }
-                        (false, Some(c)) if !c.is_empty() => Some(c.into_owned()),
-                        _ => (!v.is_empty()).then_some(v),
-                    };
-                    if let Some(r) = rt.as_mut() {
-                        r.action = Some(match &new {
-                            Some(v) => format!("set {}: {v}", rule.header),
-                            None => format!("remove {}", rule.header),
-                        });
-                    }
-                    ev.set(&rule.header, new);
-                }
+                ev.rewrite(rule, rt.as_mut());
             }
             if let (Some(t), Some(mut r)) = (trace.as_deref_mut(), rt) {
                 r.fired = fired;
@@ -416,15 +243,133 @@ impl Engine {
                 break;
             }
         }
-        // One final value per header; drop what changes nothing.
-        let mut out: Vec<HeaderEdit> = Vec::with_capacity(ev.edits.len());
-        for e in ev.edits {
+        ev.net_edits()
+    }
+}
+
+impl OutEval<'_> {
+    /// Turns backend `Location`/`Content-Location` URLs back to the client's scheme and host.
+    fn reverse_rewrite_locations(&mut self, origin: &ClientOrigin) {
+        for name in ["location", "content-location"] {
+            let back = self.current(name).and_then(|v| reverse_rewrite(&v, origin));
+            if back.is_some() {
+                self.set(name, back);
+            }
+        }
+    }
+
+    /// `<httpProtocol><customHeaders>`, present before the outbound rules run.
+    fn add_custom_headers(&mut self) {
+        let engine = self.engine;
+        for (name, value) in &engine.outbound.custom_headers {
+            // Values were sanitised at compile time.
+            match self.current(name) {
+                None => self.set_clean(name, Some(value.clone())),
+                Some(c) if c.is_empty() => self.set_clean(name, Some(value.clone())),
+                Some(c) if carries(&c, value) => {}
+                // IIS adds a custom header to what the backend sent: both values.
+                Some(c) => {
+                    let both = format!("{c}, {value}");
+                    self.set(name, Some(both));
+                }
+            }
+        }
+    }
+
+    /// Whether preCondition `i` holds, evaluated once per response (`memo` keeps the results).
+    fn pre_condition_holds(&mut self, i: usize, memo: &mut [Option<bool>]) -> bool {
+        if let Some(r) = memo.get(i).copied().flatten() {
+            return r;
+        }
+        let engine = self.engine;
+        let r = engine
+            .outbound
+            .pre_conditions
+            .get(i)
+            .is_some_and(|p| evaluate_conditions(self, &p.conditions, None));
+        if let Some(slot) = memo.get_mut(i) {
+            *slot = Some(r);
+        }
+        r
+    }
+
+    /// Whether the rule's pattern (against its header's current value) and conditions match.
+    fn matches(
+        &mut self,
+        rule: &CompiledOutboundRule,
+        mut rt: Option<&mut RuleTrace>,
+        traced: bool,
+    ) -> bool {
+        self.input.clear();
+        if !rule.input_unused || traced {
+            if let Some(v) = self.current(&rule.header) {
+                let v = v.into_owned();
+                self.input = v;
+            }
+        }
+        let input = std::mem::take(&mut self.input);
+        let found = rule
+            .pattern
+            .test(&input, &mut self.spans, rule.captures_read || traced);
+        self.input = input;
+        let matched = found != rule.negate;
+        if rule.negate {
+            self.spans.clear();
+        }
+        if let Some(r) = rt.as_deref_mut() {
+            r.input = self.input.clone();
+            r.pattern_matched = matched;
+        }
+        matched && evaluate_conditions(self, &rule.conditions, rt.map(|r| &mut r.conditions))
+    }
+
+    /// Runs a fired rule's Rewrite action: an empty value removes the header, `replace="false"`
+    /// appends with `, `.
+    fn rewrite(&mut self, rule: &CompiledOutboundRule, rt: Option<&mut RuleTrace>) {
+        let OutboundAction::Rewrite {
+            value,
+            replace,
+            constant,
+        } = &rule.action
+        else {
+            return;
+        };
+        let (new, sanitised) = match (constant, *replace) {
+            (Some(v), true) => ((!v.is_empty()).then(|| v.clone()), true),
+            _ => {
+                let v = value.expand_to_string(self);
+                let new = match (*replace, self.current(&rule.header)) {
+                    (false, Some(c)) if !c.is_empty() && !v.is_empty() => Some(format!("{c}, {v}")),
+                    (false, Some(c)) if !c.is_empty() => Some(c.into_owned()),
+                    _ => (!v.is_empty()).then_some(v),
+                };
+                (new, false)
+            }
+        };
+        if let Some(r) = rt {
+            r.action = Some(match &new {
+                Some(v) => format!("set {}: {v}", rule.header),
+                None => format!("remove {}", rule.header),
+            });
+        }
+        if sanitised {
+            self.set_clean(&rule.header, new);
+        } else {
+            self.set(&rule.header, new);
+        }
+    }
+
+    /// One final value per header; drops what changes nothing.
+    fn net_edits(self) -> Vec<HeaderEdit> {
+        let mut out: Vec<HeaderEdit> = Vec::with_capacity(self.edits.len());
+        for e in self.edits {
             match out.iter_mut().find(|o| o.name == e.name) {
                 Some(o) => o.value = e.value,
                 None => out.push(e),
             }
         }
-        let read = ev.read.into_inner();
+        let read = self.read.into_inner();
+        let resp = self.resp;
         out.retain(|e| {
             if !read.contains(&e.name) {
                 return true;
@@ -439,39 +384,12 @@ impl Engine {
     }
 }
 
-/// A response held in memory (tests, `iis-rewrite explain`).
-#[derive(Debug, Clone, Default)]
-pub struct StaticResponse {
-    headers: Vec<(String, Vec<u8>)>,
-}
-
-impl StaticResponse {
-    pub fn new(status: u16) -> Self {
-        StaticResponse::default().with_header(":status", status.to_string())
-    }
-
-    pub fn with_header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        let name = name.to_ascii_lowercase();
-        self.headers.retain(|(n, _)| *n != name);
-        self.headers.push((name, value.as_ref().to_vec()));
-        self
-    }
-}
-
-impl ResponseFacts for StaticResponse {
-    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| Cow::Borrowed(v.as_slice()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::FilterConfig;
-    use crate::request::StaticRequest;
+    use crate::engine::config::FilterConfig;
+    use crate::engine::request::StaticRequest;
+    use crate::engine::response::StaticResponse;
 
     const CONFIG: &str = r#"{
       "rules": [{"name": "Proxy", "match": {"url": ".*"},

@@ -1,13 +1,14 @@
-//! Evaluation of `<conditions>` (iis-reference.md §1.6, §1.7), shared by inbound rules, outbound
-//! rules and preConditions: MatchAll stops at the first false condition, MatchAny at the first
-//! true one; `{C:n}` reads the last matched condition's groups, or with `trackAllCaptures` the
-//! first matched condition's whole match followed by every matched condition's groups. A
-//! negated or file-system condition contributes no captures.
+//! Evaluation of `<conditions>` (URL Rewrite Module Configuration Reference, "Conditions"), shared
+//! by inbound rules, outbound rules and preConditions: MatchAll stops at the first false condition,
+//! MatchAny at the first true one; `{C:n}` reads the last matched condition's groups, or with
+//! `trackAllCaptures` the first matched condition's whole match followed by every matched
+//! condition's groups. A negated or file-system condition contributes no captures.
 
-use crate::compile::{CompiledConditions, CondTest, Grouping};
+use crate::engine::model::{CompiledConditions, CondTest};
+use crate::engine::template::Expand;
+use crate::engine::trace::ConditionTrace;
+use crate::engine::vocab::LogicalGrouping;
 use crate::pattern::Spans;
-use crate::template::Expand;
-use crate::trace::ConditionTrace;
 
 /// An evaluation context whose `{C:n}` values the conditions update as they go (a condition's
 /// input may read the captures of the conditions before it).
@@ -71,13 +72,13 @@ pub(crate) fn evaluate_conditions<C: ConditionContext>(
             }
         }
         match c.grouping {
-            Grouping::MatchAll if !result => return false,
-            Grouping::MatchAny if result => return true,
+            LogicalGrouping::MatchAll if !result => return false,
+            LogicalGrouping::MatchAny if result => return true,
             _ => any |= result,
         }
     }
     match c.grouping {
-        Grouping::MatchAll => true,
-        Grouping::MatchAny => c.items.is_empty() || any,
+        LogicalGrouping::MatchAll => true,
+        LogicalGrouping::MatchAny => c.items.is_empty() || any,
     }
 }

@@ -1,8 +1,8 @@
-//! Percent-encoding as IIS applies it: the decoded path rules match against (iis-reference.md
-//! §1.5), request filtering's refusal of double escaping (§8.1), the encoding of built targets
-//! (§11: "used as built", with what cannot stand in a request line escaped), and the template
-//! functions `UrlEncode`, `UrlDecode`, `HtmlEncode` (§3.2, §11). Also the guard that keeps CR/LF
-//! out of every header value the filter writes.
+//! Percent-encoding as IIS applies it: the decoded path rules match against, request filtering's
+//! refusal of double escaping (`allowDoubleEscaping="false"`), the encoding of built targets (used
+//! as built, with what cannot stand in a request line escaped; docs/differences.md), and the
+//! template functions `UrlEncode`, `UrlDecode`, `HtmlEncode`. Also the guard that keeps CR/LF out
+//! of every header value the filter writes.
 
 use std::borrow::Cow;
 
@@ -127,7 +127,7 @@ pub fn url_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The `UrlEncode` function: every byte outside the RFC 3986 unreserved set is escaped (§11).
+/// The `UrlEncode` function: every byte outside the RFC 3986 unreserved set is escaped.
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {

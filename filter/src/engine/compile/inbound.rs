@@ -1,0 +1,460 @@
+//! Compiles inbound rules (global and distributed), their actions and the upstreams absolute
+//! rewrites reach.
+
+use super::*;
+
+impl Compiler<'_> {
+    /// Compiles one rule; errors go to `errs` (the caller decides whether they count).
+    pub(super) fn rule(
+        &self,
+        rule: &config::InboundRule,
+        at: &Location,
+        global: bool,
+        errs: &mut Vec<ConfigError>,
+        warnings: &mut Vec<Warning>,
+    ) -> Option<CompiledRule> {
+        let before = errs.len();
+        let syntax = parse_syntax(
+            rule.pattern_syntax.as_ref(),
+            at.at(Element::Item, "patternSyntax"),
+            errs,
+        );
+
+        // <match>
+        let (pattern, negate) = match &rule.match_url {
+            None => {
+                warnings.push(Warning {
+                    at: at.clone(),
+                    message: "has no <match>: it matches every URL, as in IIS".into(),
+                });
+                (Pattern::compile("", Syntax::EcmaScript, true).ok(), false)
+            }
+            Some(m) => {
+                let ignore_case = m.ignore_case.unwrap_or(true);
+                match m.url.as_deref() {
+                    None | Some("") => {
+                        errs.push(ConfigError::Missing {
+                            at: at.at(Element::Match, "url"),
+                        });
+                        (None, false)
+                    }
+                    Some(u) => (
+                        compile_pattern(
+                            u,
+                            syntax,
+                            ignore_case,
+                            at.at(Element::Match, "url"),
+                            errs,
+                            warnings,
+                        ),
+                        m.negate.unwrap_or(false),
+                    ),
+                }
+            }
+        };
+        let rule_groups = pattern.as_ref().map_or(9, Pattern::groups);
+
+        // <conditions>
+        let raw = rule.conditions.clone().unwrap_or_default();
+        let reads = Cell::new(Reads::default());
+        let (mut conditions, cond_max) = compile_conditions(
+            &self.names(),
+            &raw,
+            false,
+            syntax,
+            at,
+            rule_groups,
+            &reads,
+            errs,
+            warnings,
+        );
+        let limits = RefLimits {
+            rule_groups,
+            cond_max,
+            reads: &reads,
+        };
+
+        // <serverVariables>
+        let mut sets = Vec::with_capacity(rule.server_variables.len());
+        for (k, s) in rule.server_variables.iter().enumerate() {
+            let sat = at.at(Element::Set(k), "name");
+            let name = s.name.trim();
+            if name.is_empty() {
+                errs.push(ConfigError::Missing { at: sat });
+                continue;
+            }
+            if !global {
+                if let Some(allowed) = &self.allowed {
+                    if !allowed.iter().any(|a| a.trim().eq_ignore_ascii_case(name)) {
+                        errs.push(ConfigError::NotAllowedServerVariable {
+                            at: sat,
+                            name: name.to_string(),
+                        });
+                        continue;
+                    }
+                }
+            }
+            let vat = at.at(Element::Set(k), "value");
+            let value = self.template(&s.value, &vat, errs);
+            check_refs(&value, limits, &vat, errs);
+            warn_unknown_vars(&value, &vat, warnings);
+            let target = set_kind(name).unwrap_or_else(|| {
+                // Custom variables were given slots before any rule compiled.
+                match self.vars.resolve(name) {
+                    ServerVar::Custom(slot, _) => SetTarget::Custom(slot),
+                    _ => SetTarget::Custom(0),
+                }
+            });
+            sets.push(CompiledSet {
+                name: name.to_string(),
+                target,
+                value,
+                replace: s.replace.unwrap_or(true),
+            });
+        }
+
+        // <action>
+        let action = self.action(rule, at, limits, errs, warnings);
+
+        if errs.len() > before {
+            return None;
+        }
+        let prefix = match (&rule.match_url, negate) {
+            (Some(m), false) => {
+                let ignore_case = m.ignore_case.unwrap_or(true);
+                pattern
+                    .as_ref()
+                    .and_then(Pattern::required_prefix)
+                    .map(|p| (p.to_string(), ignore_case))
+            }
+            _ => None,
+        };
+        conditions.captures_read = reads.get().cond;
+        Some(CompiledRule {
+            captures_read: reads.get().rule,
+            name: rule.name.clone(),
+            stop: rule.stop_processing.unwrap_or(false),
+            pattern: pattern?,
+            negate,
+            prefix,
+            conditions,
+            sets,
+            action,
+        })
+    }
+
+    pub(super) fn action(
+        &self,
+        rule: &config::InboundRule,
+        at: &Location,
+        limits: RefLimits,
+        errs: &mut Vec<ConfigError>,
+        warnings: &mut Vec<Warning>,
+    ) -> CompiledAction {
+        let Some(a) = &rule.action else {
+            return CompiledAction::None;
+        };
+        let kind = a.action_type.as_deref().unwrap_or("None");
+        let url_template = |errs: &mut Vec<ConfigError>, warnings: &mut Vec<Warning>| {
+            let uat = at.at(Element::Action, "url");
+            match a.url.as_deref().map(str::trim) {
+                None | Some("") => {
+                    errs.push(ConfigError::Missing { at: uat });
+                    None
+                }
+                Some(u) => {
+                    let t = self.template(u, &uat, errs);
+                    check_refs(&t, limits, &uat, errs);
+                    warn_unknown_vars(&t, &uat, warnings);
+                    Some(t)
+                }
+            }
+        };
+        let append_query = a.append_query_string.unwrap_or(true);
+        match ACTION_TYPE.parse(kind) {
+            Some(ActionType::None) => CompiledAction::None,
+            Some(ActionType::AbortRequest) => CompiledAction::Abort,
+            Some(ActionType::Rewrite) => match url_template(errs, warnings) {
+                Some(url) => CompiledAction::Rewrite { url, append_query },
+                None => CompiledAction::None,
+            },
+            Some(ActionType::Redirect) => {
+                let status = parse_enum(
+                    a.redirect_type.as_ref(),
+                    301,
+                    &REDIRECT_TYPE,
+                    at.at(Element::Action, REDIRECT_TYPE.attribute),
+                    errs,
+                );
+                match url_template(errs, warnings) {
+                    Some(url) => {
+                        let named_hosts = self.named_hosts(&url);
+                        CompiledAction::Redirect {
+                            url,
+                            append_query,
+                            status,
+                            named_hosts,
+                        }
+                    }
+                    None => CompiledAction::None,
+                }
+            }
+            Some(ActionType::CustomResponse) => self.custom_response(a, at, limits, errs),
+            None => {
+                errs.push(ConfigError::UnknownValue {
+                    at: at.at(Element::Action, ACTION_TYPE.attribute),
+                    value: kind.to_string(),
+                    expected: ACTION_TYPE.expected,
+                });
+                CompiledAction::None
+            }
+        }
+    }
+
+    /// A CustomResponse action: IIS's status range (no redirect statuses), the sub-status, and
+    /// the reason and description templates.
+    fn custom_response(
+        &self,
+        a: &config::Action,
+        at: &Location,
+        limits: RefLimits,
+        errs: &mut Vec<ConfigError>,
+    ) -> CompiledAction {
+        let sat = at.at(Element::Action, "statusCode");
+        let status = match a.status_code {
+            None => {
+                errs.push(ConfigError::Missing { at: sat });
+                500
+            }
+            Some(s) if (300..=307).contains(&s) || !(100..=999).contains(&s) => {
+                errs.push(ConfigError::OutOfRange {
+                    at: sat,
+                    value: s.to_string(),
+                    allowed: "100 to 999, except 300 to 307 (use a Redirect action)",
+                });
+                500
+            }
+            Some(s) => u16::try_from(s).unwrap_or(500),
+        };
+        let sub_status = a.sub_status_code.unwrap_or(0);
+        if sub_status > 999 {
+            errs.push(ConfigError::OutOfRange {
+                at: at.at(Element::Action, "subStatusCode"),
+                value: sub_status.to_string(),
+                allowed: "0 to 999",
+            });
+        }
+        let text = |attr: &'static str, v: &Option<String>, errs: &mut Vec<ConfigError>| {
+            let tat = at.at(Element::Action, attr);
+            let t = self.template(v.as_deref().unwrap_or(""), &tat, errs);
+            check_refs(&t, limits, &tat, errs);
+            t
+        };
+        CompiledAction::CustomResponse {
+            status,
+            sub_status,
+            reason: text("statusReason", &a.status_reason, errs),
+            description: text("statusDescription", &a.status_description, errs),
+        }
+    }
+
+    /// Hosts a redirect template names: in its literal text, and in the values of the maps it
+    /// reads. A redirect may go there (or to the request's own host family), nowhere else.
+    pub(super) fn named_hosts(&self, url: &Template) -> Vec<String> {
+        let mut hosts = Vec::new();
+        url.visit(&mut |s| match s {
+            Segment::Literal(text) => {
+                if let Some(u) = url::parse_absolute(text) {
+                    hosts.push(u.host);
+                }
+            }
+            Segment::Map(i, _) => {
+                if let Some(m) = self.maps.get(*i) {
+                    for v in m.entries.values().chain(std::iter::once(&m.default)) {
+                        if let Some(u) = url::parse_absolute(v) {
+                            hosts.push(u.host);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        });
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+
+    pub(super) fn rule_set(&mut self, section: Section) -> Vec<CompiledRule> {
+        let raw = match section {
+            Section::GlobalRules => &self.config.global_rules,
+            _ => &self.config.rules,
+        };
+        let mut out = Vec::with_capacity(raw.len());
+        let mut errs = Vec::new();
+        let mut warnings = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut catch_all: Option<&str> = None;
+        for (i, rule) in raw.iter().enumerate() {
+            let at = Location::new(section, i, &rule.name);
+            if rule.name.trim().is_empty() {
+                errs.push(ConfigError::Missing {
+                    at: at.at(Element::Item, "name"),
+                });
+                continue;
+            }
+            if names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(rule.name.trim()))
+            {
+                errs.push(ConfigError::DuplicateName {
+                    at: at.at(Element::Item, "name"),
+                    name: rule.name.clone(),
+                });
+            }
+            names.push(rule.name.trim());
+            if !rule.enabled.unwrap_or(true) {
+                // A disabled rule never runs; its mistakes are reported, but do not refuse the
+                // configuration (the published Jellyfin config has one; IIS does not document this
+                // case).
+                warnings.push(Warning {
+                    at: at.at(Element::Item, "enabled"),
+                    message: "is disabled and never runs".into(),
+                });
+                let mut rule_errs = Vec::new();
+                let mut ignored = Vec::new();
+                let _ = self.rule(
+                    rule,
+                    &at,
+                    section == Section::GlobalRules,
+                    &mut rule_errs,
+                    &mut ignored,
+                );
+                for e in rule_errs {
+                    warnings.push(Warning {
+                        at: e.location().cloned().unwrap_or_else(|| at.clone()),
+                        message: format!("would not load if enabled: {e}"),
+                    });
+                }
+                continue;
+            }
+            if let Some(by) = catch_all {
+                warnings.push(Warning {
+                    at: at.clone(),
+                    message: format!(
+                        "is unreachable: rule \"{by}\" before it matches every URL and stops processing"
+                    ),
+                });
+            }
+            let stops = rule.stop_processing.unwrap_or(false)
+                || rule.action.as_ref().is_some_and(|a| {
+                    matches!(
+                        a.action_type
+                            .as_deref()
+                            .map(str::to_ascii_lowercase)
+                            .as_deref(),
+                        Some("redirect" | "customresponse" | "abortrequest")
+                    )
+                });
+            let unconditional = rule.conditions.as_ref().is_none_or(|c| c.items.is_empty());
+            if catch_all.is_none() && stops && unconditional && matches_everything(rule) {
+                catch_all = Some(rule.name.as_str());
+            }
+            if let Some(r) = self.rule(
+                rule,
+                &at,
+                section == Section::GlobalRules,
+                &mut errs,
+                &mut warnings,
+            ) {
+                out.push(r);
+            }
+        }
+        self.errs.extend(errs);
+        self.warnings.extend(warnings);
+        out
+    }
+
+    /// Every upstream an absolute Rewrite can reach: literal targets, map values that are
+    /// absolute URLs, and the declared `routing.upstreams`.
+    pub(super) fn upstreams(&mut self, rules: &[&CompiledRule]) -> Vec<Upstream> {
+        let mut found: Vec<Upstream> = Vec::new();
+        let mut add = |tls: bool, host: &str, port: u16, cluster: Option<&str>| {
+            let host = host.to_ascii_lowercase();
+            if found
+                .iter()
+                .any(|u| u.tls == tls && u.host == host && u.port == port)
+            {
+                return;
+            }
+            found.push(Upstream {
+                cluster: cluster
+                    .map_or_else(|| default_cluster_name(tls, &host, port), str::to_string),
+                tls,
+                host,
+                port,
+            });
+        };
+        if let Some(routing) = &self.config.routing {
+            for (i, d) in routing.upstreams.iter().enumerate() {
+                match url::parse_absolute(&d.url).and_then(|u| {
+                    let port = u.port.or_else(|| url::default_port(&u.scheme))?;
+                    Some((url::scheme_is_tls(&u.scheme), u.host, port))
+                }) {
+                    Some((tls, host, port)) => add(tls, &host, port, d.cluster.as_deref()),
+                    None => self.errs.push(ConfigError::UnknownValue {
+                        at: Location::new(Section::Routing, i, &d.url).at(Element::Item, "url"),
+                        value: d.url.clone(),
+                        expected: "an absolute http://, https://, ws:// or wss:// URL",
+                    }),
+                }
+            }
+        }
+        for rule in rules {
+            let CompiledAction::Rewrite { url, .. } = &rule.action else {
+                continue;
+            };
+            let mut pieces = url.segments().iter();
+            match pieces.next() {
+                // Literal scheme and authority.
+                Some(Segment::Literal(text)) => {
+                    if let Some(u) = url::parse_absolute(text) {
+                        let authority_complete = !u.rest.is_empty() || url.segments().len() == 1;
+                        if let (true, Some(port)) = (
+                            authority_complete,
+                            u.port.or_else(|| url::default_port(&u.scheme)),
+                        ) {
+                            add(url::scheme_is_tls(&u.scheme), &u.host, port, None);
+                        }
+                    }
+                }
+                // `{C:1}://host:port/…`: the scheme comes from a capture (ws/wss/http/https),
+                // the authority is literal: both a plain and a TLS cluster can be reached.
+                Some(_) => {
+                    if let Some(Segment::Literal(text)) = pieces.next() {
+                        if let Some(after) = text.strip_prefix("://") {
+                            let end = after.find(['/', '?']).unwrap_or(after.len());
+                            let complete = end < after.len() || url.segments().len() == 2;
+                            if let (true, Some((host, port))) =
+                                (complete, after.get(..end).and_then(url::split_host_port))
+                            {
+                                add(false, host, port.unwrap_or(80), None);
+                                add(true, host, port.unwrap_or(443), None);
+                            }
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        for m in &self.maps {
+            for v in m.entries.values().chain(std::iter::once(&m.default)) {
+                if let Some(u) = url::parse_absolute(v) {
+                    if let Some(port) = u.port.or_else(|| url::default_port(&u.scheme)) {
+                        add(url::scheme_is_tls(&u.scheme), &u.host, port, None);
+                    }
+                }
+            }
+        }
+        found
+    }
+}

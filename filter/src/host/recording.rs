@@ -1,0 +1,137 @@
+//! A host that answers from fixed values and records every call: the stream tests count and
+//! check host calls against it.
+
+use super::stream::*;
+use super::*;
+use crate::engine::config::FilterConfig;
+use crate::engine::model::Engine;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// A local reply: status, headers, body.
+pub type Sent = (u32, Vec<(String, String)>, Vec<u8>);
+
+/// A host that answers from fixed values and records every call.
+#[derive(Default)]
+pub struct RecordingHost {
+    pub request: RefCell<Vec<(String, Vec<u8>)>>,
+    pub response: RefCell<Vec<(String, Vec<u8>)>>,
+    pub properties: Vec<(Vec<&'static str>, Vec<u8>)>,
+    pub calls: RefCell<Vec<String>>,
+    pub sent: RefCell<Option<Sent>>,
+    pub reset: RefCell<bool>,
+}
+
+impl RecordingHost {
+    pub fn request(path: &str, host: &str) -> Self {
+        RecordingHost {
+            request: RefCell::new(vec![
+                (":path".into(), path.into()),
+                (":authority".into(), host.into()),
+                (":method".into(), b"GET".to_vec()),
+            ]),
+            properties: vec![
+                (vec!["source", "address"], b"192.0.2.7:41000".to_vec()),
+                (vec!["destination", "address"], b"127.0.0.1:8080".to_vec()),
+            ],
+            ..Default::default()
+        }
+    }
+    pub fn calls_of(&self, prefix: &str) -> usize {
+        self.calls
+            .borrow()
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
+    }
+    pub fn req(&self, name: &str) -> Option<String> {
+        self.request
+            .borrow()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+fn set(list: &RefCell<Vec<(String, Vec<u8>)>>, name: &str, value: Option<&str>) {
+    let mut l = list.borrow_mut();
+    l.retain(|(n, _)| n != name);
+    if let Some(v) = value {
+        l.push((name.to_string(), v.as_bytes().to_vec()));
+    }
+}
+
+impl Host for RecordingHost {
+    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+        self.calls
+            .borrow_mut()
+            .push(format!("get_request_header {name}"));
+        self.request
+            .borrow()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+    fn set_request_header(&self, name: &str, value: Option<&str>) {
+        self.calls
+            .borrow_mut()
+            .push(format!("set_request_header {name}"));
+        set(&self.request, name, value);
+    }
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.calls
+            .borrow_mut()
+            .push(format!("get_property {}", path.join(".")));
+        self.properties
+            .iter()
+            .find(|(p, _)| p.as_slice() == path)
+            .map(|(_, v)| v.clone())
+    }
+    fn response_header(&self, name: &str) -> Option<Vec<u8>> {
+        self.calls
+            .borrow_mut()
+            .push(format!("get_response_header {name}"));
+        self.response
+            .borrow()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+    fn response_headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.calls.borrow_mut().push("get_response_headers".into());
+        self.response.borrow().clone()
+    }
+    fn set_response_header(&self, name: &str, value: Option<&str>) {
+        self.calls
+            .borrow_mut()
+            .push(format!("set_response_header {name}"));
+        set(&self.response, name, value);
+    }
+    fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        self.calls
+            .borrow_mut()
+            .push(format!("send_response {status}"));
+        *self.sent.borrow_mut() = Some((
+            status,
+            headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body.to_vec(),
+        ));
+    }
+    fn reset_stream(&self) {
+        self.calls.borrow_mut().push("reset_stream".into());
+        *self.reset.borrow_mut() = true;
+    }
+    fn increment_counter(&self, id: u32) {
+        self.calls
+            .borrow_mut()
+            .push(format!("increment_counter {id}"));
+    }
+}
+
+pub fn stream(json: &str) -> Stream {
+    let config: FilterConfig = serde_json::from_str(json).unwrap();
+    Stream::new(Rc::new(Engine::compile(&config).unwrap()))
+}
