@@ -238,3 +238,86 @@ fn envoy_needs_a_certificate_for_store_bindings_and_reports_the_rest() {
     ]);
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn server_options_need_the_server_and_exclude_the_one_file_form() {
+    let jellyfin = "testdata/webconfigs/jellyfin-basic.config";
+    for args in [
+        vec!["check", jellyfin, "--site-root", "A=dir"],
+        vec!["check", jellyfin, "--drive-root", "dir"],
+        vec!["import", jellyfin, "--site", "A"],
+        vec!["explain", jellyfin, "--url", "/", "--site", "A"],
+        vec![
+            "envoy",
+            jellyfin,
+            "--wasm",
+            "x",
+            "--listen",
+            "127.0.0.1:1",
+            "--certificate",
+            "a=b,c",
+        ],
+        vec![
+            "envoy",
+            jellyfin,
+            "--wasm",
+            "x",
+            "--listen",
+            "127.0.0.1:1",
+            "--bind",
+            "80=127.0.0.1:1",
+        ],
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("--applicationhost"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    for (args, with) in [
+        (vec!["check", jellyfin, "--applicationhost", LYNC], "FILE"),
+        (
+            vec!["check", "--applicationhost", LYNC, "--config-dir", "x"],
+            "--config-dir",
+        ),
+        (
+            vec![
+                "envoy",
+                "--applicationhost",
+                LYNC,
+                "--wasm",
+                "x",
+                "--site",
+                "a.example=x",
+            ],
+            "--site",
+        ),
+        (
+            vec![
+                "envoy",
+                "--applicationhost",
+                LYNC,
+                "--wasm",
+                "x",
+                "--https-listen",
+                "127.0.0.1:1",
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+            ],
+            "--https-listen",
+        ),
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains(&format!("--applicationhost cannot be used with {with} ")),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}

@@ -5,8 +5,10 @@ use crate::load;
 
 /// Exit 0 and a summary when the configuration is valid, else 1 (the problems are on stderr).
 pub fn run(input: &Input) -> u8 {
-    if let Some(path) = &input.server.applicationhost {
-        return super::server::check(path, &input.server);
+    match input.applicationhost(&[]) {
+        Ok(Some(path)) => return super::server::check(path, &input.server),
+        Ok(None) => {}
+        Err(code) => return code,
     }
     let loaded = load_and_report(input);
     match (&loaded.config, loaded.has_errors()) {

@@ -24,8 +24,7 @@ pub struct EnvoyArgs {
     #[arg(
         long,
         value_name = "ADDR:PORT",
-        required_unless_present = "applicationhost",
-        conflicts_with = "applicationhost"
+        required_unless_present = "applicationhost"
     )]
     pub listen: Option<String>,
     /// HTTPS listener (needs --tls-cert and --tls-key).
@@ -119,6 +118,15 @@ pub fn run(args: EnvoyArgs) -> u8 {
         binds,
         output,
     } = args;
+    let server = input.applicationhost(&[
+        ("--listen", listen.is_some()),
+        ("--https-listen", https_listen.is_some()),
+        ("--site", !sites.is_empty()),
+    ]);
+    let server = match server {
+        Ok(p) => p.map(Path::to_path_buf),
+        Err(code) => return code,
+    };
     let source = match (backend_password_file, backend_password_env) {
         (Some(f), _) => Some(secrets::PasswordSource::File(f)),
         (None, Some(v)) => Some(secrets::PasswordSource::Env(v)),
@@ -145,7 +153,7 @@ pub fn run(args: EnvoyArgs) -> u8 {
         wasm_sha256,
         listeners: Vec::new(),
     };
-    if let Some(path) = &input.server.applicationhost {
+    if let Some(path) = &server {
         let server = ServerRun {
             certificates: &certificates,
             binds: &binds,

@@ -54,7 +54,11 @@ pub fn run(args: ExplainArgs) -> u8 {
         https,
         remote: remote_addr,
     };
-    if let Some(path) = &input.server.applicationhost {
+    let server = match input.applicationhost(&[]) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if let Some(path) = server {
         let loaded = server::load_and_report(path, &input.server);
         if loaded.has_errors() {
             return 1;

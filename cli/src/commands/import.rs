@@ -27,8 +27,10 @@ pub fn run(args: ImportArgs) -> u8 {
         output,
         site,
     } = args;
-    if let Some(path) = &input.server.applicationhost {
-        return import_server(path, &input, site.as_deref(), output.as_deref());
+    match input.applicationhost(&[]) {
+        Ok(Some(path)) => return import_server(path, &input, site.as_deref(), output.as_deref()),
+        Ok(None) => {}
+        Err(code) => return code,
     }
     let loaded = load_and_report(&input);
     let Some(config) = loaded.config.as_ref().filter(|_| !loaded.has_errors()) else {

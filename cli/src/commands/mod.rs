@@ -39,6 +39,26 @@ impl Input {
     pub fn path(&self) -> &Path {
         self.file.as_deref().unwrap_or(Path::new(""))
     }
+
+    /// `--applicationhost FILE`, or `Err(2)` (reported) when it comes with options of the
+    /// one-file form: `others` names those the command has, with whether each was given.
+    pub fn applicationhost(&self, others: &[(&str, bool)]) -> Result<Option<&Path>, u8> {
+        let Some(path) = self.server.applicationhost.as_deref() else {
+            return Ok(None);
+        };
+        let given = [
+            ("FILE", self.file.is_some()),
+            ("--config-dir", self.config_dir.is_some()),
+        ];
+        if let Some((name, _)) = given.iter().chain(others).find(|(_, g)| *g) {
+            eprintln!(
+                "error: --applicationhost cannot be used with {name} (the server's file names \
+                 the sites, their web.config files and their listeners)"
+            );
+            return Err(2);
+        }
+        Ok(Some(path))
+    }
 }
 
 /// Loads the input and prints its diagnostics on stderr.

@@ -20,7 +20,10 @@ use crate::load::{compile_located, read_limited, summary};
 pub struct ServerInput {
     /// A whole IIS server: its applicationHost.config. Each site's web.config is read from the
     /// site's physicalPath (see --drive-root) or from --site-root.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "config_dir"])]
+    // No clap `conflicts_with` here: clap waives an argument's `requires` when the required
+    // one conflicts with something present, which would let --site-root pass without
+    // --applicationhost. [`super::Input::applicationhost`] refuses FILE with it instead.
+    #[arg(long, value_name = "FILE")]
     pub applicationhost: Option<PathBuf>,
     /// With --applicationhost: the directory holding site NAME's web.config (repeatable).
     #[arg(long = "site-root", value_name = "NAME=DIR", requires = "applicationhost", value_parser = parse_site_root)]
