@@ -321,3 +321,115 @@ fn server_options_need_the_server_and_exclude_the_one_file_form() {
         );
     }
 }
+
+/// A server written to a temporary directory; returns its applicationHost.config path.
+fn server_file(name: &str, sites: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("iis-ah-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("applicationHost.config");
+    std::fs::write(
+        &path,
+        format!(
+            "<configuration><system.applicationHost><sites>\n{sites}</sites>\
+             </system.applicationHost></configuration>\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn site(name: &str, bindings: &[(&str, &str)]) -> String {
+    let b: String = bindings
+        .iter()
+        .map(|(p, i)| format!("<binding protocol=\"{p}\" bindingInformation=\"{i}\" />\n"))
+        .collect();
+    format!("<site name=\"{name}\"><bindings>\n{b}</bindings></site>\n")
+}
+
+#[test]
+fn bindings_of_one_site_share_its_virtual_host_and_duplicates_are_refused() {
+    let sites = site(
+        "A",
+        &[
+            ("http", "*:80:"),
+            ("http", "*:80:a.example"),
+            ("https", "*:443:a.example"),
+        ],
+    ) + &site(
+        "B",
+        &[("http", "*:80:b.example"), ("https", "*:443:*.b.example")],
+    );
+    let path = server_file("vhosts", &sites);
+    let p = path.to_str().unwrap();
+    let r = run(&[
+        "envoy",
+        "--applicationhost",
+        p,
+        "--wasm",
+        "/f.wasm",
+        "--certificate",
+        "a.example=/a.pem,/a.key",
+        "--certificate",
+        "*.b.example=/b.pem,/b.key",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let y = &r.stdout;
+    // Port 80: A for every host and for a.example, in one virtual host; B for b.example. Port
+    // 443 has two filter chains (one per certificate), each with the route configuration: A's
+    // virtual host appears once per connection manager.
+    assert_eq!(y.matches("name: \"site-a\"").count(), 3, "{y}");
+    let port80 = y.split("name: \"https-443\"").next().unwrap();
+    let a = port80.split("name: \"site-a\"").nth(1).unwrap();
+    let a_domains = a.split("routes:").next().unwrap();
+    for d in ["\"*\"", "\"a.example\"", "\"a.example:80\""] {
+        assert!(a_domains.contains(d), "{d} in {a_domains}");
+    }
+    // Port 443: two certificates chosen by SNI, and the inspector that reads it.
+    assert!(
+        y.contains("server_names:") && y.contains("\"*.b.example\""),
+        "{y}"
+    );
+    assert!(y.contains("envoy.filters.listener.tls_inspector"));
+    assert!(y.contains("/b.pem") && y.contains("/a.pem"));
+    // 443 binds only host names: other hosts get HTTP.sys's 400.
+    assert!(y.contains("Bad Request - Invalid Hostname"));
+
+    let dup = site("A", &[("http", "*:80:x.example")]) + &site("B", &[("http", "*:80:X.example")]);
+    let path = server_file("dup", &dup);
+    let r = run(&[
+        "envoy",
+        "--applicationhost",
+        path.to_str().unwrap(),
+        "--wasm",
+        "/f.wasm",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(":6:1: error: site \"B\" binding http *:80:X.example: the same host name and port are bound by rule set \"a\" already"),
+        "{}",
+        r.stderr
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
+fn a_server_with_nothing_envoy_can_serve_is_refused() {
+    let path = server_file("none", &site("F", &[("ftp", "*:21:"), ("https", "*:443:")]));
+    let p = path.to_str().unwrap();
+    let r = run(&["envoy", "--applicationhost", p, "--wasm", "/f.wasm"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("binding ftp *:21: is not served"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("--certificate *=CERT,KEY"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(&format!(
+        "{p}: error: no site has a binding Envoy can serve"
+    )));
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

@@ -282,7 +282,7 @@ fn render_server(
     let listeners = match server_envoy::plan(&loaded, run.certificates, run.binds) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{e}");
             return 1;
         }
     };

@@ -48,8 +48,8 @@ pub fn parse_bind(value: &str) -> Result<(u16, SocketAddr), String> {
     Ok((port, addr))
 }
 
-/// The listeners of every served binding, or the reason no bootstrap can be written. Bindings
-/// that are not served are reported on stderr.
+/// The listeners of every served binding, or the diagnostic line saying why no bootstrap can be
+/// written. Bindings that are not served are reported on stderr.
 pub fn plan(
     loaded: &LoadedServer,
     certificates: &[CertificateArg],
@@ -112,7 +112,7 @@ pub fn plan(
                 None => {
                     if address.port() != 0 && listeners.iter().any(|l| l.address == address) {
                         return Err(format!(
-                            "{at}: site {} binding {}: another IIS endpoint listens on {address} \
+                            "{at}: error: site {} binding {}: another IIS endpoint listens on {address} \
                              already; give --bind for this port an address of its own",
                             quote(&site.def.name),
                             b.describe()
@@ -135,7 +135,7 @@ pub fn plan(
             let was_https = uses.get(index).is_some_and(|u| !u.is_empty());
             if was_https != cert.is_some() && !l.hosts.is_empty() {
                 return Err(format!(
-                    "{at}: site {} binding {}: HTTP and HTTPS bindings on one IP and port; IIS \
+                    "{at}: error: site {} binding {}: HTTP and HTTPS bindings on one IP and port; IIS \
                      refuses them too",
                     quote(&site.def.name),
                     b.describe()
@@ -145,9 +145,13 @@ pub fn plan(
                 Some(h) => vec![h.clone(), format!("{h}:{}", e.port)],
                 None => vec!["*".to_string()],
             };
-            if let Some((other, _)) = l.hosts.iter().find(|(_, d)| d.first() == domains.first()) {
+            if let Some((other, _)) = l
+                .hosts
+                .iter()
+                .find(|(_, d)| domains.first().is_some_and(|x| d.contains(x)))
+            {
                 return Err(format!(
-                    "{at}: site {} binding {}: the same host name and port are bound by rule set \
+                    "{at}: error: site {} binding {}: the same host name and port are bound by rule set \
                      {} already; IIS refuses duplicate bindings",
                     quote(&site.def.name),
                     b.describe(),
@@ -164,18 +168,23 @@ pub fn plan(
                     }
                 }
             }
-            l.hosts.push((site.rule_set.clone(), domains));
+            // One virtual host per site and listener (Envoy picks the most specific domain
+            // whatever the order, and refuses two virtual hosts of one name).
+            match l.hosts.iter_mut().find(|(set, _)| *set == site.rule_set) {
+                Some((_, d)) => d.extend(domains),
+                None => l.hosts.push((site.rule_set.clone(), domains)),
+            }
         }
     }
     for (l, u) in listeners.iter_mut().zip(&uses) {
-        // Host names before the binding that takes every host.
-        l.hosts.sort_by_key(|(_, d)| d.iter().any(|x| x == "*"));
         l.certificates = listener_certificates(u);
     }
     if listeners.is_empty() {
-        return Err(
-            "no site has a binding Envoy can serve (HTTP, or HTTPS with --certificate)".into(),
-        );
+        return Err(format!(
+            "{}: error: no site has a binding Envoy can serve (HTTP, or HTTPS with \
+             --certificate)",
+            loaded.source
+        ));
     }
     Ok(listeners)
 }
