@@ -270,7 +270,7 @@ pub fn summary(config: &FilterConfig) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(
         clippy::unwrap_used,
         clippy::expect_used,
@@ -281,7 +281,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     /// xorshift64*: deterministic, no dependency.
-    struct Rng(u64);
+    pub(crate) struct Rng(pub(crate) u64);
     impl Rng {
         fn next(&mut self) -> u64 {
             self.0 ^= self.0 >> 12;
@@ -289,7 +289,7 @@ mod tests {
             self.0 ^= self.0 >> 27;
             self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
         }
-        fn below(&mut self, n: usize) -> usize {
+        pub(crate) fn below(&mut self, n: usize) -> usize {
             if n == 0 {
                 0
             } else {
@@ -331,7 +331,9 @@ mod tests {
         b"\xef\xbb\xbf",
     ];
 
-    fn mutate(rng: &mut Rng, data: &mut Vec<u8>) {
+    /// Applies one to four random edits (bytes changed, cut, copied, truncated, or one of the
+    /// tokens above inserted).
+    pub(crate) fn mutate(rng: &mut Rng, data: &mut Vec<u8>) {
         for _ in 0..1 + rng.below(4) {
             let len = data.len();
             let at = rng.below(len + 1);

@@ -285,3 +285,51 @@ fn unreadable_server_files_are_reported_where_they_break() {
     let m = messages(&s, &files);
     assert!(m[0].starts_with("applicationHost.config:3:1: <site> \"a\": a site of that name is already defined (line 2)"), "{m:?}");
 }
+
+/// Mutated server fixtures never panic, through import and compilation, and every diagnostic
+/// in applicationHost.config points at a line it has.
+#[test]
+fn mutated_servers_never_panic() {
+    use crate::load::tests::{mutate, Rng};
+    use std::time::{Duration, Instant};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("testdata")
+        .join("applicationhost");
+    let fixtures: Vec<Vec<u8>> = ["contoso", "lync"]
+        .iter()
+        .map(|d| std::fs::read(root.join(d).join("applicationHost.config")).unwrap())
+        .collect();
+    // Written beside the contoso fixture's copy so that its web.config is found too.
+    let layout = Layout::new(
+        "mutated",
+        "",
+        &[(
+            "inetpub/wwwroot/web.config",
+            &std::fs::read_to_string(root.join("contoso/inetpub/wwwroot/web.config")).unwrap(),
+        )],
+    );
+    let path = layout.dir.join("applicationHost.config");
+    let input = crate::commands::server::ServerInput::default();
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let start = Instant::now();
+    let mut runs = 0;
+    while runs < 1500 && start.elapsed() < Duration::from_secs(15) {
+        let mut data = fixtures[rng.below(fixtures.len())].clone();
+        mutate(&mut rng, &mut data);
+        std::fs::write(&path, &data).unwrap();
+        let loaded = crate::commands::server::load_server(&path, &input);
+        let lines = data.split(|&b| b == b'\n').count() as u32;
+        for d in &loaded.diagnostics {
+            assert!(d.pos.line >= 1 && d.pos.col >= 1, "{d:?}");
+            if d.pos.file == 0 {
+                assert!(d.pos.line <= lines.max(1), "{d:?} beyond {lines} lines");
+            }
+        }
+        if !loaded.has_errors() {
+            assert!(loaded.sites.iter().all(|s| s.engine.is_some()));
+        }
+        runs += 1;
+    }
+    assert!(runs >= 100, "only {runs} runs");
+}
