@@ -116,6 +116,20 @@ def https_get(pki, port, host, path):
         conn.close()
 
 
+def wait_for_farm(env, cluster, healthy, failed=0):
+    """Waits until Envoy's active health checks found `healthy` servers of `cluster` healthy and
+    `failed` others failing (on a loaded machine the first check can time out)."""
+
+    def ready():
+        body = harness.request("GET", env.admin_url("/clusters")).body.decode()
+        flags = [line.rsplit("::", 1)[1] for line in body.splitlines()
+                 if line.startswith(f"{cluster}::") and "::health_flags::" in line]
+        ok = flags.count("healthy")
+        return (ok, len(flags) - ok) == (healthy, failed) and flags
+
+    harness.wait_for(ready, timeout=30, interval=0.2, what=f"health of {cluster}")
+
+
 # --------------------------------------------------------------------------------------------
 # contoso: several sites, global rules, farms with health checks
 
@@ -186,6 +200,7 @@ def test_contoso_shop_over_http_is_sent_to_https_by_a_global_rule(contoso):
 def test_contoso_shop_over_https_reaches_its_farm(contoso, pki):
     env = contoso["env"]
     port = env.ports["https-443"]
+    wait_for_farm(env, "iis-farm|http|shop-farm", healthy=2)
     for i in range(4):
         r = https_get(pki, port, "shop.contoso.example", f"/product/{i}")
         assert r.status == 200, r
@@ -209,6 +224,7 @@ def test_contoso_shop_over_https_reaches_its_farm(contoso, pki):
 def test_contoso_api_site_web_config_from_site_root_and_healthy_servers_only(contoso):
     env = contoso["env"]
     api1, api2 = contoso["api"]
+    wait_for_farm(env, "iis-farm|http|api-farm", healthy=1, failed=1)
     for path, sent in [("/v1/users", "/v2/users"), ("/orders?page=2", "/orders?page=2")]:
         r = harness.request("GET", env.url(path, listener="http-8080"),
                             headers={"Host": "api.contoso.example:8080"})
