@@ -179,6 +179,24 @@ fn explain_picks_the_site_by_binding_or_by_name() {
         .collect();
     assert_eq!(fired, ["v1 is served by v2", "API farm"]);
 
+    // A path and a Host header choose the site the same way.
+    let r = run(&[
+        "explain",
+        "--applicationhost",
+        CONTOSO,
+        "--url",
+        "/cart",
+        "-H",
+        "Host: shop.contoso.example",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("site \"Contoso Shop\"\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("redirect"), "{}", r.stdout);
+
     // Port 8080 with another host name: no binding takes it.
     let r = run(&[
         "explain",

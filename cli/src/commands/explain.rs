@@ -64,13 +64,18 @@ pub fn run(args: ExplainArgs) -> u8 {
             return 1;
         }
         let https = spec.https || spec.target.tls;
-        let chosen = server::site_for_request(
-            &loaded,
-            site.as_deref(),
-            spec.target.authority.as_deref(),
-            spec.target.port,
-            https,
-        );
+        // The host name HTTP.sys matches bindings against: the URL's, else a Host header.
+        let host = spec.target.authority.as_deref().or_else(|| {
+            spec.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.as_str())
+        });
+        let port = spec.target.port.or_else(|| {
+            host.and_then(|h| h.rsplit_once(':'))
+                .and_then(|(_, p)| p.parse().ok())
+        });
+        let chosen = server::site_for_request(&loaded, site.as_deref(), host, port, https);
         return match chosen {
             Ok(s) => match &s.engine {
                 Some(engine) => {
