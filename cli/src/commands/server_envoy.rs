@@ -12,6 +12,7 @@ use crate::diag::quote;
 use crate::envoy::sites::{BindingListener, ListenerCertificate};
 
 use super::server::{unserved_reason, LoadedServer};
+use crate::import::application_host::Binding;
 
 /// One `--certificate HOST=CERT,KEY`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +56,12 @@ pub fn plan(
     certificates: &[CertificateArg],
     binds: &[(u16, SocketAddr)],
 ) -> Result<Vec<BindingListener>, String> {
-    let mut listeners: Vec<BindingListener> = Vec::new();
-    // Per listener: the certificates its HTTPS bindings use, and for which host name.
-    let mut uses: Vec<Vec<(&CertificateArg, Option<&str>)>> = Vec::new();
-    let mut keys: Vec<(Option<IpAddr>, u16)> = Vec::new();
-    for site in loaded.sites.iter() {
+    let mut plan = Plan {
+        certificates,
+        binds,
+        listeners: Vec::new(),
+    };
+    for site in &loaded.sites {
         for b in &site.def.bindings {
             let at = format!(
                 "{}:{}:{}",
@@ -67,126 +69,170 @@ pub fn plan(
                 b.pos.line,
                 b.pos.col
             );
-            let Some(e) = &b.endpoint else {
-                let why = unserved_reason(b).unwrap_or_default();
-                eprintln!(
-                    "{at}: warning: site {} binding {} is not served: {why}",
-                    quote(&site.def.name),
-                    b.describe()
-                );
-                continue;
-            };
-            let cert = if e.https {
-                let wanted = e.host.as_deref().unwrap_or("*");
-                let found = certificates
-                    .iter()
-                    .find(|c| c.host == wanted)
-                    .or_else(|| certificates.iter().find(|c| c.host == "*"));
-                match found {
-                    Some(c) => Some(c),
-                    None => {
-                        eprintln!(
-                            "{at}: warning: site {} binding {} is not served: its certificate is \
-                             in the Windows certificate store; name its PEM files with \
-                             --certificate {wanted}=CERT,KEY",
-                            quote(&site.def.name),
-                            b.describe()
-                        );
-                        continue;
-                    }
+            let what = format!("site {} binding {}", quote(&site.def.name), b.describe());
+            match plan.add(&site.rule_set, b) {
+                Ok(()) => {}
+                Err(Unserved::Reported(why)) => {
+                    eprintln!("{at}: warning: {what} is not served: {why}");
                 }
-            } else {
-                None
-            };
-            let address = binds
-                .iter()
-                .find(|(p, _)| *p == e.port)
-                .map(|(_, a)| *a)
-                .unwrap_or_else(|| {
-                    SocketAddr::new(e.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), e.port)
-                });
-            let scheme = if e.https { "https" } else { "http" };
-            // Bindings share a listener when IIS would put them on one endpoint (IP and port).
-            let index = match keys.iter().position(|k| *k == (e.ip, e.port)) {
-                Some(i) => i,
-                None => {
-                    if address.port() != 0 && listeners.iter().any(|l| l.address == address) {
-                        return Err(format!(
-                            "{at}: error: site {} binding {}: another IIS endpoint listens on {address} \
-                             already; give --bind for this port an address of its own",
-                            quote(&site.def.name),
-                            b.describe()
-                        ));
-                    }
-                    keys.push((e.ip, e.port));
-                    listeners.push(BindingListener {
-                        name: listener_name(scheme, e.ip, e.port),
-                        address,
-                        certificates: Vec::new(),
-                        hosts: Vec::new(),
-                    });
-                    uses.push(Vec::new());
-                    listeners.len() - 1
-                }
-            };
-            let Some(l) = listeners.get_mut(index) else {
-                continue;
-            };
-            let was_https = uses.get(index).is_some_and(|u| !u.is_empty());
-            if was_https != cert.is_some() && !l.hosts.is_empty() {
-                return Err(format!(
-                    "{at}: error: site {} binding {}: HTTP and HTTPS bindings on one IP and port; IIS \
-                     refuses them too",
-                    quote(&site.def.name),
-                    b.describe()
-                ));
-            }
-            let domains = match &e.host {
-                Some(h) => vec![h.clone(), format!("{h}:{}", e.port)],
-                None => vec!["*".to_string()],
-            };
-            if let Some((other, _)) = l
-                .hosts
-                .iter()
-                .find(|(_, d)| domains.first().is_some_and(|x| d.contains(x)))
-            {
-                return Err(format!(
-                    "{at}: error: site {} binding {}: the same host name and port are bound by rule set \
-                     {} already; IIS refuses duplicate bindings",
-                    quote(&site.def.name),
-                    b.describe(),
-                    quote(other)
-                ));
-            }
-            if let (Some(c), Some(u)) = (cert, uses.get_mut(index)) {
-                u.push((c, e.host.as_deref()));
-                if e.host.is_none() {
-                    // A binding for every host name: each named certificate is chosen by SNI
-                    // for its host, the `*` one for the rest.
-                    for named in certificates.iter().filter(|n| n.host != "*") {
-                        u.push((named, Some(named.host.as_str())));
-                    }
-                }
-            }
-            // One virtual host per site and listener (Envoy picks the most specific domain
-            // whatever the order, and refuses two virtual hosts of one name).
-            match l.hosts.iter_mut().find(|(set, _)| *set == site.rule_set) {
-                Some((_, d)) => d.extend(domains),
-                None => l.hosts.push((site.rule_set.clone(), domains)),
+                Err(Unserved::Refused(why)) => return Err(format!("{at}: error: {what}: {why}")),
             }
         }
     }
-    for (l, u) in listeners.iter_mut().zip(&uses) {
-        l.certificates = listener_certificates(u);
-    }
-    if listeners.is_empty() {
+    if plan.listeners.is_empty() {
         return Err(format!(
             "{}: error: no site has a binding Envoy can serve (HTTP, or HTTPS with \
              --certificate)",
             loaded.source
         ));
     }
-    Ok(listeners)
+    Ok(plan
+        .listeners
+        .into_iter()
+        .map(|(mut l, p)| {
+            l.certificates = listener_certificates(&p.uses);
+            l
+        })
+        .collect())
+}
+
+/// Why a binding is not in the plan: left out with a warning, or the whole server refused.
+enum Unserved {
+    Reported(String),
+    Refused(String),
+}
+
+/// The listeners being planned, each with what only planning needs.
+struct Plan<'a> {
+    certificates: &'a [CertificateArg],
+    binds: &'a [(u16, SocketAddr)],
+    listeners: Vec<(BindingListener, Planned<'a>)>,
+}
+
+struct Planned<'a> {
+    /// The IIS endpoint (IP, `None` for `*`, and port) whose bindings share the listener.
+    endpoint: (Option<IpAddr>, u16),
+    https: bool,
+    /// The certificates its HTTPS bindings use, and for which host name.
+    uses: Vec<(&'a CertificateArg, Option<&'a str>)>,
+}
+
+impl<'a> Plan<'a> {
+    fn add(&mut self, rule_set: &str, b: &'a Binding) -> Result<(), Unserved> {
+        let Some(e) = &b.endpoint else {
+            return Err(Unserved::Reported(unserved_reason(b).unwrap_or_default()));
+        };
+        let cert = if e.https {
+            Some(self.certificate(e.host.as_deref())?)
+        } else {
+            None
+        };
+        let certificates = self.certificates;
+        let (listener, planned) = self.listener(e.ip, e.port, e.https)?;
+        let domains = match &e.host {
+            Some(h) => vec![h.clone(), format!("{h}:{}", e.port)],
+            None => vec!["*".to_string()],
+        };
+        if let Some((other, _)) = listener
+            .hosts
+            .iter()
+            .find(|(_, d)| domains.first().is_some_and(|x| d.contains(x)))
+        {
+            return Err(Unserved::Refused(format!(
+                "the same host name and port are bound by rule set {} already; IIS refuses \
+                 duplicate bindings",
+                quote(other)
+            )));
+        }
+        if let Some(c) = cert {
+            planned.uses.push((c, e.host.as_deref()));
+            if e.host.is_none() {
+                // A binding for every host name: each named certificate is chosen by SNI for
+                // its host, the `*` one for the rest.
+                for named in certificates.iter().filter(|n| n.host != "*") {
+                    planned.uses.push((named, Some(named.host.as_str())));
+                }
+            }
+        }
+        // One virtual host per site and listener (Envoy picks the most specific domain whatever
+        // the order, and refuses two virtual hosts of one name).
+        match listener.hosts.iter_mut().find(|(set, _)| set == rule_set) {
+            Some((_, d)) => d.extend(domains),
+            None => listener.hosts.push((rule_set.to_string(), domains)),
+        }
+        Ok(())
+    }
+
+    /// The `--certificate` of an HTTPS binding for `host` (`None`: every host name).
+    fn certificate(&self, host: Option<&str>) -> Result<&'a CertificateArg, Unserved> {
+        let wanted = host.unwrap_or("*");
+        let certificates = self.certificates;
+        certificates
+            .iter()
+            .find(|c| c.host == wanted)
+            .or_else(|| certificates.iter().find(|c| c.host == "*"))
+            .ok_or_else(|| {
+                Unserved::Reported(format!(
+                    "its certificate is in the Windows certificate store; name its PEM files \
+                     with --certificate {wanted}=CERT,KEY"
+                ))
+            })
+    }
+
+    /// The listener of an IIS endpoint, added on first use: at the binding's own address or at
+    /// the `--bind` address of its port.
+    fn listener(
+        &mut self,
+        ip: Option<IpAddr>,
+        port: u16,
+        https: bool,
+    ) -> Result<(&mut BindingListener, &mut Planned<'a>), Unserved> {
+        let i = match self
+            .listeners
+            .iter()
+            .position(|(_, p)| p.endpoint == (ip, port))
+        {
+            Some(i) => i,
+            None => {
+                let address = self
+                    .binds
+                    .iter()
+                    .find(|(p, _)| *p == port)
+                    .map(|(_, a)| *a)
+                    .unwrap_or_else(|| {
+                        SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
+                    });
+                if address.port() != 0 && self.listeners.iter().any(|(l, _)| l.address == address) {
+                    return Err(Unserved::Refused(format!(
+                        "another IIS endpoint listens on {address} already; give --bind for this \
+                         port an address of its own"
+                    )));
+                }
+                let scheme = if https { "https" } else { "http" };
+                self.listeners.push((
+                    BindingListener {
+                        name: listener_name(scheme, ip, port),
+                        address,
+                        certificates: Vec::new(),
+                        hosts: Vec::new(),
+                    },
+                    Planned {
+                        endpoint: (ip, port),
+                        https,
+                        uses: Vec::new(),
+                    },
+                ));
+                self.listeners.len() - 1
+            }
+        };
+        match self.listeners.get_mut(i) {
+            Some((_, p)) if p.https != https => Err(Unserved::Refused(
+                "HTTP and HTTPS bindings on one IP and port; IIS refuses them too".into(),
+            )),
+            Some((l, p)) => Ok((l, p)),
+            None => Err(Unserved::Refused("internal: listener lost".into())),
+        }
+    }
 }
 
 fn listener_name(scheme: &str, ip: Option<IpAddr>, port: u16) -> String {
