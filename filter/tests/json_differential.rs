@@ -15,7 +15,6 @@
 use std::path::{Path, PathBuf};
 
 use iis_rewrite_filter::json::{self, ErrorKind, Kind, Value};
-use iis_rewrite_filter::FilterConfig;
 
 /// The filter's document as a serde_json value, for comparison.
 fn to_serde(v: &Value<'_>) -> serde_json::Value {
@@ -79,7 +78,9 @@ fn every_json_file_of_testdata_reads_the_same() {
     let files = testdata();
     assert!(files.len() > 50, "{} files", files.len());
     for (path, bytes) in &files {
-        assert_eq!(agree(bytes), Ok(true), "{}", path.display());
+        // `broken/duplicate-key.json` is the one file serde_json reads and we refuse.
+        let readable = !path.ends_with("broken/duplicate-key.json");
+        assert_eq!(agree(bytes), Ok(readable), "{}", path.display());
     }
 }
 
@@ -267,8 +268,8 @@ fn configurations_decode_and_snapshots_round_trip() {
         if path.parent().unwrap().ends_with("broken") {
             continue;
         }
-        let decoded =
-            FilterConfig::from_json(&config).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let decoded = iis_rewrite_filter::FilterConfig::from_json(&config)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         if path.parent().unwrap().ends_with("snapshots") {
             let written = serde_json::to_string_pretty(&decoded).unwrap() + "\n";
             assert_eq!(written, text, "{}", path.display());
@@ -326,7 +327,7 @@ fn every_key_of_the_model_round_trips() {
         "protocol": {"timeout": "00:00:10"}}],
       "routing": {"upstreamHeader": "x-up", "upstreams": [{"url": "http://b", "cluster": "c"}]}
     }"#;
-    let config = FilterConfig::from_json(text).unwrap();
+    let config = iis_rewrite_filter::FilterConfig::from_json(text).unwrap();
     let written = serde_json::to_value(&config).unwrap();
     let read: serde_json::Value = serde_json::from_str(text).unwrap();
     assert_eq!(written, read);

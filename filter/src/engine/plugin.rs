@@ -48,11 +48,9 @@ impl Decode for PluginConfig {
         if !multi {
             return FilterConfig::decode(v).map(|c| PluginConfig::Single(Box::new(c)));
         }
-        object(v, |o| {
-            Ok(PluginConfig::Multi {
-                rule_sets: o.req("ruleSets")?,
-                default_rule_set: o.opt("defaultRuleSet")?,
-            })
+        object(v, |o| PluginConfig::Multi {
+            rule_sets: o.req("ruleSets"),
+            default_rule_set: o.opt("defaultRuleSet"),
         })
     }
 }

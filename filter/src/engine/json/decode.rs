@@ -12,6 +12,7 @@ pub trait Decode: Sized {
     fn decode(value: &Value<'_>) -> Result<Self, JsonError>;
 }
 
+#[cold]
 fn wrong_type(value: &Value<'_>, expected: &'static str) -> JsonError {
     JsonError::new(
         ErrorKind::WrongType {
@@ -121,11 +122,11 @@ impl<T: Decode> Decode for BTreeMap<String, T> {
 }
 
 /// Decodes a JSON object into a struct: `fields` reads every key the struct has, then any other
-/// key is refused. A missing required key is reported after unknown keys, because a misspelt
-/// key is the likelier cause of both.
+/// key is refused. The first key whose value is refused is reported; then an unknown key; then
+/// a missing required key (a misspelt key is the likelier cause of both).
 pub fn object<T>(
     value: &Value<'_>,
-    fields: impl FnOnce(&mut Fields<'_, '_>) -> Result<T, JsonError>,
+    fields: impl FnOnce(&mut Fields<'_, '_>) -> T,
 ) -> Result<T, JsonError> {
     let Kind::Object(members) = &value.kind else {
         return Err(wrong_type(value, "an object"));
@@ -135,14 +136,17 @@ pub fn object<T>(
         members,
         known: Vec::new(),
         read: 0,
+        refused: None,
         missing: None,
     };
-    let decoded = fields(&mut reader)?;
+    let decoded = fields(&mut reader);
     reader.finish()?;
     Ok(decoded)
 }
 
-/// The keys of one object, as a struct's decoder reads them.
+/// The keys of one object, as a struct's decoder reads them. A refused value is kept (the
+/// first one) and the field gets its default, so the struct is built in one expression and
+/// [`object`] reports the problem.
 pub struct Fields<'v, 'a> {
     at: usize,
     members: &'v [Member<'a>],
@@ -150,37 +154,63 @@ pub struct Fields<'v, 'a> {
     known: Vec<&'static str>,
     /// How many members the decoder found.
     read: usize,
+    refused: Option<JsonError>,
     missing: Option<&'static str>,
 }
 
-impl Fields<'_, '_> {
+impl<'v, 'a> Fields<'v, 'a> {
     /// An optional key.
-    pub fn opt<T: Decode>(&mut self, key: &'static str) -> Result<Option<T>, JsonError> {
-        self.known.push(key);
-        let Some(member) = self.members.iter().find(|m| m.key == key) else {
-            return Ok(None);
-        };
-        self.read += 1;
-        T::decode(&member.value)
-            .map(Some)
-            .map_err(|e| e.in_key(key))
+    pub fn opt<T: Decode>(&mut self, key: &'static str) -> Option<T> {
+        let value = self.member(key)?;
+        self.decoded(key, value)
     }
 
     /// An optional key whose absence means the type's default (an empty list or string).
-    pub fn or_default<T: Decode + Default>(&mut self, key: &'static str) -> Result<T, JsonError> {
-        Ok(self.opt(key)?.unwrap_or_default())
+    pub fn or_default<T: Decode + Default>(&mut self, key: &'static str) -> T {
+        self.opt(key).unwrap_or_default()
     }
 
-    /// A required key. Its absence is reported when the object is finished.
-    pub fn req<T: Decode + Default>(&mut self, key: &'static str) -> Result<T, JsonError> {
-        let value = self.opt(key)?;
-        if value.is_none() && self.missing.is_none() {
-            self.missing = Some(key);
+    /// A required key.
+    pub fn req<T: Decode + Default>(&mut self, key: &'static str) -> T {
+        match self.member(key) {
+            Some(value) => self.decoded(key, value).unwrap_or_default(),
+            None => {
+                self.missing.get_or_insert(key);
+                T::default()
+            }
         }
-        Ok(value.unwrap_or_default())
     }
 
+    fn decoded<T: Decode>(&mut self, key: &'static str, value: &Value<'_>) -> Option<T> {
+        match T::decode(value) {
+            Ok(decoded) => Some(decoded),
+            Err(e) => {
+                self.refuse(e.in_key(key));
+                None
+            }
+        }
+    }
+
+    // Out of line: the part every field shares (it keeps the wasm small).
+    #[inline(never)]
+    fn member(&mut self, key: &'static str) -> Option<&'v Value<'a>> {
+        self.known.push(key);
+        let member = self.members.iter().find(|m| m.key == key)?;
+        self.read += 1;
+        Some(&member.value)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, error: JsonError) {
+        self.refused.get_or_insert(error);
+    }
+
+    #[inline(never)]
     fn finish(self) -> Result<(), JsonError> {
+        if let Some(error) = self.refused {
+            return Err(error);
+        }
         if self.read < self.members.len() {
             if let Some(m) = self
                 .members

@@ -82,12 +82,16 @@ impl JsonError {
     }
 
     /// The same error, seen from the object that holds it under `key`.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn in_key(mut self, key: &str) -> Self {
         self.path.push(Segment::Key(key.to_string()));
         self
     }
 
     /// The same error, seen from the array that holds it at `index`.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn in_index(mut self, index: usize) -> Self {
         self.path.push(Segment::Index(index));
         self
