@@ -129,12 +129,20 @@ impl JsonError {
     /// What is wrong and where in the document's structure, without the line and column (the
     /// command prints those in front of its diagnostics).
     pub fn message(&self) -> String {
+        let mut out = self.kind.to_string();
         let path = self.path();
-        if path.is_empty() {
-            self.kind.to_string()
-        } else {
-            format!("{} at {path}", self.kind)
+        if !path.is_empty() {
+            out.push_str(" at ");
+            out.push_str(&path);
         }
+        if let ErrorKind::UnknownKey { expected, .. } = &self.kind {
+            let names: Vec<String> = expected.iter().map(|k| format!("`{k}`")).collect();
+            match names.as_slice() {
+                [] => out.push_str(" (no field is allowed here)"),
+                _ => out.push_str(&format!(" (expected one of {})", names.join(", "))),
+            }
+        }
+        out
     }
 }
 
@@ -192,22 +200,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidNumber => f.write_str("invalid number"),
             ErrorKind::TrailingCharacters => f.write_str("trailing characters after the value"),
             ErrorKind::DuplicateKey(key) => write!(f, "duplicate field `{key}`"),
-            ErrorKind::UnknownKey { key, expected } => {
-                write!(f, "unknown field `{key}`")?;
-                match expected.as_slice() {
-                    [] => f.write_str(", there are no fields"),
-                    names => {
-                        f.write_str(", expected one of ")?;
-                        for (i, name) in names.iter().enumerate() {
-                            if i > 0 {
-                                f.write_str(", ")?;
-                            }
-                            write!(f, "`{name}`")?;
-                        }
-                        Ok(())
-                    }
-                }
-            }
+            ErrorKind::UnknownKey { key, .. } => write!(f, "unknown field `{key}`"),
             ErrorKind::MissingKey(key) => write!(f, "missing field `{key}`"),
             ErrorKind::WrongType { expected, found } => {
                 write!(f, "invalid type: {found}, expected {expected}")

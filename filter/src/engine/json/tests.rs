@@ -304,9 +304,11 @@ fn decoder_refuses_unknown_keys_before_missing_ones() {
     let e = FilterConfig::from_json(r#"{"rules": [{"nmae": "r"}]}"#).unwrap_err();
     assert_eq!(e.path(), "rules[0].nmae");
     assert_eq!(e.column, 13);
-    let message = e.kind.to_string();
+    let message = e.message();
     assert!(
-        message.starts_with("unknown field `nmae`, expected one of `name`, `enabled`,"),
+        message.starts_with(
+            "unknown field `nmae` at rules[0].nmae (expected one of `name`, `enabled`,"
+        ),
         "{message}"
     );
     let e = FilterConfig::from_json(r#"{"rules": [{"enabled": true}]}"#).unwrap_err();
