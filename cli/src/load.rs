@@ -5,9 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use iis_rewrite_filter::json::{self, Decode, JsonError};
+use iis_rewrite_filter::plugin::PluginConfig;
 use iis_rewrite_filter::{ConfigError, Engine, FilterConfig};
 
-use crate::diag::{line_col, Diagnostic, Files, Pos};
+use crate::diag::{line_col, Diagnostic, Files, LineIndex, Pos};
 use crate::import;
 use crate::spans::{json_spans, SpanMap};
 
@@ -91,16 +93,10 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
         }
     };
     let (config, spans, mut diagnostics) = if text.trim_start().starts_with('{') {
-        match FilterConfig::from_json(text.as_bytes()) {
-            Ok(c) => (c, json_spans(&text, file), Vec::new()),
-            Err(e) => {
-                let offset = json_error_offset(&text, e.line(), e.column());
-                let (line, col) = line_col(&text, offset);
-                let pos = Pos { file, line, col };
-                loaded.diagnostics.push(Diagnostic::error(
-                    pos,
-                    format!("invalid configuration JSON: {}", strip_serde_position(&e)),
-                ));
+        match read_json(&text, file) {
+            Ok((config, spans)) => (config, spans, Vec::new()),
+            Err(refused) => {
+                loaded.diagnostics.push(refused);
                 return loaded;
             }
         }
@@ -167,41 +163,34 @@ pub(crate) fn compile_located(
     None
 }
 
-/// Byte offset of a serde_json error. serde_json points just past the token at fault; when that
-/// is an object key (an unknown field), the key's opening quote is a better place.
-fn json_error_offset(text: &str, line: usize, column: usize) -> usize {
-    let mut offset = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            offset += column.min(l.len());
-            break;
-        }
-        offset += l.len();
+/// Reads a JSON configuration with the filter's own reader and decoder, so that `check` refuses
+/// exactly what the filter refuses, at the line and column the reader reports.
+fn read_json(text: &str, file: usize) -> Result<(FilterConfig, SpanMap), Diagnostic> {
+    let lines = LineIndex::new(text);
+    let pos = |offset: usize| {
+        let (line, col) = lines.line_col(offset);
+        Pos { file, line, col }
+    };
+    let refused = |e: JsonError| {
+        Diagnostic::error(
+            pos(e.offset),
+            format!("invalid configuration JSON: {}", e.message()),
+        )
+    };
+    let document = json::parse(text.as_bytes()).map_err(refused)?;
+    match PluginConfig::decode(&document).map_err(refused)? {
+        PluginConfig::Single(config) => Ok((*config, json_spans(&document, &lines, file))),
+        PluginConfig::Multi { .. } => Err(Diagnostic::error(
+            pos(document.at),
+            "a configuration of several rule sets (ruleSets) is valid JSON for the filter, but \
+             check, import, explain and envoy read one rule configuration: give them each \
+             site's own",
+        )),
     }
-    let bytes = text.as_bytes();
-    let at = |i: usize| bytes.get(i).copied();
-    // `…"key"` with the error just after the closing quote: walk back to the opening one.
-    if offset >= 1 && at(offset - 1) == Some(b'"') {
-        let mut i = offset - 1;
-        while i > 0 {
-            i -= 1;
-            if at(i) == Some(b'"') && (i == 0 || at(i - 1) != Some(b'\\')) {
-                return i;
-            }
-        }
-    }
-    offset.saturating_sub(1)
 }
 
 fn locate_error(spans: &SpanMap, e: &ConfigError) -> Option<Pos> {
     spans.locate(e.location()?)
-}
-
-/// serde_json appends " at line L column C" to its messages; the diagnostic has them already.
-fn strip_serde_position(e: &serde_json::Error) -> String {
-    let s = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    s.strip_suffix(&suffix).map(str::to_string).unwrap_or(s)
 }
 
 pub(crate) fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {

@@ -880,7 +880,7 @@ mod tests {
     }
 
     fn load(json: &str) -> (FilterConfig, Engine) {
-        let config: FilterConfig = serde_json::from_str(json).unwrap();
+        let config = FilterConfig::from_json(json).unwrap();
         let engine = Engine::compile(&config).unwrap();
         (config, engine)
     }

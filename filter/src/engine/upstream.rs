@@ -3,10 +3,9 @@
 //! was built from a capture must still be one of these, so a client can never make the filter an
 //! open proxy.
 
-use serde::Serialize;
-
 /// One upstream origin and the Envoy cluster that reaches it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Upstream {
     /// Envoy cluster name (the value the filter writes into the upstream header).
     pub cluster: String,

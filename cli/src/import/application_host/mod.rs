@@ -231,14 +231,23 @@ fn merge_proxy(
         (None, s) => return s,
         (Some(a), Some(b)) => (a, b),
     };
-    let (Ok(serde_json::Value::Object(mut merged)), Ok(serde_json::Value::Object(over))) = (
-        serde_json::to_value(&server.0),
-        serde_json::to_value(&site.0),
-    ) else {
-        return Some(site);
+    let (base, over) = (server.0, site.0);
+    let settings = iis_rewrite_filter::config::ProxySettings {
+        enabled: over.enabled.or(base.enabled),
+        preserve_host_header: over.preserve_host_header.or(base.preserve_host_header),
+        timeout: over.timeout.or(base.timeout),
+        reverse_rewrite_host_in_response_headers: over
+            .reverse_rewrite_host_in_response_headers
+            .or(base.reverse_rewrite_host_in_response_headers),
+        x_forwarded_for_header_name: over
+            .x_forwarded_for_header_name
+            .or(base.x_forwarded_for_header_name),
+        include_port_in_x_forwarded_for: over
+            .include_port_in_x_forwarded_for
+            .or(base.include_port_in_x_forwarded_for),
+        backend_auth: over.backend_auth.or(base.backend_auth),
+        trusted_hops: over.trusted_hops.or(base.trusted_hops),
     };
-    merged.extend(over);
-    let settings = serde_json::from_value(serde_json::Value::Object(merged)).unwrap_or(site.0);
     let mut spans = server.1;
     spans.extend(site.1);
     Some((settings, spans))
