@@ -5,9 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use iis_rewrite_filter::json::{self, Decode, JsonError};
+use iis_rewrite_filter::plugin::PluginConfig;
 use iis_rewrite_filter::{ConfigError, Engine, FilterConfig};
 
-use crate::diag::{line_col, Diagnostic, Files, Pos};
+use crate::diag::{line_col, Diagnostic, Files, LineIndex, Pos};
 use crate::import;
 use crate::spans::{json_spans, SpanMap};
 
@@ -91,16 +93,10 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
         }
     };
     let (config, spans, mut diagnostics) = if text.trim_start().starts_with('{') {
-        match FilterConfig::from_json(text.as_bytes()) {
-            Ok(c) => (c, json_spans(&text, file), Vec::new()),
-            Err(e) => {
-                let offset = json_error_offset(&text, e.line(), e.column());
-                let (line, col) = line_col(&text, offset);
-                let pos = Pos { file, line, col };
-                loaded.diagnostics.push(Diagnostic::error(
-                    pos,
-                    format!("invalid configuration JSON: {}", strip_serde_position(&e)),
-                ));
+        match read_json(&text, file) {
+            Ok((config, spans)) => (config, spans, Vec::new()),
+            Err(refused) => {
+                loaded.diagnostics.push(refused);
                 return loaded;
             }
         }
@@ -112,6 +108,22 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
         }
         (imported.config, imported.spans, imported.diagnostics)
     };
+    loaded.engine = compile_located(&config, &spans, &mut diagnostics, file);
+    diagnostics.sort_by_key(|d| (d.pos.file, d.pos.line, d.pos.col));
+    loaded.diagnostics = diagnostics;
+    loaded.config = Some(config);
+    loaded
+}
+
+/// Compiles `config` and adds the engine's errors and warnings to `diagnostics`, each at the
+/// position `spans` recorded for it (else the start of file `file`). The engine is returned
+/// only when no diagnostic is an error.
+pub(crate) fn compile_located(
+    config: &FilterConfig,
+    spans: &SpanMap,
+    diagnostics: &mut Vec<Diagnostic>,
+    file: usize,
+) -> Option<Engine> {
     let fallback = spans.fallback.unwrap_or(Pos {
         file,
         line: 1,
@@ -122,14 +134,14 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
         .filter(|d| d.is_error())
         .map(|d| d.pos)
         .collect();
-    match Engine::compile_all(&config) {
+    match Engine::compile_all(config) {
         Ok((engine, warnings)) => {
             for w in warnings {
                 let pos = spans.locate(&w.at).unwrap_or(fallback);
                 diagnostics.push(Diagnostic::warning(pos, w.to_string()));
             }
             if !diagnostics.iter().any(Diagnostic::is_error) {
-                loaded.engine = Some(engine);
+                return Some(engine);
             }
         }
         Err((errors, warnings)) => {
@@ -138,7 +150,7 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
                 diagnostics.push(Diagnostic::warning(pos, w.to_string()));
             }
             for e in errors {
-                let pos = locate_error(&spans, &e).unwrap_or(fallback);
+                let pos = locate_error(spans, &e).unwrap_or(fallback);
                 // The importer already reported this spot (a duplicate name, a value it could
                 // not read): one message per problem.
                 if xml_errors.contains(&pos) {
@@ -148,50 +160,40 @@ pub fn load_bytes(display: &str, bytes: &[u8], base: &Path) -> Loaded {
             }
         }
     }
-    diagnostics.sort_by_key(|d| (d.pos.file, d.pos.line, d.pos.col));
-    loaded.diagnostics = diagnostics;
-    loaded.config = Some(config);
-    loaded
+    None
 }
 
-/// Byte offset of a serde_json error. serde_json points just past the token at fault; when that
-/// is an object key (an unknown field), the key's opening quote is a better place.
-fn json_error_offset(text: &str, line: usize, column: usize) -> usize {
-    let mut offset = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            offset += column.min(l.len());
-            break;
-        }
-        offset += l.len();
+/// Reads a JSON configuration with the filter's own reader and decoder, so that `check` refuses
+/// exactly what the filter refuses, at the line and column the reader reports.
+fn read_json(text: &str, file: usize) -> Result<(FilterConfig, SpanMap), Diagnostic> {
+    let lines = LineIndex::new(text);
+    let pos = |offset: usize| {
+        let (line, col) = lines.line_col(offset);
+        Pos { file, line, col }
+    };
+    let refused = |e: JsonError| {
+        Diagnostic::error(
+            pos(e.offset),
+            format!("invalid configuration JSON: {}", e.message()),
+        )
+    };
+    let document = json::parse(text.as_bytes()).map_err(refused)?;
+    match PluginConfig::decode(&document).map_err(refused)? {
+        PluginConfig::Single(config) => Ok((*config, json_spans(&document, &lines, file))),
+        PluginConfig::Multi { .. } => Err(Diagnostic::error(
+            pos(document.at),
+            "a configuration of several rule sets (ruleSets) is valid JSON for the filter, but \
+             check, import, explain and envoy read one rule configuration: give them each \
+             site's own",
+        )),
     }
-    let bytes = text.as_bytes();
-    let at = |i: usize| bytes.get(i).copied();
-    // `…"key"` with the error just after the closing quote: walk back to the opening one.
-    if offset >= 1 && at(offset - 1) == Some(b'"') {
-        let mut i = offset - 1;
-        while i > 0 {
-            i -= 1;
-            if at(i) == Some(b'"') && (i == 0 || at(i - 1) != Some(b'\\')) {
-                return i;
-            }
-        }
-    }
-    offset.saturating_sub(1)
 }
 
 fn locate_error(spans: &SpanMap, e: &ConfigError) -> Option<Pos> {
     spans.locate(e.location()?)
 }
 
-/// serde_json appends " at line L column C" to its messages; the diagnostic has them already.
-fn strip_serde_position(e: &serde_json::Error) -> String {
-    let s = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    s.strip_suffix(&suffix).map(str::to_string).unwrap_or(s)
-}
-
-fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let file = std::fs::File::open(path)?;
     if file.metadata()?.is_dir() {
@@ -257,7 +259,7 @@ pub fn summary(config: &FilterConfig) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(
         clippy::unwrap_used,
         clippy::expect_used,
@@ -268,7 +270,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     /// xorshift64*: deterministic, no dependency.
-    struct Rng(u64);
+    pub(crate) struct Rng(pub(crate) u64);
     impl Rng {
         fn next(&mut self) -> u64 {
             self.0 ^= self.0 >> 12;
@@ -276,7 +278,7 @@ mod tests {
             self.0 ^= self.0 >> 27;
             self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
         }
-        fn below(&mut self, n: usize) -> usize {
+        pub(crate) fn below(&mut self, n: usize) -> usize {
             if n == 0 {
                 0
             } else {
@@ -318,7 +320,9 @@ mod tests {
         b"\xef\xbb\xbf",
     ];
 
-    fn mutate(rng: &mut Rng, data: &mut Vec<u8>) {
+    /// Applies one to four random edits (bytes changed, cut, copied, truncated, or one of the
+    /// tokens above inserted).
+    pub(crate) fn mutate(rng: &mut Rng, data: &mut Vec<u8>) {
         for _ in 0..1 + rng.below(4) {
             let len = data.len();
             let at = rng.below(len + 1);

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use iis_rewrite_filter::error::{Element, Section};
+use iis_rewrite_filter::json::{Kind, Value};
 use iis_rewrite_filter::Location;
 
 use crate::diag::{LineIndex, Pos};
@@ -100,171 +101,39 @@ pub fn location_path(at: &Location) -> String {
 }
 
 /// Records the position of every member and array element of a JSON document under its path
-/// (object members at their key, array elements at their first character). Stops quietly at
-/// anything malformed: serde_json reports syntax errors with their own positions.
-pub fn json_spans(text: &str, file: usize) -> SpanMap {
-    let mut spans = SpanMap::default();
-    let mut scanner = JsonScanner {
-        lines: LineIndex::new(text),
-        bytes: text.as_bytes(),
-        i: 0,
-        file,
-        spans: &mut spans,
+/// (object members at their key, array elements at their first character), from the offsets the
+/// filter's reader kept. The root value is the fallback.
+pub fn json_spans(document: &Value<'_>, lines: &LineIndex<'_>, file: usize) -> SpanMap {
+    let pos = |offset: usize| {
+        let (line, col) = lines.line_col(offset);
+        Pos { file, line, col }
     };
-    scanner.skip_ws();
-    let start = scanner.i;
-    spans_fallback(&mut scanner, start);
-    let _ = scanner.value("", 0);
+    let mut spans = SpanMap {
+        fallback: Some(pos(document.at)),
+        ..SpanMap::default()
+    };
+    // An explicit stack: the reader's depth limit holds, but nothing here depends on it.
+    let mut pending = vec![(String::new(), document)];
+    while let Some((path, value)) = pending.pop() {
+        match &value.kind {
+            Kind::Object(members) => {
+                for m in members {
+                    let child = join(&path, &m.key);
+                    spans.insert(child.clone(), pos(m.key_at));
+                    pending.push((child, &m.value));
+                }
+            }
+            Kind::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let child = join(&path, &i.to_string());
+                    spans.insert(child.clone(), pos(item.at));
+                    pending.push((child, item));
+                }
+            }
+            _ => {}
+        }
+    }
     spans
-}
-
-fn spans_fallback(s: &mut JsonScanner<'_, '_>, at: usize) {
-    let pos = s.pos(at);
-    s.spans.fallback = Some(pos);
-}
-
-struct JsonScanner<'t, 's> {
-    /// Built once: positions of all keys cost O(n log n), not O(n²).
-    lines: LineIndex<'t>,
-    bytes: &'t [u8],
-    i: usize,
-    file: usize,
-    spans: &'s mut SpanMap,
-}
-
-/// Deeper than the configuration model goes; serde_json refuses far less deep nesting anyway.
-const MAX_JSON_DEPTH: usize = 64;
-
-impl JsonScanner<'_, '_> {
-    fn pos(&self, at: usize) -> Pos {
-        let (line, col) = self.lines.line_col(at);
-        Pos {
-            file: self.file,
-            line,
-            col,
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.i).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, b: u8) -> Option<()> {
-        self.skip_ws();
-        if self.peek() == Some(b) {
-            self.i += 1;
-            Some(())
-        } else {
-            None
-        }
-    }
-
-    /// A string's contents (escapes decoded well enough for object keys).
-    fn string(&mut self) -> Option<String> {
-        self.eat(b'"')?;
-        let mut out = Vec::new();
-        loop {
-            let b = self.peek()?;
-            self.i += 1;
-            match b {
-                b'"' => return Some(String::from_utf8_lossy(&out).into_owned()),
-                b'\\' => {
-                    let e = self.peek()?;
-                    self.i += 1;
-                    match e {
-                        b'u' => {
-                            // Keys of our model are plain ASCII; keep the escape undecoded.
-                            out.extend_from_slice(b"\\u");
-                        }
-                        b'n' => out.push(b'\n'),
-                        b't' => out.push(b'\t'),
-                        b'r' => out.push(b'\r'),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        other => out.push(other),
-                    }
-                }
-                other => out.push(other),
-            }
-        }
-    }
-
-    fn value(&mut self, path: &str, depth: usize) -> Option<()> {
-        if depth > MAX_JSON_DEPTH {
-            return None;
-        }
-        self.skip_ws();
-        match self.peek()? {
-            b'{' => {
-                self.i += 1;
-                self.skip_ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.skip_ws();
-                    let key_at = self.i;
-                    let key = self.string()?;
-                    let child = join(path, &key);
-                    let pos = self.pos(key_at);
-                    self.spans.insert(child.clone(), pos);
-                    self.eat(b':')?;
-                    self.value(&child, depth + 1)?;
-                    self.skip_ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                self.skip_ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Some(());
-                }
-                let mut n = 0usize;
-                loop {
-                    self.skip_ws();
-                    let child = join(path, &n.to_string());
-                    let pos = self.pos(self.i);
-                    self.spans.insert(child.clone(), pos);
-                    self.value(&child, depth + 1)?;
-                    n += 1;
-                    self.skip_ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'"' => self.string().map(|_| ()),
-            _ => {
-                // number, true, false, null
-                while matches!(self.peek(), Some(b) if !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-                {
-                    self.i += 1;
-                }
-                Some(())
-            }
-        }
-    }
 }
 
 fn join(path: &str, segment: &str) -> String {
@@ -315,30 +184,25 @@ mod tests {
         assert_eq!(m.resolve("rewriteMaps/0"), Some(pos(1, 1)));
     }
 
+    fn spans_of(text: &str) -> SpanMap {
+        let document = iis_rewrite_filter::json::parse(text.as_bytes()).unwrap();
+        json_spans(&document, &LineIndex::new(text), 0)
+    }
+
     #[test]
     fn json_spans_record_keys_and_elements() {
         let text = "{\n  \"rules\": [\n    {\"name\": \"a\", \"match\": {\"url\": \"x\"}},\n    {\"name\": \"b\"}\n  ]\n}";
-        let m = json_spans(text, 0);
+        let m = spans_of(text);
         assert_eq!(m.get("rules"), Some(pos(2, 3)));
         assert_eq!(m.get("rules/0"), Some(pos(3, 5)));
         assert_eq!(m.get("rules/0/match/url"), Some(pos(3, 29)));
         assert_eq!(m.get("rules/1/name"), Some(pos(4, 6)));
+        assert_eq!(m.fallback, Some(pos(1, 1)));
     }
 
     #[test]
-    fn json_spans_survive_garbage() {
-        for text in [
-            "",
-            "{",
-            "{\"a\":",
-            "[[[[",
-            "{\"a\": [1, {\"b\"",
-            "\"\\",
-            "{\"\\u",
-        ] {
-            let _ = json_spans(text, 0);
-        }
-        let deep = "[".repeat(10_000);
-        let _ = json_spans(&deep, 0);
+    fn json_spans_count_characters_not_bytes() {
+        let m = spans_of("{\"rules\": [{\"name\": \"é\", \"match\": {}}]}");
+        assert_eq!(m.get("rules/0/match"), Some(pos(1, 26)));
     }
 }

@@ -275,6 +275,20 @@ broken!(
     7,
     "invalid configuration JSON: unknown field `stopprocessing`"
 );
+broken!(
+    json_duplicate_key,
+    "duplicate-key.json",
+    9,
+    3,
+    "invalid configuration JSON: duplicate field `rules` at rules"
+);
+broken!(
+    json_wrong_type,
+    "wrong-type.json",
+    6,
+    59,
+    "invalid configuration JSON: invalid type: a string, expected an integer from 0 to 4294967295 at rules[0].action.statusCode"
+);
 
 #[test]
 fn every_problem_is_reported_not_just_the_first() {

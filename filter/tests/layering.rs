@@ -4,8 +4,8 @@
 //! surfacing later as a tangle.
 //!
 //! Units are `pattern`, `host` and each direct child of `engine` (`engine::compile`,
-//! `engine::model`, …); test modules (`#[cfg(test)]` and everything after it in a file) and
-//! comments are not counted.
+//! `engine::model`, …); test modules (`#[cfg(test)]` and everything after it in a file, and
+//! `tests.rs` files) and comments are not counted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,7 +18,10 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.expect("dir entry").path();
         if path.is_dir() {
             sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+        } else if path.extension().is_some_and(|e| e == "rs")
+            // `tests.rs` files are test modules (`#[cfg(test)] mod tests;`).
+            && path.file_name().is_some_and(|n| n != "tests.rs")
+        {
             out.push(path);
         }
     }

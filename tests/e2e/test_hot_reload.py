@@ -179,13 +179,39 @@ def test_a_refused_configuration_keeps_the_old_rules(deployment):
     assert envoy.counter("wasmcustom.iis_rewrite.config_rejected") == counted + 1
 
 
+def test_a_duplicate_key_is_refused_and_keeps_the_old_rules(deployment):
+    """A hand edit that repeats "rules" with an empty list: a reader that kept the last of the two
+    would load no rules at all. The filter refuses the update, as `iis-rewrite check` does."""
+    envoy, port, ecds_file, _ = deployment
+    assert version(port) == "/v1"
+    rejected = ecds_stat(envoy, "update_rejected")
+
+    edit_configuration(ecds_file, lambda text: text.rstrip()[:-1] + ', "rules": []}')
+
+    wait_for(lambda: ecds_stat(envoy, "update_rejected") > rejected, what="ECDS rejection")
+    log = envoy.log_text()
+    assert re.search(r"configuration refused: invalid configuration JSON: duplicate field `rules`",
+                     log), log[-3000:]
+    assert version(port) == "/v1"
+
+
 def break_rules(ecds_file) -> None:
     """Replaces the ECDS file (atomically) with one whose rule "Version" has an invalid pattern."""
+
+    def invalid_pattern(text: str) -> str:
+        config = json.loads(text)
+        config["rules"][0]["match"]["url"] = "^(version$"
+        return json.dumps(config)
+
+    edit_configuration(ecds_file, invalid_pattern)
+
+
+def edit_configuration(ecds_file, edit) -> None:
+    """Replaces the ECDS file (atomically) with one whose plugin configuration text is
+    `edit(old text)`."""
     doc = yaml.safe_load(ecds_file.read_text())
     value = doc["resources"][0]["typed_config"]["config"]["configuration"]
-    config = json.loads(value["value"])
-    config["rules"][0]["match"]["url"] = "^(version$"
-    value["value"] = json.dumps(config)
+    value["value"] = edit(value["value"])
     tmp = ecds_file.parent / ".edit.tmp"
     tmp.write_text(yaml.safe_dump(doc))
     os.rename(tmp, ecds_file)

@@ -6,10 +6,15 @@ use crate::load;
 
 /// Exit 0 and a summary when the configuration is valid, else 1 (the problems are on stderr).
 pub fn run(input: &Input) -> u8 {
+    match input.applicationhost(&[]) {
+        Ok(Some(path)) => return super::server::check(path, &input.server),
+        Ok(None) => {}
+        Err(code) => return code,
+    }
     let loaded = load_and_report(input);
     match (&loaded.config, loaded.has_errors()) {
         (Some(config), false) => {
-            println!("{}: ok: {}", input.file.display(), load::summary(config));
+            println!("{}: ok: {}", input.path().display(), load::summary(config));
             if let Some(engine) = &loaded.engine {
                 for line in reachable(engine) {
                     println!("  {line}");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{load_and_report, write_output, write_secret_output, Input};
+use super::{load_and_report, server, server_envoy, write_output, write_secret_output, Input};
 use crate::envoy;
 use crate::secrets;
 
@@ -20,9 +20,13 @@ pub struct EnvoyArgs {
     /// SHA-256 of the module at the --wasm URL (Envoy refuses any other module).
     #[arg(long, value_name = "HEX")]
     pub wasm_sha256: Option<String>,
-    /// Plain HTTP listener.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: String,
+    /// Plain HTTP listener (with --applicationhost, the sites' bindings make the listeners).
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        required_unless_present = "applicationhost"
+    )]
+    pub listen: Option<String>,
     /// HTTPS listener (needs --tls-cert and --tls-key).
     #[arg(long, value_name = "ADDR:PORT", requires_all = ["tls_cert", "tls_key"])]
     pub https_listen: Option<String>,
@@ -75,6 +79,14 @@ pub struct EnvoyArgs {
     /// running the command again reloads rules and upstreams without a restart.
     #[arg(long, value_name = "DIR")]
     pub ecds: Option<PathBuf>,
+    /// With --applicationhost: PEM files for the HTTPS bindings of HOST (`*`: every other
+    /// host), since IIS keeps certificates in the Windows store (repeatable).
+    #[arg(long = "certificate", value_name = "HOST=CERT,KEY", requires = "applicationhost", value_parser = server_envoy::parse_certificate)]
+    pub certificates: Vec<server_envoy::CertificateArg>,
+    /// With --applicationhost: the bindings of IIS port PORT listen on ADDR:PORT instead of
+    /// their own address (repeatable; e.g. 443=0.0.0.0:8443).
+    #[arg(long = "bind", value_name = "PORT=ADDR:PORT", requires = "applicationhost", value_parser = server_envoy::parse_bind)]
+    pub binds: Vec<(u16, std::net::SocketAddr)>,
     /// Let proxy targets whose host comes from the request reach HOST on these ports through
     /// Envoy's dynamic forward proxy (repeatable; HOST a name, an IP or *.domain). Added to the
     /// configuration's proxy.dynamicUpstreams; any other host is refused with 502.
@@ -111,10 +123,57 @@ pub fn run(args: EnvoyArgs) -> u8 {
         site_upstreams,
         bypass,
         ecds,
+        certificates,
+        binds,
         dynamic_upstreams,
         dns_resolver,
         output,
     } = args;
+    let server = input.applicationhost(&[
+        ("--listen", listen.is_some()),
+        ("--https-listen", https_listen.is_some()),
+        ("--site", !sites.is_empty()),
+    ]);
+    let server = match server {
+        Ok(p) => p.map(Path::to_path_buf),
+        Err(code) => return code,
+    };
+    let source = match (backend_password_file, backend_password_env) {
+        (Some(f), _) => Some(secrets::PasswordSource::File(f)),
+        (None, Some(v)) => Some(secrets::PasswordSource::Env(v)),
+        (None, None) => None,
+    };
+    let mut opts = envoy::EnvoyOptions {
+        wasm,
+        listen: listen.unwrap_or_default(),
+        https_listen,
+        tls_cert,
+        tls_key,
+        default_upstream,
+        admin,
+        xff_trusted_hops,
+        upstream_ca,
+        upstream_tls_insecure,
+        resolve,
+        wasm_host_env_keys: Vec::new(),
+        dns_resolver,
+    };
+    let deploy = envoy::sites::DeployOptions {
+        site_upstreams,
+        bypass,
+        ecds,
+        wasm_sha256,
+        listeners: Vec::new(),
+    };
+    if let Some(path) = &server {
+        let server = ServerRun {
+            certificates: &certificates,
+            binds: &binds,
+            backend_user: backend_user.as_deref(),
+            password: source.as_ref(),
+        };
+        return render_server(path, &input.server, server, opts, deploy, output.as_deref());
+    }
     let loaded = load_and_report(&input);
     let (Some(config), Some(engine)) = (loaded.config.as_ref(), loaded.engine.as_ref()) else {
         return 1;
@@ -122,16 +181,11 @@ pub fn run(args: EnvoyArgs) -> u8 {
     if loaded.has_errors() {
         return 1;
     }
-    let source = match (backend_password_file, backend_password_env) {
-        (Some(f), _) => Some(secrets::PasswordSource::File(f)),
-        (None, Some(v)) => Some(secrets::PasswordSource::Env(v)),
-        (None, None) => None,
-    };
     let mut config = config.clone();
     let secret = match secrets::apply(&mut config, backend_user.as_deref(), source.as_ref()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{}: error: {e}", input.file.display());
+            eprintln!("{}: error: {e}", input.path().display());
             return 1;
         }
     };
@@ -144,40 +198,20 @@ pub fn run(args: EnvoyArgs) -> u8 {
         recompiled = match iis_rewrite_filter::Engine::compile(&config) {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("{}: error: --dynamic-upstream: {e}", input.file.display());
+                eprintln!("{}: error: --dynamic-upstream: {e}", input.path().display());
                 return 1;
             }
         };
         &recompiled
     };
     let config = &config;
-    let opts = envoy::EnvoyOptions {
-        wasm,
-        listen,
-        https_listen,
-        tls_cert,
-        tls_key,
-        default_upstream,
-        admin,
-        xff_trusted_hops,
-        upstream_ca,
-        upstream_tls_insecure,
-        resolve,
-        wasm_host_env_keys: secrets::env_keys(config),
-        dns_resolver,
-    };
-    let deploy = envoy::sites::DeployOptions {
-        site_upstreams,
-        bypass,
-        ecds,
-        wasm_sha256,
-    };
+    opts.wasm_host_env_keys = secrets::env_keys(config);
     if sites.is_empty() && deploy.is_plain(&opts.wasm) {
         return match envoy::render(config, engine, &opts) {
             Ok(yaml) if secret => write_secret_output(output.as_deref(), &yaml),
             Ok(yaml) => write_output(output.as_deref(), &yaml),
             Err(e) => {
-                eprintln!("{}: error: {e}", input.file.display());
+                eprintln!("{}: error: {e}", input.path().display());
                 1
             }
         };
@@ -215,8 +249,9 @@ fn render_sites(
     let mut failed = false;
     for arg in site_args {
         let loaded = load_and_report(&Input {
-            file: arg.file.clone(),
+            file: Some(arg.file.clone()),
             config_dir: None,
+            server: Default::default(),
         });
         failed |= loaded.has_errors() || loaded.config.is_none() || loaded.engine.is_none();
         loaded_sites.push((arg.host.clone(), loaded));
@@ -262,5 +297,104 @@ fn render_sites(
                 _ => 2,
             }
         }
+    }
+}
+
+/// What `envoy --applicationhost` needs beyond the common options.
+struct ServerRun<'a> {
+    certificates: &'a [server_envoy::CertificateArg],
+    binds: &'a [(u16, std::net::SocketAddr)],
+    backend_user: Option<&'a str>,
+    password: Option<&'a secrets::PasswordSource>,
+}
+
+/// `iis-rewrite envoy --applicationhost`: one rule set per site, listeners from the bindings.
+fn render_server(
+    path: &Path,
+    input: &server::ServerInput,
+    run: ServerRun<'_>,
+    mut opts: envoy::EnvoyOptions,
+    mut deploy: envoy::sites::DeployOptions,
+    output: Option<&Path>,
+) -> u8 {
+    let loaded = server::load_and_report(path, input);
+    if loaded.has_errors() {
+        return 1;
+    }
+    let listeners = match server_envoy::plan(&loaded, run.certificates, run.binds) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let Some((server_config, Some(server_engine))) = &loaded.server else {
+        return 1;
+    };
+    let mut configs = Vec::new();
+    let mut secret = false;
+    for site in &loaded.sites {
+        let mut config = site.config.clone();
+        match secrets::apply(&mut config, run.backend_user, run.password) {
+            Ok(s) => secret |= s,
+            Err(e) => {
+                eprintln!("{}: error: {e}", loaded.source);
+                return 1;
+            }
+        }
+        opts.wasm_host_env_keys.extend(secrets::env_keys(&config));
+        configs.push(config);
+    }
+    opts.wasm_host_env_keys.sort();
+    opts.wasm_host_env_keys.dedup();
+    if let Some(first) = listeners.first() {
+        opts.listen = first.address.to_string();
+    }
+    let served: Vec<&str> = listeners
+        .iter()
+        .flat_map(|l| l.hosts.iter().map(|(set, _)| set.as_str()))
+        .collect();
+    let sites: Vec<envoy::sites::Site<'_>> = loaded
+        .sites
+        .iter()
+        .zip(&configs)
+        .filter(|(s, _)| served.contains(&s.rule_set.as_str()))
+        .filter_map(|(s, config)| {
+            Some(envoy::sites::Site {
+                host: s.rule_set.clone(),
+                config,
+                engine: s.engine.as_ref()?,
+            })
+        })
+        .collect();
+    deploy.listeners = listeners;
+    let rendered =
+        match envoy::sites::render((server_config, server_engine), &sites, &opts, &deploy) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return match e {
+                    envoy::sites::SiteError::Envoy(_) | envoy::sites::SiteError::Shape(_) => 1,
+                    _ => 2,
+                };
+            }
+        };
+    // Clusters before rules, as for a single configuration.
+    if let Some((path, text)) = &rendered.cds {
+        if let Err(e) = envoy::cds::write_cds(path, text) {
+            eprintln!("{}: error: cannot write: {e}", path.display());
+            return 1;
+        }
+    }
+    if let Some((path, text)) = &rendered.ecds {
+        if let Err(e) = envoy::sites::write_ecds(path, text) {
+            eprintln!("{}: error: cannot write: {e}", path.display());
+            return 1;
+        }
+    }
+    if secret {
+        write_secret_output(output, &rendered.bootstrap)
+    } else {
+        write_output(output, &rendered.bootstrap)
     }
 }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{load_and_report, write_output, Input};
+use super::{load_and_report, server, write_output, Input};
 use crate::envoy::path_view::envoy_view;
 use crate::explain::{self, RequestSpec, Target};
 use crate::secrets;
@@ -31,6 +31,10 @@ pub struct ExplainArgs {
     /// request's after the normalisation Envoy applies in the generated bootstrap.
     #[arg(long)]
     pub json: bool,
+    /// With --applicationhost: the site whose rules run (default: the site whose bindings take
+    /// the URL's host and port).
+    #[arg(long, value_name = "NAME", requires = "applicationhost")]
+    pub site: Option<String>,
 }
 
 /// The trace of the rules as text, or as one JSON object with --json.
@@ -43,11 +47,8 @@ pub fn run(args: ExplainArgs) -> u8 {
         https,
         remote_addr,
         json,
+        site,
     } = args;
-    let loaded = load_and_report(&input);
-    let Some(engine) = loaded.engine.as_ref().filter(|_| !loaded.has_errors()) else {
-        return 1;
-    };
     let spec = RequestSpec {
         target: url,
         method,
@@ -55,20 +56,73 @@ pub fn run(args: ExplainArgs) -> u8 {
         https,
         remote: remote_addr,
     };
+    let server = match input.applicationhost(&[]) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if let Some(path) = server {
+        let loaded = server::load_and_report(path, &input.server);
+        if loaded.has_errors() {
+            return 1;
+        }
+        let https = spec.https || spec.target.tls;
+        // The host name HTTP.sys matches bindings against: the URL's, else a Host header.
+        let host = spec.target.authority.as_deref().or_else(|| {
+            spec.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.as_str())
+        });
+        let port = spec.target.port.or_else(|| {
+            host.and_then(|h| h.rsplit_once(':'))
+                .and_then(|(_, p)| p.parse().ok())
+        });
+        let chosen = server::site_for_request(&loaded, site.as_deref(), host, port, https);
+        return match chosen {
+            Ok(s) => match &s.engine {
+                Some(engine) => {
+                    if !json {
+                        println!("site {}", crate::diag::quote(&s.def.name));
+                    }
+                    explain_with(engine, &s.config, &spec, json)
+                }
+                None => 1,
+            },
+            Err(e) => {
+                eprintln!("error: {e}");
+                2
+            }
+        };
+    }
+    let loaded = load_and_report(&input);
+    let (Some(engine), Some(config)) = (loaded.engine.as_ref(), loaded.config.as_ref()) else {
+        return 1;
+    };
+    if loaded.has_errors() {
+        return 1;
+    }
+    explain_with(engine, config, &spec, json)
+}
+
+/// Evaluates the request and writes the trace.
+fn explain_with(
+    engine: &iis_rewrite_filter::Engine,
+    config: &iis_rewrite_filter::FilterConfig,
+    spec: &RequestSpec,
+    json: bool,
+) -> u8 {
     let mut trace = iis_rewrite_filter::trace::RequestTrace::default();
     let mut decision = match envoy_view(&spec.target.path) {
-        Ok(_) => engine.inbound_traced(&explain::build_request(&spec), &mut trace),
+        Ok(_) => engine.inbound_traced(&explain::build_request(spec), &mut trace),
         Err(refused) => explain::refused_by_envoy(refused),
     };
-    if let Some(config) = loaded.config.as_ref() {
-        secrets::mask_decision(config, &mut decision);
-    }
+    secrets::mask_decision(config, &mut decision);
     let out = if json {
-        let mut s = explain::to_json(&spec, &trace, &decision);
+        let mut s = explain::to_json(spec, &trace, &decision);
         s.push('\n');
         s
     } else {
-        explain::to_text(&spec, &trace, &decision)
+        explain::to_text(spec, &trace, &decision)
     };
     write_output(None, &out)
 }

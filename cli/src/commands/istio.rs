@@ -28,6 +28,13 @@ pub fn run(args: IstioCommandArgs) -> u8 {
         opts,
         output,
     } = args;
+    if input.server.applicationhost.is_some() {
+        eprintln!(
+            "error: istio takes one site's configuration: give FILE (a WasmPlugin per site; \
+             `iis-rewrite import --applicationhost … --site NAME` writes one site's JSON)"
+        );
+        return 2;
+    }
     let loaded = load_and_report(&input);
     let (Some(config), Some(engine)) = (loaded.config.as_ref(), loaded.engine.as_ref()) else {
         return 1;
@@ -58,7 +65,7 @@ pub fn run(args: IstioCommandArgs) -> u8 {
             return 1;
         }
     };
-    let source = input.file.display().to_string();
+    let source = input.path().display().to_string();
     match istio::render(&json, &source, &opts) {
         Ok(mut yaml) => {
             if let Some(mesh) = &mesh {

@@ -6,6 +6,8 @@ pub mod envoy;
 pub mod explain;
 pub mod import;
 pub mod istio;
+pub mod server;
+mod server_envoy;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,16 +25,45 @@ pub use istio::IstioCommandArgs;
 pub struct Input {
     /// A web.config, a fragment (<rewrite>, <rules>, <outboundRules>, <rewriteMaps>), or the
     /// filter's JSON configuration (recognised by a leading '{').
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    #[arg(value_name = "FILE", required_unless_present = "applicationhost")]
+    pub file: Option<PathBuf>,
     /// Where configSource files are looked for (default: the directory of FILE).
     #[arg(long, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: server::ServerInput,
+}
+
+impl Input {
+    /// FILE (empty with --applicationhost, which the commands handle first).
+    pub fn path(&self) -> &Path {
+        self.file.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// `--applicationhost FILE`, or `Err(2)` (reported) when it comes with options of the
+    /// one-file form: `others` names those the command has, with whether each was given.
+    pub fn applicationhost(&self, others: &[(&str, bool)]) -> Result<Option<&Path>, u8> {
+        let Some(path) = self.server.applicationhost.as_deref() else {
+            return Ok(None);
+        };
+        let given = [
+            ("FILE", self.file.is_some()),
+            ("--config-dir", self.config_dir.is_some()),
+        ];
+        if let Some((name, _)) = given.iter().chain(others).find(|(_, g)| *g) {
+            eprintln!(
+                "error: --applicationhost cannot be used with {name} (the server's file names \
+                 the sites, their web.config files and their listeners)"
+            );
+            return Err(2);
+        }
+        Ok(Some(path))
+    }
 }
 
 /// Loads the input and prints its diagnostics on stderr.
 pub fn load_and_report(input: &Input) -> Loaded {
-    let loaded = load(&input.file, input.config_dir.as_deref());
+    let loaded = load(input.path(), input.config_dir.as_deref());
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
     for line in loaded.render() {

@@ -97,6 +97,30 @@ pub struct DeployOptions {
     /// `--wasm-sha256 HEX`: with an `http(s)://` `--wasm`, Envoy downloads the module and
     /// refuses it unless its SHA-256 is this.
     pub wasm_sha256: Option<String>,
+    /// An IIS server's bindings (`--applicationhost`): these listeners replace the one of
+    /// `--listen`/`--https-listen`, each with the virtual hosts of its own bindings.
+    pub listeners: Vec<BindingListener>,
+}
+
+/// One listener made of IIS bindings that share an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingListener {
+    pub name: String,
+    pub address: std::net::SocketAddr,
+    /// HTTPS: the certificates; empty for plain HTTP.
+    pub certificates: Vec<ListenerCertificate>,
+    /// (site rule set, domains) in the order Envoy should prefer them; `*` takes every host no
+    /// other virtual host takes. Without a `*`, other hosts get HTTP.sys's 400.
+    pub hosts: Vec<(String, Vec<String>)>,
+}
+
+/// A certificate of an HTTPS listener: chosen by SNI among `server_names`, or the default one
+/// when `server_names` is empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerCertificate {
+    pub server_names: Vec<String>,
+    pub cert: String,
+    pub key: String,
 }
 
 impl DeployOptions {
@@ -105,6 +129,7 @@ impl DeployOptions {
             && self.bypass.is_empty()
             && self.ecds.is_none()
             && self.wasm_sha256.is_none()
+            && self.listeners.is_empty()
             && remote_module(wasm).is_none()
     }
 }
@@ -582,9 +607,41 @@ pub fn render(
         rule_sets_json(default_config, sites, opts)?
     };
 
+    if !deploy.listeners.is_empty() {
+        let engines: Vec<&Engine> = std::iter::once(default_engine)
+            .chain(sites.iter().map(|s| s.engine))
+            .collect();
+        let site_vhost = |set: &str, domains: &[String]| {
+            let i = sites.iter().position(|s| s.host == set)?;
+            let (upstream, timeout) = site_defaults.get(i)?;
+            Some(listener::virtual_host(
+                &format!("site-{set}"),
+                domains.iter().map(String::as_str).collect(),
+                site_routes(
+                    set,
+                    &unique,
+                    upstream.as_ref().map(|u| u.cluster.as_str()),
+                    *timeout,
+                    &deploy.bypass,
+                ),
+            ))
+        };
+        let list = deploy
+            .listeners
+            .iter()
+            .map(|l| binding_listener(l, &site_vhost, &engines, &plugin_json, opts))
+            .collect::<Result<Vec<Y>, SiteError>>()?;
+        let slot = child_mut(&mut doc, "static_resources")
+            .and_then(|s| child_mut(s, "listeners"))
+            .ok_or(SiteError::Shape("listeners"))?;
+        *slot = Y::Seq(list);
+    }
+
     let mut ecds_typed_config = None;
     for hcm in connection_managers(&mut doc)? {
-        hcm.set("route_config", route_config.clone());
+        if deploy.listeners.is_empty() {
+            hcm.set("route_config", route_config.clone());
+        }
         let wasm = wasm_filter_mut(hcm)?;
         if let Some((_, sha)) = &remote {
             use_remote_code(wasm, &opts.wasm, sha)?;
@@ -638,6 +695,105 @@ pub fn render(
         ecds,
         cds,
     })
+}
+
+/// HTTP.sys's answer to a request whose host name no binding of the port takes.
+fn invalid_hostname_vhost() -> Y {
+    listener::virtual_host(
+        "no-binding",
+        vec!["*"],
+        vec![Y::map()
+            .with("name", "iis-no-binding")
+            .with("match", Y::map().with("prefix", "/"))
+            .with(
+                "direct_response",
+                Y::map().with("status", 400u32).with(
+                    "body",
+                    Y::map().with("inline_string", "Bad Request - Invalid Hostname\n"),
+                ),
+            )
+            .with("typed_per_filter_config", disabled_filter())],
+    )
+}
+
+/// One listener of IIS bindings: its own route configuration (the virtual hosts of the sites
+/// bound to it, ARR farm routes) and, for HTTPS, one filter chain per certificate chosen by SNI.
+fn binding_listener(
+    spec: &BindingListener,
+    site_vhost: &dyn Fn(&str, &[String]) -> Option<Y>,
+    engines: &[&Engine],
+    plugin_json: &str,
+    opts: &EnvoyOptions,
+) -> Result<Y, SiteError> {
+    let mut vhosts = Vec::new();
+    for (set, domains) in &spec.hosts {
+        vhosts.push(site_vhost(set, domains).ok_or(SiteError::Shape("site for a binding"))?);
+    }
+    let mut route_config = Y::map()
+        .with("name", format!("iis-{}", spec.name))
+        .with("virtual_hosts", Y::Seq(vhosts));
+    for engine in engines {
+        route_config = super::farms::with_routes(route_config, engine);
+    }
+    // After the farm routes: a request no binding takes runs no rule and reaches no upstream.
+    if !spec.hosts.iter().any(|(_, d)| d.iter().any(|x| x == "*")) {
+        seq_mut(&mut route_config, "virtual_hosts")
+            .ok_or(SiteError::Shape("virtual hosts"))?
+            .push(invalid_hostname_vhost());
+    }
+    let first = spec
+        .certificates
+        .first()
+        .map(|c| (c.cert.as_str(), c.key.as_str()));
+    let mut l = listener::listener(
+        &spec.name,
+        spec.address,
+        plugin_json,
+        &route_config,
+        opts,
+        first,
+    );
+    if spec.certificates.len() > 1 {
+        let chain = seq_mut(&mut l, "filter_chains")
+            .and_then(|c| c.first().cloned())
+            .ok_or(SiteError::Shape("filter chain"))?;
+        let mut chains = Vec::new();
+        for c in &spec.certificates {
+            let mut chain = chain.clone();
+            let certs = child_mut(&mut chain, "transport_socket")
+                .and_then(|t| child_mut(t, "typed_config"))
+                .and_then(|t| child_mut(t, "common_tls_context"))
+                .ok_or(SiteError::Shape("TLS context"))?;
+            certs.set(
+                "tls_certificates",
+                vec![Y::map()
+                    .with(
+                        "certificate_chain",
+                        Y::map().with("filename", c.cert.as_str()),
+                    )
+                    .with("private_key", Y::map().with("filename", c.key.as_str()))],
+            );
+            if !c.server_names.is_empty() {
+                let names: Vec<&str> = c.server_names.iter().map(String::as_str).collect();
+                chain.set("filter_chain_match", Y::map().with("server_names", names));
+            }
+            chains.push(chain);
+        }
+        l.set("filter_chains", Y::Seq(chains));
+        l.set(
+            "listener_filters",
+            vec![Y::map()
+                .with("name", "envoy.filters.listener.tls_inspector")
+                .with(
+                    "typed_config",
+                    Y::map().with(
+                        "@type",
+                        "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+                    ),
+                )],
+        );
+    }
+    Ok(l)
 }
 
 /// The absolute path of the ECDS file in `dir`.
@@ -738,7 +894,7 @@ mod tests {
     }
 
     fn load(json: &str) -> (FilterConfig, Engine) {
-        let config: FilterConfig = serde_json::from_str(json).unwrap();
+        let config = FilterConfig::from_json(json).unwrap();
         let engine = Engine::compile(&config).unwrap();
         (config, engine)
     }
@@ -764,6 +920,7 @@ mod tests {
             bypass: vec!["/healthz".into()],
             ecds: None,
             wasm_sha256: None,
+            listeners: Vec::new(),
         };
         let r = render((&dc, &de), &sites, &opts, &deploy).unwrap();
         assert!(r.ecds.is_none());

@@ -34,6 +34,7 @@ use roxmltree::{Document, Node, ParsingOptions};
 use crate::diag::{quote, Diagnostic, Files, LineIndex, Pos};
 use crate::spans::SpanMap;
 
+pub mod application_host;
 mod collection;
 mod config_source;
 mod encoding;
@@ -65,27 +66,33 @@ pub struct Imported {
 /// Imports `text` (already decoded), read from file number `file` of `files`. `base_dir` is
 /// where `configSource` files are looked for.
 pub fn import(text: &str, file: usize, files: &mut Files, base_dir: &Path) -> Imported {
-    let mut imp = Importer {
-        files,
-        base_dir: base_dir.to_path_buf(),
-        diags: Vec::new(),
-        spans: SpanMap::default(),
-        rules: Coll::new("rule", false),
-        global_rules: Coll::new("global rule", false),
-        outbound: Coll::new("outbound rule", false),
-        pre_conditions: Coll::new("preCondition", false),
-        maps: Coll::new("rewriteMap", false),
-        allowed: None,
-        headers: Coll::new("customHeader", false),
-        proxy: None,
-        farms: Coll::new("webFarm", false),
-        sections: HashMap::new(),
-        saw_outbound: false,
-    };
+    let mut imp = Importer::new(files, base_dir);
     let parsed = imp.document(text, file, None);
     let mut imported = imp.finish();
     imported.parsed = parsed;
     imported
+}
+
+impl<'f> Importer<'f> {
+    fn new(files: &'f mut Files, base_dir: &Path) -> Self {
+        Importer {
+            files,
+            base_dir: base_dir.to_path_buf(),
+            diags: Vec::new(),
+            spans: SpanMap::default(),
+            rules: Coll::new("rule", false),
+            global_rules: Coll::new("global rule", false),
+            outbound: Coll::new("outbound rule", false),
+            pre_conditions: Coll::new("preCondition", false),
+            maps: Coll::new("rewriteMap", false),
+            allowed: None,
+            headers: Coll::new("customHeader", false),
+            proxy: None,
+            farms: Coll::new("webFarm", false),
+            sections: HashMap::new(),
+            saw_outbound: false,
+        }
+    }
 }
 
 /// The sections of `<rewrite>` (see the URL Rewrite configuration reference above).

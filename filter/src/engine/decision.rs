@@ -1,11 +1,13 @@
 //! The value the inbound engine returns: what IIS would do with the request. The glue turns it
 //! into host calls; `iis-rewrite explain` prints it.
 
-use serde::Serialize;
-
 /// What happens to the request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "kind", rename_all = "snake_case")
+)]
 pub enum Outcome {
     /// No rule changed the URL: the request goes on unchanged to the default upstream.
     Continue,
@@ -40,7 +42,8 @@ pub enum Outcome {
 }
 
 /// One request-header change, in order. `value: None` removes the header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HeaderEdit {
     /// Lowercase header name (`:authority` for HTTP_HOST).
     pub name: String,
@@ -49,7 +52,8 @@ pub struct HeaderEdit {
 
 /// The client side of a proxied request, for ARR's reverse rewriting of backend `Location`
 /// headers (ARR's `reverseRewriteHostInResponseHeaders`; see docs/arr.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ClientOrigin {
     /// `http` or `https`: the scheme the client used.
     pub scheme: String,
@@ -58,7 +62,8 @@ pub struct ClientOrigin {
 }
 
 /// Everything the inbound rules decided for one request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Decision {
     pub outcome: Outcome,
     /// Request headers to set or remove before the request goes on.
@@ -68,14 +73,14 @@ pub struct Decision {
     /// Names of the rules whose pattern and conditions matched, in order.
     pub matched_rules: Vec<String>,
     /// The same rules as indexes into `Engine::rule_names` (for per-rule counters).
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub fired_rules: Vec<usize>,
     /// Values of the request-side variables the outbound rules read
     /// (`Engine::outbound_snapshot_vars`), taken at the end of the request phase.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
     pub outbound_snapshot: Vec<String>,
     /// Set when the request is proxied and `reverseRewriteHostInResponseHeaders` is on: backend
     /// `Location`/`Content-Location` URLs get this scheme and host.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub reverse_rewrite: Option<ClientOrigin>,
 }

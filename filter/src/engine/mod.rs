@@ -7,6 +7,7 @@ pub mod vocab;
 
 pub mod config;
 pub mod error;
+pub mod json;
 
 pub mod decision;
 pub mod request;

@@ -9,11 +9,10 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use serde::Deserialize;
-
 use crate::engine::config::FilterConfig;
 use crate::engine::decision::Outcome;
 use crate::engine::error::{ConfigError, Warning};
+use crate::engine::json::{self, object, Decode, JsonError, Kind, Value};
 use crate::engine::model::Engine;
 
 /// The route-metadata namespace and key that select a rule set.
@@ -22,12 +21,38 @@ pub const METADATA_KEY: &str = "ruleSet";
 /// The name a single (unnamed) configuration goes by in metrics.
 pub const DEFAULT_SET_NAME: &str = "default";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct MultiConfig {
-    rule_sets: BTreeMap<String, FilterConfig>,
-    #[serde(default)]
-    default_rule_set: Option<String>,
+/// The plugin configuration document, before compilation. The filter and `iis-rewrite check`
+/// both read it with [`PluginConfig::from_json`] or [`PluginConfig::decode`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginConfig {
+    /// One rule configuration for every route.
+    Single(Box<FilterConfig>),
+    /// An object with a `ruleSets` key: named rule configurations.
+    Multi {
+        rule_sets: BTreeMap<String, FilterConfig>,
+        default_rule_set: Option<String>,
+    },
+}
+
+impl PluginConfig {
+    /// Reads the plugin configuration document (strict: see [`crate::engine::json`]).
+    pub fn from_json(bytes: &[u8]) -> Result<PluginConfig, JsonError> {
+        json::from_slice(bytes)
+    }
+}
+
+impl Decode for PluginConfig {
+    fn decode(v: &Value<'_>) -> Result<Self, JsonError> {
+        let multi = matches!(&v.kind, Kind::Object(members)
+            if members.iter().any(|m| m.key == "ruleSets"));
+        if !multi {
+            return FilterConfig::decode(v).map(|c| PluginConfig::Single(Box::new(c)));
+        }
+        object(v, |o| PluginConfig::Multi {
+            rule_sets: o.req("ruleSets"),
+            default_rule_set: o.opt("defaultRuleSet"),
+        })
+    }
 }
 
 /// Compiled rule sets.
@@ -40,26 +65,31 @@ pub struct Plugin {
 impl Plugin {
     /// Parses and compiles the plugin configuration (single or multi-site).
     pub fn from_json(bytes: &[u8]) -> Result<(Plugin, Vec<Warning>), ConfigError> {
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(json_error)?;
-        let multi = value
-            .as_object()
-            .is_some_and(|o| o.contains_key("ruleSets"));
-        if !multi {
-            let mut config: FilterConfig = serde_json::from_value(value).map_err(json_error)?;
-            config.resolve_secrets(vm_env)?;
-            let (engine, warnings) = compile(&config, None)?;
-            return Ok((
-                Plugin {
-                    sets: vec![(DEFAULT_SET_NAME.to_string(), Rc::new(engine))],
-                    default: Some(0),
-                },
-                warnings,
-            ));
-        }
-        let mut multi: MultiConfig = serde_json::from_value(value).map_err(json_error)?;
-        let mut sets = Vec::with_capacity(multi.rule_sets.len());
+        let (mut rule_sets, default_rule_set) = match PluginConfig::from_json(bytes) {
+            Err(e) => {
+                return Err(ConfigError::Json {
+                    message: e.to_string(),
+                })
+            }
+            Ok(PluginConfig::Multi {
+                rule_sets,
+                default_rule_set,
+            }) => (rule_sets, default_rule_set),
+            Ok(PluginConfig::Single(mut config)) => {
+                config.resolve_secrets(vm_env)?;
+                let (engine, warnings) = compile(&config, None)?;
+                return Ok((
+                    Plugin {
+                        sets: vec![(DEFAULT_SET_NAME.to_string(), Rc::new(engine))],
+                        default: Some(0),
+                    },
+                    warnings,
+                ));
+            }
+        };
+        let mut sets = Vec::with_capacity(rule_sets.len());
         let mut warnings = Vec::new();
-        for (name, config) in &mut multi.rule_sets {
+        for (name, config) in &mut rule_sets {
             config
                 .resolve_secrets(vm_env)
                 .map_err(|e| ConfigError::InRuleSet {
@@ -71,7 +101,7 @@ impl Plugin {
             sets.push((name.clone(), Rc::new(engine)));
         }
         let default =
-            match &multi.default_rule_set {
+            match &default_rule_set {
                 None => None,
                 Some(d) => Some(sets.iter().position(|(n, _)| n == d).ok_or_else(|| {
                     ConfigError::Json {
@@ -125,12 +155,6 @@ impl Plugin {
 
     pub fn sets(&self) -> &[(String, Rc<Engine>)] {
         &self.sets
-    }
-}
-
-fn json_error(e: serde_json::Error) -> ConfigError {
-    ConfigError::Json {
-        message: e.to_string(),
     }
 }
 

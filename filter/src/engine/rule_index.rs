@@ -140,7 +140,7 @@ mod prefilter_tests {
             r#"{{"allowedServerVariables":["HTTP_X_NEG","HTTP_X_PHP","HTTP_X_OPT"],"rules":[{}]}}"#,
             rules.join(",")
         );
-        let config: FilterConfig = serde_json::from_str(&json).unwrap();
+        let config = FilterConfig::from_json(&json).unwrap();
         Engine::compile(&config).unwrap()
     }
 

@@ -1,10 +1,9 @@
 //! What `iis-rewrite explain` shows: rule by rule, what the engine looked at and decided. The
 //! filter evaluates with tracing off; the same code path runs either way.
 
-use serde::Serialize;
-
 /// One condition's evaluation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConditionTrace {
     /// The expanded input.
     pub input: String,
@@ -16,7 +15,8 @@ pub struct ConditionTrace {
 }
 
 /// One rule's evaluation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RuleTrace {
     pub name: String,
     /// The URL the pattern was tested against (no leading slash).
@@ -37,7 +37,8 @@ pub struct RuleTrace {
 }
 
 /// A whole request's evaluation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RequestTrace {
     pub rules: Vec<RuleTrace>,
 }

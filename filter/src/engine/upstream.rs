@@ -3,10 +3,9 @@
 //! was built from a capture must still be one of these, so a client can never make the filter an
 //! open proxy.
 
-use serde::Serialize;
-
 /// One upstream origin and the Envoy cluster that reaches it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Upstream {
     /// Envoy cluster name (the value the filter writes into the upstream header).
     pub cluster: String,
@@ -41,8 +40,7 @@ pub fn dynamic_cluster_name(tls: bool) -> String {
 }
 
 /// A host of the dynamic upstream allow list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "host", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPattern {
     /// This host name or IP literal only (lowercase, IPv6 without brackets).
     Exact(String),
@@ -111,7 +109,7 @@ fn is_dns_name(s: &str) -> bool {
 }
 
 /// One entry of the compiled allow list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynamicAllow {
     pub host: HostPattern,
     pub ports: Vec<u16>,

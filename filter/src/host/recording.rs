@@ -132,6 +132,6 @@ impl Host for RecordingHost {
 }
 
 pub fn stream(json: &str) -> Stream {
-    let config: FilterConfig = serde_json::from_str(json).unwrap();
+    let config = FilterConfig::from_json(json).unwrap();
     Stream::new(Rc::new(Engine::compile(&config).unwrap()))
 }

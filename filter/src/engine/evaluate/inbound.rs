@@ -846,7 +846,7 @@ mod tests {
     use crate::engine::request::StaticRequest;
 
     fn engine(json: &str) -> Engine {
-        Engine::compile(&serde_json::from_str::<FilterConfig>(json).unwrap()).unwrap()
+        Engine::compile(&FilterConfig::from_json(json).unwrap()).unwrap()
     }
 
     fn edit(d: &Decision, name: &str) -> Option<Option<String>> {

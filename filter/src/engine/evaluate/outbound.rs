@@ -426,7 +426,7 @@ mod tests {
     }"#;
 
     fn engine() -> Engine {
-        Engine::compile(&serde_json::from_str::<FilterConfig>(CONFIG).unwrap()).unwrap()
+        Engine::compile(&FilterConfig::from_json(CONFIG).unwrap()).unwrap()
     }
 
     fn respond(
@@ -529,7 +529,7 @@ mod tests {
         );
 
         let e = Engine::compile(
-            &serde_json::from_str::<FilterConfig>(
+            &FilterConfig::from_json(
                 r#"{"outboundRules":{"rules":[{"name":"v","match":{"serverVariable":"RESPONSE_Vary","pattern":".*"},
                  "action":{"type":"Rewrite","value":"Origin","replace":false}}]}}"#,
             )
@@ -550,7 +550,7 @@ mod tests {
     #[test]
     fn captures_status_and_stop_processing() {
         let e = Engine::compile(
-            &serde_json::from_str::<FilterConfig>(
+            &FilterConfig::from_json(
                 r#"{"outboundRules":{"preConditions":[{"name":"redirects","items":[{"input":"{RESPONSE_STATUS}","pattern":"^30[12]"}]}],
                 "rules":[
                  {"name":"loc","preCondition":"redirects","stopProcessing":true,
@@ -596,7 +596,7 @@ mod tests {
         assert!(edits.iter().all(|h| h.name != "content-location"));
         // Switched off: the backend's Location passes unchanged.
         let e = Engine::compile(
-            &serde_json::from_str::<FilterConfig>(
+            &FilterConfig::from_json(
                 r#"{"rules":[{"name":"p","match":{"url":".*"},"action":{"type":"Rewrite","url":"http://b/{R:0}"}}],
                    "proxy":{"reverseRewriteHostInResponseHeaders":false}}"#,
             )
@@ -612,7 +612,7 @@ mod tests {
     #[test]
     fn config_errors() {
         let err = |json: &str| {
-            Engine::compile(&serde_json::from_str::<FilterConfig>(json).unwrap())
+            Engine::compile(&FilterConfig::from_json(json).unwrap())
                 .unwrap_err()
                 .to_string()
         };
