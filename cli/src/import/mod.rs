@@ -25,8 +25,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use iis_rewrite_filter::config::{
-    CustomHeader, InboundRule, OutboundRule, OutboundRules, PreCondition, ProxySettings,
-    RewriteMap, WebFarm,
+    CustomHeader, CustomTags, InboundRule, OutboundRule, OutboundRules, PreCondition,
+    ProxySettings, RewriteMap, WebFarm,
 };
 use iis_rewrite_filter::FilterConfig;
 use roxmltree::{Document, Node, ParsingOptions};
@@ -74,6 +74,7 @@ pub fn import(text: &str, file: usize, files: &mut Files, base_dir: &Path) -> Im
         global_rules: Coll::new("global rule", false),
         outbound: Coll::new("outbound rule", false),
         pre_conditions: Coll::new("preCondition", false),
+        custom_tags: Coll::new("customTags", false),
         maps: Coll::new("rewriteMap", false),
         allowed: None,
         headers: Coll::new("customHeader", false),
@@ -107,6 +108,7 @@ struct Importer<'f> {
     global_rules: Coll<InboundRule>,
     outbound: Coll<OutboundRule>,
     pre_conditions: Coll<PreCondition>,
+    custom_tags: Coll<CustomTags>,
     maps: Coll<RewriteMap>,
     allowed: Option<Coll<()>>,
     headers: Coll<CustomHeader>,
@@ -339,6 +341,9 @@ impl Importer<'_> {
         outbound.pre_conditions = self
             .pre_conditions
             .into_values("outboundRules/preConditions", &mut record);
+        outbound.custom_tags = self
+            .custom_tags
+            .into_values("outboundRules/customTags", &mut record);
         if self.saw_outbound && (!outbound.rules.is_empty() || !outbound.pre_conditions.is_empty())
         {
             config.outbound_rules = Some(outbound);
@@ -363,6 +368,7 @@ impl Importer<'_> {
             ("outboundRules", "outboundRules"),
             ("outboundRules/rules", "outboundRules"),
             ("outboundRules/preConditions", "outboundRules"),
+            ("outboundRules/customTags", "outboundRules"),
             ("rewriteMaps", "rewriteMaps"),
             ("allowedServerVariables", "allowedServerVariables"),
             ("customHeaders", "httpProtocol"),

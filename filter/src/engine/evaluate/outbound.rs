@@ -9,7 +9,7 @@
 //! empty value removes it and `replace="false"` appends with `, `. `stopProcessing` ends outbound
 //! processing for the response. Request-side inputs (`{HTTP_USER_AGENT}`, `{REQUEST_URI}`, custom
 //! variables) come from a snapshot the request phase took: request headers cannot be read once
-//! the response runs. Body rewriting (`filterByTags`, rules without `serverVariable`) is refused.
+//! the response runs. Rules on the response body are evaluated by `super::body`.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -25,21 +25,42 @@ use crate::engine::trace::RuleTrace;
 use crate::engine::url;
 use crate::pattern::Spans;
 
-/// One response's evaluation state.
-struct OutEval<'a> {
+/// One response's evaluation state (also used by the body rules, `super::body`).
+pub(super) struct OutEval<'a> {
     engine: &'a Engine,
     resp: &'a dyn ResponseFacts,
     snapshot: &'a [String],
     edits: Vec<HeaderEdit>,
     read: RefCell<Vec<String>>,
     /// The current rule's match input and spans.
-    input: String,
-    spans: Spans,
+    pub(super) input: String,
+    pub(super) spans: Spans,
     cond_caps: Vec<String>,
 }
 
+impl<'a> OutEval<'a> {
+    /// An evaluation over `resp` with `preset` edits already applied.
+    pub(super) fn new(
+        engine: &'a Engine,
+        resp: &'a dyn ResponseFacts,
+        snapshot: &'a [String],
+        preset: &[HeaderEdit],
+    ) -> Self {
+        OutEval {
+            engine,
+            resp,
+            snapshot,
+            edits: preset.to_vec(),
+            read: RefCell::new(Vec::new()),
+            input: String::new(),
+            spans: Spans::new(),
+            cond_caps: Vec::new(),
+        }
+    }
+}
+
 impl OutEval<'_> {
-    fn current(&self, name: &str) -> Option<Cow<'_, str>> {
+    pub(super) fn current(&self, name: &str) -> Option<Cow<'_, str>> {
         if let Some(e) = self.edits.iter().rev().find(|e| e.name == name) {
             return e.value.as_deref().map(Cow::Borrowed);
         }
@@ -200,16 +221,7 @@ impl Engine {
         origin: Option<&ClientOrigin>,
         mut trace: Option<&mut Vec<RuleTrace>>,
     ) -> Vec<HeaderEdit> {
-        let mut ev = OutEval {
-            engine: self,
-            resp,
-            snapshot,
-            edits: preset.to_vec(),
-            read: RefCell::new(Vec::new()),
-            input: String::new(),
-            spans: Spans::new(),
-            cond_caps: Vec::new(),
-        };
+        let mut ev = OutEval::new(self, resp, snapshot, preset);
         if let Some(origin) = origin {
             ev.reverse_rewrite_locations(origin);
         }
@@ -277,7 +289,7 @@ impl OutEval<'_> {
     }
 
     /// Whether preCondition `i` holds, evaluated once per response (`memo` keeps the results).
-    fn pre_condition_holds(&mut self, i: usize, memo: &mut [Option<bool>]) -> bool {
+    pub(super) fn pre_condition_holds(&mut self, i: usize, memo: &mut [Option<bool>]) -> bool {
         if let Some(r) = memo.get(i).copied().flatten() {
             return r;
         }
@@ -618,8 +630,8 @@ mod tests {
         };
         assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","preCondition":"nope","match":{"serverVariable":"RESPONSE_X","pattern":".*"}}]}}"#)
             .contains("unknown preCondition \"nope\""));
-        assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"filterByTags":"A","pattern":".*"}}]}}"#)
-            .contains("filterByTags"));
+        assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"filterByTags":"A, Div","pattern":".*"}}]}}"#)
+            .contains("Div"));
         assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"serverVariable":"RESPONSE_X","pattern":"(a"}}]}}"#)
             .contains("invalid pattern"));
         assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"serverVariable":"RESPONSE_X","pattern":"(a)"},"action":{"type":"Rewrite","value":"{R:2}"}}]}}"#)
