@@ -3,6 +3,7 @@
 //! tests against `recording`'s host; `proxy_wasm` (wasm32 only) implements `Host` with one
 //! proxy-wasm call per method and registers the root and HTTP contexts.
 
+pub mod body;
 pub mod stream;
 
 #[cfg(test)]
@@ -29,6 +30,14 @@ pub trait Host {
     fn reset_stream(&self);
     /// Adds one to a counter defined at configure time.
     fn increment_counter(&self, id: u32);
+
+    // Response bodies (`body`): only called for responses the body rules rewrite.
+    /// The `size` bytes of the response body chunk Envoy holds now.
+    fn response_body_chunk(&self, size: usize) -> Option<Vec<u8>>;
+    /// Replaces the first `size` bytes of the chunk Envoy holds (all of it) with `bytes`.
+    fn replace_response_body_chunk(&self, size: usize, bytes: &[u8]);
+    /// Counts what happened to a response body.
+    fn body_event(&self, event: body::BodyEvent);
 }
 
 /// Counter ids of one rule set, defined by the glue at configure time

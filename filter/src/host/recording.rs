@@ -20,6 +20,10 @@ pub struct RecordingHost {
     pub calls: RefCell<Vec<String>>,
     pub sent: RefCell<Option<Sent>>,
     pub reset: RefCell<bool>,
+    /// The response body chunk Envoy holds now.
+    pub body: RefCell<Vec<u8>>,
+    /// Reading the body chunk fails.
+    pub unreadable_body: RefCell<bool>,
 }
 
 impl RecordingHost {
@@ -128,6 +132,26 @@ impl Host for RecordingHost {
         self.calls
             .borrow_mut()
             .push(format!("increment_counter {id}"));
+    }
+    fn response_body_chunk(&self, size: usize) -> Option<Vec<u8>> {
+        self.calls
+            .borrow_mut()
+            .push(format!("get_response_body {size}"));
+        let body = self.body.borrow();
+        (!*self.unreadable_body.borrow()).then(|| body[..size.min(body.len())].to_vec())
+    }
+    fn replace_response_body_chunk(&self, size: usize, bytes: &[u8]) {
+        self.calls
+            .borrow_mut()
+            .push(format!("set_response_body {size}"));
+        let mut body = self.body.borrow_mut();
+        let size = size.min(body.len());
+        body.splice(..size, bytes.iter().copied());
+    }
+    fn body_event(&self, event: body::BodyEvent) {
+        self.calls
+            .borrow_mut()
+            .push(format!("body_event {event:?}"));
     }
 }
 
