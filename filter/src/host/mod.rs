@@ -32,10 +32,10 @@ pub trait Host {
     fn increment_counter(&self, id: u32);
 
     // Response bodies (`body`): only called for responses the body rules rewrite.
-    /// The `size` bytes of the response body chunk Envoy holds now.
-    fn response_body_chunk(&self, size: usize) -> Option<Vec<u8>>;
-    /// Replaces the first `size` bytes of the chunk Envoy holds (all of it) with `bytes`.
-    fn replace_response_body_chunk(&self, size: usize, bytes: &[u8]);
+    /// `size` bytes from `start` of the response body chunk Envoy holds now.
+    fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>>;
+    /// Replaces the first `size` bytes of the chunk Envoy holds (all of it) by `bytes`.
+    fn replace_response_body(&self, size: usize, bytes: &[u8]);
     /// Counts what happened to a response body.
     fn body_event(&self, event: body::BodyEvent);
 }

@@ -84,7 +84,8 @@ fn report_exhausted() {
 }
 
 /// The body counters' ids, in [`BodyEvent::ALL`] order (defined with each configuration).
-static BODY_METRICS: [AtomicU32; 3] = [
+static BODY_METRICS: [AtomicU32; 4] = [
+    AtomicU32::new(NO_COUNTER),
     AtomicU32::new(NO_COUNTER),
     AtomicU32::new(NO_COUNTER),
     AtomicU32::new(NO_COUNTER),
@@ -247,15 +248,15 @@ impl Host for ProxyWasmHost {
         }
     }
 
-    fn response_body_chunk(&self, size: usize) -> Option<Vec<u8>> {
-        hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size)
+    fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::HttpResponseBody, start, size)
             .ok()
             .map(Option::unwrap_or_default)
     }
 
-    fn replace_response_body_chunk(&self, size: usize, bytes: &[u8]) {
+    fn replace_response_body(&self, size: usize, bytes: &[u8]) {
         if let Err(s) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, bytes) {
-            log::warn!("iis-rewrite: replacing a response body chunk failed: {s:?}");
+            log::warn!("iis-rewrite: replacing the response body failed: {s:?}");
         }
     }
 
@@ -303,10 +304,17 @@ impl HttpContext for Http {
         Action::Continue
     }
 
-    // Body rules: each chunk is rewritten as it passes (never buffered), hence `Continue`.
+    // Body rules (host::body): each chunk is rewritten as it passes, never held in Envoy.
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if let Some(stream) = &mut self.stream {
             stream.on_response_body(&ProxyWasmHost, body_size, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        if let Some(stream) = &mut self.stream {
+            stream.on_response_trailers(&ProxyWasmHost);
         }
         Action::Continue
     }

@@ -133,14 +133,15 @@ impl Host for RecordingHost {
             .borrow_mut()
             .push(format!("increment_counter {id}"));
     }
-    fn response_body_chunk(&self, size: usize) -> Option<Vec<u8>> {
+    fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
         self.calls
             .borrow_mut()
-            .push(format!("get_response_body {size}"));
+            .push(format!("get_response_body {start} {size}"));
         let body = self.body.borrow();
-        (!*self.unreadable_body.borrow()).then(|| body[..size.min(body.len())].to_vec())
+        let end = (start + size).min(body.len());
+        (!*self.unreadable_body.borrow()).then(|| body[start.min(end)..end].to_vec())
     }
-    fn replace_response_body_chunk(&self, size: usize, bytes: &[u8]) {
+    fn replace_response_body(&self, size: usize, bytes: &[u8]) {
         self.calls
             .borrow_mut()
             .push(format!("set_response_body {size}"));

@@ -410,6 +410,13 @@ impl Stream {
             body.on_chunk(host, size, end_of_stream);
         }
     }
+
+    /// The response trailers: the end of a body that was being rewritten.
+    pub fn on_response_trailers(&mut self, host: &dyn Host) {
+        if let Some(body) = &mut self.body {
+            body.on_trailers(host);
+        }
+    }
 }
 
 /// Sends a reply made by the filter: `first`, then the response headers the rules set (a

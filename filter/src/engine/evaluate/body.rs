@@ -60,6 +60,11 @@ impl BodyRewrite {
         self.pipeline.finish(out);
     }
 
+    /// Gives up text look-ahead here (see [`BodyPipeline::soft_flush`]).
+    pub fn soft_flush(&mut self, out: &mut Vec<u8>) {
+        self.pipeline.soft_flush(out);
+    }
+
     /// Bytes held back between chunks (bounded by the rewriters' limits).
     pub fn held_bytes(&self) -> usize {
         self.pipeline.held_bytes()
