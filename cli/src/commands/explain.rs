@@ -26,9 +26,19 @@ pub struct ExplainArgs {
     /// Client address: an IP, optionally with :port (default 127.0.0.1:50000).
     #[arg(long, value_name = "IP", value_parser = explain::parse_remote)]
     pub remote_addr: Option<String>,
-    /// Print one JSON object {"rules": [...], "decision": {...}}.
+    /// Print one JSON object {"rules": [...], "decision": {...}} (and "body" with --body).
     #[arg(long)]
     pub json: bool,
+    /// A sample response body: show what the body rules would do to it.
+    #[arg(long, value_name = "FILE")]
+    pub body: Option<std::path::PathBuf>,
+    /// A header of that sample response, 'Name: value' (repeatable; Content-Type defaults to
+    /// text/html; charset=utf-8).
+    #[arg(long = "response-header", value_name = "'Name: value'", value_parser = explain::parse_header)]
+    pub response_headers: Vec<(String, String)>,
+    /// The status of that sample response.
+    #[arg(long, value_name = "CODE", default_value_t = 200)]
+    pub status: u16,
 }
 
 /// The trace of the rules as text, or as one JSON object with --json.
@@ -41,10 +51,26 @@ pub fn run(args: ExplainArgs) -> u8 {
         https,
         remote_addr,
         json,
+        body,
+        response_headers,
+        status,
     } = args;
-    let loaded = load_and_report(&input);
-    let Some(engine) = loaded.engine.as_ref().filter(|_| !loaded.has_errors()) else {
+    let mut loaded = load_and_report(&input);
+    if loaded.has_errors() {
         return 1;
+    }
+    let Some(engine) = loaded.engine.take().map(std::rc::Rc::new) else {
+        return 1;
+    };
+    let body = match body
+        .map(|path| std::fs::read(&path).map_err(|e| (path, e)))
+        .transpose()
+    {
+        Ok(body) => body,
+        Err((path, e)) => {
+            eprintln!("iis-rewrite: cannot read {}: {e}", path.display());
+            return 1;
+        }
     };
     let spec = RequestSpec {
         target: url,
@@ -59,12 +85,24 @@ pub fn run(args: ExplainArgs) -> u8 {
     if let Some(config) = loaded.config.as_ref() {
         secrets::mask_decision(config, &mut decision);
     }
+    let body = body.map(|body| {
+        let spec = explain::BodySpec {
+            status,
+            headers: response_headers,
+            body,
+        };
+        explain::explain_body(&engine, &decision, &spec)
+    });
     let out = if json {
-        let mut s = explain::to_json(&trace, &decision);
+        let mut s = explain::to_json(&trace, &decision, body.as_ref());
         s.push('\n');
         s
     } else {
-        explain::to_text(&spec, &trace, &decision)
+        let mut s = explain::to_text(&spec, &trace, &decision);
+        if let Some(body) = &body {
+            s.push_str(&explain::body_text(body));
+        }
+        s
     };
     write_output(None, &out)
 }

@@ -27,5 +27,6 @@ pub(crate) mod rule_index;
 
 pub(crate) mod compile;
 pub(crate) mod evaluate;
+pub use evaluate::body::{BodyDecision, BodyRewrite, BodySkip};
 
 pub mod plugin;
