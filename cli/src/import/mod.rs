@@ -13,7 +13,7 @@
 //!
 //! Deliberate limits: `<location path="…">` wrappers are read only for the site itself (`path`
 //! empty or `.`; the `<location path="." inheritInChildApplications="false">` form ASP.NET Core
-//! publishes); others are reported as not imported. `<customTags>`, `<redirectHeaders>`,
+//! publishes); others are reported as not imported. `<redirectHeaders>`,
 //! `<providers>` and ARR settings neither the filter nor Envoy has a use for are accepted with a
 //! warning. Other IIS modules' elements (`<caching>`, `<handlers>`, …) are ignored.
 //!
