@@ -181,6 +181,10 @@ class AppServer:
             self.send_whole(conn, 200, [("Content-Type", "text/css")], b"#result { color: rgb(1, 2, 3); }")
         elif path == "/logo.png":
             self.send_whole(conn, 200, [("Content-Type", "image/png")], png_1x1())
+        elif path == "/login":
+            cookies = [("Set-Cookie", "a=1; Domain=.app.internal; Path=/"), ("Set-Cookie", "b=2; Path=/"),
+                       ("Set-Cookie", "c=3; domain=app.internal; HttpOnly")]
+            self.send_whole(conn, 200, [("Content-Type", "text/plain"), *cookies], b"ok")
         elif path == "/api/data":
             self.send_whole(conn, 200, [("Content-Type", "application/json")], b'{"ok": true, "served": "api"}')
         elif path == "/blob.bin":
@@ -328,6 +332,17 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def test_set_cookie_domains_are_reverse_rewritten_and_all_cookies_kept(envoy_for, app):
+    envoy = envoy_for_app(envoy_for, app)
+    r = get(envoy, "/app/login", {"Host": "public.example:8443"})
+    assert r.status == 200
+    assert r.headers_named("set-cookie") == [
+        "a=1; Domain=.public.example:8443; Path=/",
+        "b=2; Path=/",
+        "c=3; Domain=public.example:8443; HttpOnly",
+    ]
 
 
 def test_microsoft_walkthrough_prefixes_links_with_the_application_folder(envoy_for, app):

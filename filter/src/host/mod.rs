@@ -4,6 +4,7 @@
 //! proxy-wasm call per method and registers the root and HTTP contexts.
 
 pub mod body;
+pub mod set_cookie;
 pub mod stream;
 
 #[cfg(test)]
@@ -25,6 +26,8 @@ pub trait Host {
     fn response_headers(&self) -> Vec<(String, Vec<u8>)>;
     /// `None` removes the header.
     fn set_response_header(&self, name: &str, value: Option<&str>);
+    /// Adds one more value of a header that may repeat (`Set-Cookie`).
+    fn add_response_header(&self, name: &str, value: &[u8]);
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
     /// Resets the stream: no response at all (AbortRequest).
     fn reset_stream(&self);

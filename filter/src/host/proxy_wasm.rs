@@ -229,6 +229,14 @@ impl Host for ProxyWasmHost {
         }
     }
 
+    fn add_response_header(&self, name: &str, value: &[u8]) {
+        if let Err(status) =
+            hostcalls::add_map_value_bytes(MapType::HttpResponseHeaders, name, value)
+        {
+            log::warn!("iis-rewrite: adding response header {name} failed: {status:?}");
+        }
+    }
+
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
         let body = (!body.is_empty()).then_some(body);
         if let Err(s) = hostcalls::send_http_response(status, headers.to_vec(), body) {

@@ -111,6 +111,14 @@ impl Host for RecordingHost {
             .push(format!("set_response_header {name}"));
         set(&self.response, name, value);
     }
+    fn add_response_header(&self, name: &str, value: &[u8]) {
+        self.calls
+            .borrow_mut()
+            .push(format!("add_response_header {name}"));
+        self.response
+            .borrow_mut()
+            .push((name.to_string(), value.to_vec()));
+    }
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
         self.calls
             .borrow_mut()

@@ -18,6 +18,7 @@ use crate::engine::plugin::{metric_names, Plugin, METADATA_KEY, METADATA_NAMESPA
 use crate::engine::request::{Property, RequestFacts};
 use crate::engine::response::ResponseFacts;
 use crate::host::body::{self, ResponseBody};
+use crate::host::set_cookie;
 use crate::host::{Host, SetMetrics, Verdict};
 /// The property path of a request fact.
 fn property_path(p: Property) -> &'static [&'static str] {
@@ -396,6 +397,9 @@ impl Stream {
         };
         for e in &edits {
             host.set_response_header(&e.name, e.value.as_deref());
+        }
+        if let (true, Some(origin)) = (self.proxied, &self.origin) {
+            set_cookie::reverse_rewrite(host, &response, origin);
         }
         if !self.local_reply {
             self.body = body::decide(&engine, host, &response, &self.snapshot, &edits);

@@ -145,6 +145,41 @@ fn reverse_rewrite(value: &str, origin: &ClientOrigin) -> Option<String> {
     Some(format!("{}://{}{}", origin.scheme, origin.host, u.rest))
 }
 
+/// A backend `Set-Cookie` value with its `Domain=` attribute set to the client's Host, as ARR's
+/// `reverseRewriteHostInResponseHeaders` does (a leading dot is kept, the Host keeps its port);
+/// `None` when the cookie has no `Domain` (or no client Host is known).
+pub fn set_cookie_for_client(value: &[u8], origin: &ClientOrigin) -> Option<Vec<u8>> {
+    if origin.host.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(value.len() + origin.host.len());
+    let mut changed = false;
+    for (i, part) in value.split(|&b| b == b';').enumerate() {
+        if i > 0 {
+            out.push(b';');
+        }
+        let (name, rest) = match part.iter().position(|&b| b == b'=') {
+            Some(eq) => part.split_at(eq),
+            None => (part, &b""[..]),
+        };
+        // The first part is the cookie itself, never an attribute.
+        if i == 0 || !name.trim_ascii().eq_ignore_ascii_case(b"domain") || rest.is_empty() {
+            out.extend_from_slice(part);
+            continue;
+        }
+        let leading = name.len() - name.trim_ascii_start().len();
+        let domain = rest.get(1..).unwrap_or_default().trim_ascii();
+        out.extend_from_slice(part.get(..leading).unwrap_or_default());
+        out.extend_from_slice(b"Domain=");
+        if domain.starts_with(b".") {
+            out.push(b'.');
+        }
+        out.extend_from_slice(origin.host.as_bytes());
+        changed = true;
+    }
+    changed.then_some(out)
+}
+
 /// Whether a comma-separated header value already carries `value`.
 fn carries(current: &str, value: &str) -> bool {
     current == value || current.split(',').any(|v| v.trim() == value)
@@ -619,6 +654,28 @@ mod tests {
             e.inbound(&StaticRequest::get("h", "/")).reverse_rewrite,
             None
         );
+    }
+
+    #[test]
+    fn set_cookie_domains_become_the_client_host() {
+        let origin = ClientOrigin {
+            scheme: "https".into(),
+            host: "public.example:8443".into(),
+        };
+        let rewrite = |v: &str| {
+            set_cookie_for_client(v.as_bytes(), &origin).map(|b| String::from_utf8(b).unwrap())
+        };
+        assert_eq!(
+            rewrite("sid=1; Path=/; domain=.backend.local; HttpOnly").as_deref(),
+            Some("sid=1; Path=/; Domain=.public.example:8443; HttpOnly")
+        );
+        assert_eq!(
+            rewrite("a=b;Domain=backend").as_deref(),
+            Some("a=b;Domain=public.example:8443")
+        );
+        // No Domain attribute, or "domain" only as the cookie's own name: left alone.
+        assert_eq!(rewrite("sid=1; Path=/"), None);
+        assert_eq!(rewrite("domain=x; Path=/"), None);
     }
 
     #[test]
