@@ -17,6 +17,7 @@
 
 pub mod cds;
 pub mod clusters;
+pub mod compression;
 pub mod dynamic;
 pub mod farms;
 pub mod listener;
@@ -264,6 +265,10 @@ pub fn bootstrap(
             opts,
             Some((cert.as_str(), key.as_str())),
         ));
+    }
+
+    if engine.has_body_rules() {
+        compression::add_to_listeners(&mut listeners);
     }
 
     let mut doc = Y::map();
