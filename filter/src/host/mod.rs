@@ -10,6 +10,9 @@ pub mod stream;
 #[cfg(test)]
 pub(crate) mod recording;
 
+#[cfg(test)]
+mod alloc_tests;
+
 // Left out of test builds so that the engine tests, compiled to wasm32-wasip1, run under a
 // plain WASI runtime without the proxy-wasm host imports.
 #[cfg(all(target_arch = "wasm32", not(test)))]
@@ -20,6 +23,8 @@ pub type HeaderPair = (String, Vec<u8>);
 /// Headers as the host hands them over: in order, pseudo-headers first, a repeated name
 /// repeated.
 pub type HeaderPairs = Vec<HeaderPair>;
+/// A header to write back, borrowed from what was read or from an edit.
+pub type HeaderRef<'a> = (&'a str, &'a [u8]);
 
 /// The host operations a stream needs. Each method is one host call (one VM exit and a copy
 /// across the boundary), so the stream chooses per phase between the single-header methods
@@ -33,7 +38,7 @@ pub trait Host {
     /// Replaces one request header; `None` removes it.
     fn set_request_header(&self, name: &str, value: Option<&str>);
     /// Replaces the whole request header map in one call (Envoy clears the route cache once).
-    fn set_request_headers(&self, headers: &[HeaderPair]);
+    fn set_request_headers(&self, headers: &[HeaderRef<'_>]);
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
     /// One response header (the first value of a repeated one).
     fn response_header(&self, name: &str) -> Option<Vec<u8>>;
@@ -42,7 +47,7 @@ pub trait Host {
     /// Replaces one response header; `None` removes it.
     fn set_response_header(&self, name: &str, value: Option<&str>);
     /// Replaces the whole response header map in one call.
-    fn set_response_headers(&self, headers: &[HeaderPair]);
+    fn set_response_headers(&self, headers: &[HeaderRef<'_>]);
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
     /// Resets the stream: no response at all (AbortRequest).
     fn reset_stream(&self);

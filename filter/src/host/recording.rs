@@ -61,6 +61,14 @@ fn set(list: &RefCell<Vec<(String, Vec<u8>)>>, name: &str, value: Option<&str>) 
     }
 }
 
+/// Header names in lower case, as Envoy stores what a whole-map write hands it.
+fn owned_lower_case(headers: &[HeaderRef<'_>]) -> HeaderPairs {
+    headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_vec()))
+        .collect()
+}
+
 impl Host for RecordingHost {
     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
         self.calls
@@ -76,9 +84,9 @@ impl Host for RecordingHost {
         self.calls.borrow_mut().push("get_request_headers".into());
         self.request.borrow().clone()
     }
-    fn set_request_headers(&self, headers: &[HeaderPair]) {
+    fn set_request_headers(&self, headers: &[HeaderRef<'_>]) {
         self.calls.borrow_mut().push("set_request_headers".into());
-        *self.request.borrow_mut() = headers.to_vec();
+        *self.request.borrow_mut() = owned_lower_case(headers);
     }
     fn set_request_header(&self, name: &str, value: Option<&str>) {
         self.calls
@@ -109,9 +117,9 @@ impl Host for RecordingHost {
         self.calls.borrow_mut().push("get_response_headers".into());
         self.response.borrow().clone()
     }
-    fn set_response_headers(&self, headers: &[HeaderPair]) {
+    fn set_response_headers(&self, headers: &[HeaderRef<'_>]) {
         self.calls.borrow_mut().push("set_response_headers".into());
-        *self.response.borrow_mut() = headers.to_vec();
+        *self.response.borrow_mut() = owned_lower_case(headers);
     }
     fn set_response_header(&self, name: &str, value: Option<&str>) {
         self.calls

@@ -17,7 +17,7 @@ use crate::engine::model::Engine;
 use crate::engine::plugin::{metric_names, Plugin, METADATA_KEY, METADATA_NAMESPACE};
 use crate::engine::request::{Property, RequestFacts};
 use crate::engine::response::ResponseFacts;
-use crate::host::{Counter, HeaderPair, HeaderPairs, Host, SetMetrics, Verdict};
+use crate::host::{Counter, HeaderPair, HeaderPairs, HeaderRef, Host, SetMetrics, Verdict};
 /// The property path of a request fact.
 fn property_path(p: Property) -> &'static [&'static str] {
     match p {
@@ -206,7 +206,7 @@ const SINGLE_WRITES_UP_TO: usize = 2;
 struct HeaderWriter<'h> {
     read_all: &'h dyn Fn() -> HeaderPairs,
     set_one: &'h dyn Fn(&str, Option<&str>),
-    set_all: &'h dyn Fn(&[HeaderPair]),
+    set_all: &'h dyn Fn(&[HeaderRef<'_>]),
 }
 
 impl HeaderWriter<'_> {
@@ -230,9 +230,9 @@ impl HeaderWriter<'_> {
                     (self.set_one)(name, *value);
                 }
             }
-            (Some(mut pairs), _) => {
-                if apply_edits(&mut pairs, edits) {
-                    (self.set_all)(&pairs);
+            (Some(pairs), _) => {
+                if let Some(after) = edited(&pairs, edits) {
+                    (self.set_all)(&after);
                 }
             }
             (None, _) if edits.len() <= SINGLE_WRITES_UP_TO => {
@@ -241,33 +241,38 @@ impl HeaderWriter<'_> {
                 }
             }
             (None, _) => {
-                let mut pairs = (self.read_all)();
-                if apply_edits(&mut pairs, edits) {
-                    (self.set_all)(&pairs);
+                let pairs = (self.read_all)();
+                if let Some(after) = edited(&pairs, edits) {
+                    (self.set_all)(&after);
                 }
             }
         }
     }
 }
 
-/// Applies header edits to a header list as one replace per edit would: the first entry of an
+/// The header list after `edits`, as one replace per edit would leave it: the first entry of an
 /// edited name takes the new value in place (pseudo-headers stay first), later entries of that
-/// name go, an absent name is appended, `None` removes every entry. Returns whether the list
-/// changed.
-fn apply_edits(headers: &mut HeaderPairs, edits: &[(&str, Option<&str>)]) -> bool {
+/// name go, an absent name is appended, `None` removes every entry. Borrows from both (one
+/// allocation); `None` when nothing changes.
+fn edited<'a>(
+    headers: &'a [HeaderPair],
+    edits: &[(&'a str, Option<&'a str>)],
+) -> Option<Vec<HeaderRef<'a>>> {
+    let mut out: Vec<HeaderRef<'a>> = Vec::with_capacity(headers.len() + edits.len());
+    out.extend(headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
     let mut changed = false;
     for &(name, value) in edits {
         let mut seen = 0usize;
-        let before = headers.len();
-        headers.retain_mut(|(n, v)| {
+        let before = out.len();
+        out.retain_mut(|(n, v)| {
             if !n.eq_ignore_ascii_case(name) {
                 return true;
             }
             seen += 1;
             match value {
                 Some(new) if seen == 1 => {
-                    if v.as_slice() != new.as_bytes() {
-                        new.as_bytes().clone_into(v);
+                    if *v != new.as_bytes() {
+                        *v = new.as_bytes();
                         changed = true;
                     }
                     true
@@ -275,13 +280,13 @@ fn apply_edits(headers: &mut HeaderPairs, edits: &[(&str, Option<&str>)]) -> boo
                 _ => false,
             }
         });
-        changed |= headers.len() != before;
+        changed |= out.len() != before;
         if let (0, Some(new)) = (seen, value) {
-            headers.push((name.to_ascii_lowercase(), new.as_bytes().to_vec()));
+            out.push((name, new.as_bytes()));
             changed = true;
         }
     }
-    changed
+    changed.then_some(out)
 }
 
 /// The state of one stream.
@@ -923,17 +928,21 @@ mod header_write_tests {
             .collect()
     }
 
+    fn owned(list: Option<Vec<HeaderRef<'_>>>) -> Option<HeaderPairs> {
+        list.map(|l| l.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect())
+    }
+
     #[test]
     fn edits_apply_as_single_replaces_would() {
-        let mut h = pairs(&[
+        let h = pairs(&[
             (":path", "/a"),
             (":authority", "h"),
             ("x-a", "1"),
             ("x-a", "2"),
             ("x-b", "b"),
         ]);
-        let changed = apply_edits(
-            &mut h,
+        let after = owned(edited(
+            &h,
             &[
                 (":path", Some("/b")),
                 ("X-A", Some("3")),
@@ -941,26 +950,23 @@ mod header_write_tests {
                 ("x-new", Some("n")),
                 ("x-absent", None),
             ],
-        );
-        assert!(changed);
-        assert_eq!(
-            h,
-            pairs(&[
-                (":path", "/b"),
-                (":authority", "h"),
-                ("x-a", "3"),
-                ("x-new", "n")
-            ])
-        );
-        // Setting what is already there, or removing what is absent, changes nothing.
-        assert!(!apply_edits(
-            &mut h,
-            &[(":path", Some("/b")), ("x-a", Some("3")), ("x-b", None)]
         ));
+        let expected = pairs(&[
+            (":path", "/b"),
+            (":authority", "h"),
+            ("x-a", "3"),
+            ("x-new", "n"),
+        ]);
+        assert_eq!(after.as_ref(), Some(&expected));
+        // Setting what is already there, or removing what is absent, changes nothing.
+        let same = [(":path", Some("/b")), ("x-a", Some("3")), ("x-b", None)];
+        assert_eq!(edited(&expected, &same), None);
         // A repeated header set to the value of its first entry still changes (one entry left).
-        let mut h = pairs(&[("x-a", "1"), ("x-a", "2")]);
-        assert!(apply_edits(&mut h, &[("x-a", Some("1"))]));
-        assert_eq!(h, pairs(&[("x-a", "1")]));
+        let h = pairs(&[("x-a", "1"), ("x-a", "2")]);
+        assert_eq!(
+            owned(edited(&h, &[("x-a", Some("1"))])),
+            Some(pairs(&[("x-a", "1")]))
+        );
     }
 
     fn write(pairs_read: Option<HeaderPairs>, edits: &[(&str, Option<&str>)]) -> Vec<String> {
