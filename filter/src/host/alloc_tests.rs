@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::stream::Stream;
-use super::{Counter, HeaderPair, HeaderPairs, HeaderRef, Host, SetMetrics, Verdict};
+use super::{Counter, HeaderPair, HeaderPairs, Host, SetMetrics, Verdict};
 use crate::engine::plugin::{metric_names, Plugin};
 
 thread_local! {
@@ -69,7 +69,6 @@ impl Host for QuietHost {
         self.request.clone()
     }
     fn set_request_header(&self, _: &str, _: Option<&str>) {}
-    fn set_request_headers(&self, _: &[HeaderRef<'_>]) {}
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         self.properties
             .iter()
@@ -83,7 +82,6 @@ impl Host for QuietHost {
         self.response.clone()
     }
     fn set_response_header(&self, _: &str, _: Option<&str>) {}
-    fn set_response_headers(&self, _: &[HeaderRef<'_>]) {}
     fn send_response(&self, _: u32, _: &[(&str, &str)], _: &[u8]) {}
     fn reset_stream(&self) {}
     fn add_to_counter(&self, _: u32, _: u64) {}

@@ -23,13 +23,11 @@ pub type HeaderPair = (String, Vec<u8>);
 /// Headers as the host hands them over: in order, pseudo-headers first, a repeated name
 /// repeated.
 pub type HeaderPairs = Vec<HeaderPair>;
-/// A header to write back, borrowed from what was read or from an edit.
-pub type HeaderRef<'a> = (&'a str, &'a [u8]);
 
 /// The host operations a stream needs. Each method is one host call (one VM exit and a copy
-/// across the boundary), so the stream chooses per phase between the single-header methods
-/// and the whole-map ones (`*_headers`); see `stream` for the policy and
-/// docs/benchmarks.md for the measurements behind it.
+/// across the boundary). Reads come one header at a time or the whole map at once
+/// (`*_headers`), chosen per phase by the stream; writes are one header at a time, which
+/// measured cheaper in Envoy than rewriting the whole map (docs/benchmarks.md).
 pub trait Host {
     /// One request header (the first value of a repeated one).
     fn request_header(&self, name: &str) -> Option<Vec<u8>>;
@@ -37,8 +35,6 @@ pub trait Host {
     fn request_headers(&self) -> HeaderPairs;
     /// Replaces one request header; `None` removes it.
     fn set_request_header(&self, name: &str, value: Option<&str>);
-    /// Replaces the whole request header map in one call (Envoy clears the route cache once).
-    fn set_request_headers(&self, headers: &[HeaderRef<'_>]);
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
     /// One response header (the first value of a repeated one).
     fn response_header(&self, name: &str) -> Option<Vec<u8>>;
@@ -46,8 +42,6 @@ pub trait Host {
     fn response_headers(&self) -> HeaderPairs;
     /// Replaces one response header; `None` removes it.
     fn set_response_header(&self, name: &str, value: Option<&str>);
-    /// Replaces the whole response header map in one call.
-    fn set_response_headers(&self, headers: &[HeaderRef<'_>]);
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
     /// Resets the stream: no response at all (AbortRequest).
     fn reset_stream(&self);

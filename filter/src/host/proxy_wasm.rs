@@ -16,7 +16,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 
 use crate::engine::plugin::{metric_names, Plugin};
 use crate::host::stream::Stream;
-use crate::host::{flush_counters, Counter, HeaderPairs, HeaderRef, Host, SetMetrics, Verdict};
+use crate::host::{flush_counters, Counter, HeaderPairs, Host, SetMetrics, Verdict};
 
 proxy_wasm::main! {{
     // Info until the host says otherwise (on_vm_start): with the SDK cap at Trace every
@@ -219,13 +219,6 @@ impl Host for ProxyWasmHost {
         hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
     }
 
-    fn set_request_headers(&self, headers: &[HeaderRef<'_>]) {
-        if let Err(status) = hostcalls::set_map_bytes(MapType::HttpRequestHeaders, headers.to_vec())
-        {
-            log::warn!("iis-rewrite: setting the request headers failed: {status:?}");
-        }
-    }
-
     fn set_request_header(&self, name: &str, value: Option<&str>) {
         if let Err(status) = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value) {
             log::warn!("iis-rewrite: setting request header {name} failed: {status:?}");
@@ -244,14 +237,6 @@ impl Host for ProxyWasmHost {
 
     fn response_headers(&self) -> HeaderPairs {
         hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default()
-    }
-
-    fn set_response_headers(&self, headers: &[HeaderRef<'_>]) {
-        if let Err(status) =
-            hostcalls::set_map_bytes(MapType::HttpResponseHeaders, headers.to_vec())
-        {
-            log::warn!("iis-rewrite: setting the response headers failed: {status:?}");
-        }
     }
 
     fn set_response_header(&self, name: &str, value: Option<&str>) {
