@@ -7,4 +7,5 @@
 
 pub(crate) mod conditions;
 pub mod inbound;
+pub mod limits;
 pub mod outbound;
