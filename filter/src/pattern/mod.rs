@@ -15,7 +15,8 @@ mod literals;
 mod syntax;
 mod translate;
 
-pub use backtrack::{exhausted_count, STEP_BUDGET};
+use backtrack::request_budget_spent;
+pub use backtrack::{exhausted_count, RequestBudget, REQUEST_STEP_BUDGET, STEP_BUDGET};
 pub use syntax::{PatternError, Spans};
 
 use backtrack::{Outcome, Program};
@@ -307,6 +308,14 @@ impl Pattern {
             Matcher::Backtrack(program) => match program.find(input, spans) {
                 Outcome::Match => true,
                 Outcome::NoMatch => false,
+                Outcome::Exhausted if request_budget_spent() => {
+                    log::debug!(
+                        "iis-rewrite: pattern \"{}\" not run: the request spent its {} backtracking steps; counted as no match",
+                        self.source,
+                        REQUEST_STEP_BUDGET
+                    );
+                    false
+                }
                 Outcome::Exhausted => {
                     log::debug!(
                         "iis-rewrite: pattern \"{}\" ran out of its {} step budget on a {}-byte input; counted as no match",

@@ -21,7 +21,7 @@ use crate::engine::server_vars::{ServerVar, SetTarget};
 use crate::engine::template::{Expand, Template};
 use crate::engine::trace::{RequestTrace, RuleTrace};
 use crate::engine::url::{self, PathError};
-use crate::pattern::Spans;
+use crate::pattern::{RequestBudget, Spans};
 
 /// Per-request evaluation state.
 struct Eval<'a> {
@@ -787,6 +787,8 @@ impl Engine {
     }
 
     fn evaluate(&self, req: &dyn RequestFacts, mut trace: Option<&mut RequestTrace>) -> Decision {
+        // One backtracking budget for every pattern this request runs.
+        let _budget = RequestBudget::start();
         let raw_owned = req.header(":path").unwrap_or(Cow::Borrowed(b"/"));
         let raw: &[u8] = &raw_owned;
         let (raw_path, raw_query) = match raw.iter().position(|b| *b == b'?') {
@@ -1257,5 +1259,35 @@ mod tests {
             let d = e.inbound(&StaticRequest::get("h", &format!("/{prefix}/short")));
             assert!(!is_limit_refusal(&d), "{prefix}: {:?}", d.outcome);
         }
+    }
+
+    #[test]
+    fn backtracking_conditions_share_one_budget_per_request() {
+        // Two catastrophic conditions (negated: an exhausted match counts as no match, so they
+        // hold) spend the request's budget; the third, cheap one then cannot run.
+        let slow = r#"{"input":"{R:1}","pattern":"^(a+)+\\1$","negate":true}"#;
+        let e = engine(&format!(
+            r#"{{"rules":[{{"name":"r","match":{{"url":"^x/(.*)"}},
+              "conditions":{{"items":[{slow},{slow},
+                {{"input":"{{HTTP_X_PAIR}}","pattern":"^(a)\\1$"}}]}},
+              "action":{{"type":"CustomResponse","statusCode":403}}}}]}}"#
+        ));
+        let req = |path: &str| StaticRequest::get("h", path).with_header("x-pair", "aa");
+        let d = e.inbound(&req("/x/abc"));
+        assert!(
+            matches!(d.outcome, Outcome::CustomResponse { .. }),
+            "{:?}",
+            d.outcome
+        );
+        let hostile = format!("/x/{}b", "a".repeat(40));
+        let d = e.inbound(&req(&hostile));
+        assert_eq!(d.outcome, Outcome::Continue);
+        // The next request has a budget of its own.
+        let d = e.inbound(&req("/x/abc"));
+        assert!(
+            matches!(d.outcome, Outcome::CustomResponse { .. }),
+            "{:?}",
+            d.outcome
+        );
     }
 }

@@ -26,7 +26,7 @@ use crate::engine::server_vars::ServerVar;
 use crate::engine::template::Expand;
 use crate::engine::trace::RuleTrace;
 use crate::engine::url;
-use crate::pattern::Spans;
+use crate::pattern::{RequestBudget, Spans};
 
 /// One response's evaluation state.
 struct OutEval<'a> {
@@ -205,6 +205,7 @@ impl Engine {
         origin: Option<&ClientOrigin>,
         mut trace: Option<&mut Vec<RuleTrace>>,
     ) -> Vec<HeaderEdit> {
+        let _budget = RequestBudget::start();
         let mut ev = OutEval {
             engine: self,
             resp,
