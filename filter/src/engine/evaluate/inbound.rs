@@ -1160,7 +1160,7 @@ mod tests {
         }
     }
 
-    /// Five `<set>`s, each `copies` copies of the previous value, the first from `{R:1}`.
+    /// `levels` chained `<set>`s, each `copies` copies of the previous value, the first of `{R:1}`.
     fn amplifying(copies: usize, levels: usize) -> Engine {
         let mut sets = Vec::new();
         let mut prev = "{R:1}".to_string();
