@@ -366,7 +366,17 @@ impl Compiler<'_> {
                     )
                 });
             let unconditional = rule.conditions.as_ref().is_none_or(|c| c.items.is_empty());
-            if catch_all.is_none() && stops && unconditional && matches_everything(rule) {
+            // A rule of a directory catches only the URLs under it.
+            let site_wide = matches!(
+                rule.directory.as_deref().map(Directory::parse),
+                None | Some(Ok(None))
+            );
+            if catch_all.is_none()
+                && stops
+                && unconditional
+                && site_wide
+                && matches_everything(rule)
+            {
                 catch_all = Some(rule.name.as_str());
             }
             if let Some(r) = self.rule(
