@@ -2,10 +2,12 @@
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 
 use iis_rewrite_filter::decision::{Decision, HeaderEdit, Outcome};
+use iis_rewrite_filter::engine::BodySkip;
 use iis_rewrite_filter::trace::{RequestTrace, RuleTrace};
-use iis_rewrite_filter::{Property, StaticRequest};
+use iis_rewrite_filter::{Engine, Property, StaticRequest, StaticResponse};
 use serde::Serialize;
 
 /// The request target given with `--url`.
@@ -176,12 +178,15 @@ pub fn build_request(spec: &RequestSpec) -> StaticRequest {
 pub struct Explained<'a> {
     pub rules: &'a [RuleTrace],
     pub decision: &'a Decision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<&'a BodyOutcome>,
 }
 
-pub fn to_json(trace: &RequestTrace, decision: &Decision) -> String {
+pub fn to_json(trace: &RequestTrace, decision: &Decision, body: Option<&BodyOutcome>) -> String {
     let e = Explained {
         rules: &trace.rules,
         decision,
+        body,
     };
     serde_json::to_string_pretty(&e).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
@@ -338,6 +343,105 @@ fn headers_text(out: &mut String, title: &str, edits: &[HeaderEdit]) {
             Some(v) => writeln!(out, "  {}: {v}", e.name),
             None => writeln!(out, "  {} (removed)", e.name),
         };
+    }
+}
+
+/// A sample response for `--body`: what the body rules would do to it.
+pub struct BodySpec {
+    pub status: u16,
+    /// Response headers (lowercase names); `content-type` defaults to HTML in UTF-8.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What the body rules do to a sample body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BodyOutcome {
+    /// The body rules of the configuration, in order.
+    pub rules: Vec<String>,
+    /// Why the body passes unchanged, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<String>,
+    /// The rewritten body (lossy UTF-8 for display).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    pub bytes_in: usize,
+    pub bytes_out: usize,
+}
+
+/// Runs the body rules over `spec` as the response to the request that made `decision`.
+pub fn explain_body(engine: &Rc<Engine>, decision: &Decision, spec: &BodySpec) -> BodyOutcome {
+    let mut response = StaticResponse::new(spec.status);
+    if !spec.headers.iter().any(|(n, _)| n == "content-type") {
+        response = response.with_header("content-type", "text/html; charset=utf-8");
+    }
+    for (name, value) in &spec.headers {
+        response = response.with_header(name, value);
+    }
+    let rules: Vec<String> = engine.body_rule_names().map(str::to_string).collect();
+    let result = engine.rewrite_whole_body(&response, &decision.outbound_snapshot, &spec.body);
+    let (unchanged, body) = match result {
+        Err(_) if rules.is_empty() => (Some("the configuration has no body rules".into()), None),
+        Err(BodySkip::NotApplicable) => (
+            Some(
+                "no body rule applies (preConditions, status, or a content type that is not text)"
+                    .into(),
+            ),
+            None,
+        ),
+        Err(BodySkip::Encoded) => (
+            Some(
+                "the body is encoded (Content-Encoding); Envoy's decompressor decodes it first"
+                    .into(),
+            ),
+            None,
+        ),
+        Err(BodySkip::Charset) => (
+            Some("its charset is neither UTF-8 nor a single-byte set".into()),
+            None,
+        ),
+        Ok(out) => (None, Some(out)),
+    };
+    BodyOutcome {
+        rules,
+        unchanged,
+        bytes_in: spec.body.len(),
+        bytes_out: body.as_ref().map_or(spec.body.len(), Vec::len),
+        body: body.map(|b| String::from_utf8_lossy(&b).into_owned()),
+    }
+}
+
+/// The human form of [`explain_body`].
+pub fn body_text(outcome: &BodyOutcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "response body ({} bytes):", outcome.bytes_in);
+    let _ = writeln!(out, "  body rules: {}", names_or_none(&outcome.rules));
+    match (&outcome.unchanged, &outcome.body) {
+        (Some(why), _) => {
+            let _ = writeln!(out, "  passes unchanged: {why}");
+        }
+        (None, Some(body)) => {
+            let _ = writeln!(out, "  rewritten to {} bytes:", outcome.bytes_out);
+            out.push_str(body);
+            if !body.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        (None, None) => {}
+    }
+    out
+}
+
+fn names_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

@@ -677,3 +677,33 @@ fn back_references_and_inner_look_aheads_warn_about_the_backtracking_matcher() {
         w[1]
     );
 }
+
+// Rules on the response body: the same located errors as header rules.
+broken!(
+    body_rule_invalid_pattern,
+    "body-rule-invalid-pattern.config",
+    7,
+    40,
+    "outbound rule \"Fix links\" <match> attribute pattern: invalid pattern \"^/(app/(.*)\""
+);
+broken!(
+    body_rule_unbalanced_template,
+    "body-rule-unbalanced-template.config",
+    8,
+    34,
+    "outbound rule \"Footer\" <action> attribute value: \"Served by {R:1\": unbalanced \"{\""
+);
+broken!(
+    body_rule_unknown_custom_tags,
+    "body-rule-unknown-custom-tags.config",
+    12,
+    44,
+    "outbound rule \"Posters\" <match> attribute customTags: unknown value \"Medias\""
+);
+broken!(
+    body_rule_unknown_tag_flag,
+    "body-rule-unknown-tag-flag.config",
+    7,
+    18,
+    "outbound rule \"Links\" <match> attribute filterByTags: unknown value \"Anchor\""
+);

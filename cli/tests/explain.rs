@@ -354,3 +354,39 @@ fn bad_request_arguments_are_usage_errors() {
         assert!(r.stdout.is_empty());
     }
 }
+
+#[test]
+fn body_shows_what_the_walkthrough_rule_does_to_a_page() {
+    let dir = common::scratch("explain-body");
+    let page = dir.join("page.html");
+    std::fs::write(
+        &page,
+        "<a href=\"/default.aspx?id=1\">link</a> <img src=\"/logo.png\">",
+    )
+    .unwrap();
+    let page = page.to_str().unwrap();
+    let config = "ms-reverse-proxy-walkthrough.config";
+    let v = explain(config, &["--url", "/payroll/default.aspx", "--body", page]);
+    assert_eq!(v["body"]["rules"], json!(["Add application prefix"]));
+    // Only A is filtered; the folder comes from the condition on {URL}.
+    assert_eq!(
+        v["body"]["body"],
+        "<a href=\"/payroll/default.aspx?id=1\">link</a> <img src=\"/logo.png\">"
+    );
+    let v = explain(
+        config,
+        &[
+            "--url",
+            "/payroll/logo.png",
+            "--body",
+            page,
+            "--response-header",
+            "Content-Type: image/png",
+        ],
+    );
+    assert!(v["body"]["unchanged"]
+        .as_str()
+        .unwrap()
+        .contains("no body rule applies"));
+    assert!(v["body"].get("body").is_none());
+}

@@ -26,13 +26,23 @@ pub struct ExplainArgs {
     /// Client address: an IP, optionally with :port (default 127.0.0.1:50000).
     #[arg(long, value_name = "IP", value_parser = explain::parse_remote)]
     pub remote_addr: Option<String>,
-    /// Print one JSON object {"rules": [...], "decision": {...}}.
+    /// Print one JSON object {"rules": [...], "decision": {...}} (and "body" with --body).
     #[arg(long)]
     pub json: bool,
     /// With --applicationhost: the site whose rules run (default: the site whose bindings take
     /// the URL's host and port).
     #[arg(long, value_name = "NAME", requires = "applicationhost")]
     pub site: Option<String>,
+    /// A sample response body: show what the body rules would do to it.
+    #[arg(long, value_name = "FILE")]
+    pub body: Option<std::path::PathBuf>,
+    /// A header of that sample response, 'Name: value' (repeatable; Content-Type defaults to
+    /// text/html; charset=utf-8).
+    #[arg(long = "response-header", value_name = "'Name: value'", value_parser = explain::parse_header)]
+    pub response_headers: Vec<(String, String)>,
+    /// The status of that sample response.
+    #[arg(long, value_name = "CODE", default_value_t = 200)]
+    pub status: u16,
 }
 
 /// The trace of the rules as text, or as one JSON object with --json.
@@ -46,7 +56,24 @@ pub fn run(args: ExplainArgs) -> u8 {
         remote_addr,
         json,
         site,
+        body,
+        response_headers,
+        status,
     } = args;
+    let body = match body
+        .map(|path| std::fs::read(&path).map_err(|e| (path, e)))
+        .transpose()
+    {
+        Ok(body) => body.map(|body| explain::BodySpec {
+            status,
+            headers: response_headers,
+            body,
+        }),
+        Err((path, e)) => {
+            eprintln!("iis-rewrite: cannot read {}: {e}", path.display());
+            return 1;
+        }
+    };
     let spec = RequestSpec {
         target: url,
         method,
@@ -82,7 +109,7 @@ pub fn run(args: ExplainArgs) -> u8 {
                     if !json {
                         println!("site {}", crate::diag::quote(&s.def.name));
                     }
-                    explain_with(engine, &s.config, &spec, json)
+                    explain_with(engine, &s.config, &spec, body.as_ref(), json)
                 }
                 None => 1,
             },
@@ -92,33 +119,45 @@ pub fn run(args: ExplainArgs) -> u8 {
             }
         };
     }
-    let loaded = load_and_report(&input);
-    let (Some(engine), Some(config)) = (loaded.engine.as_ref(), loaded.config.as_ref()) else {
-        return 1;
-    };
+    let mut loaded = load_and_report(&input);
     if loaded.has_errors() {
         return 1;
     }
-    explain_with(engine, config, &spec, json)
+    let (Some(engine), Some(config)) = (loaded.engine.take(), loaded.config.as_ref()) else {
+        return 1;
+    };
+    explain_with(
+        &std::rc::Rc::new(engine),
+        config,
+        &spec,
+        body.as_ref(),
+        json,
+    )
 }
 
 /// Evaluates the request and writes the trace.
 fn explain_with(
-    engine: &iis_rewrite_filter::Engine,
+    engine: &std::rc::Rc<iis_rewrite_filter::Engine>,
     config: &iis_rewrite_filter::FilterConfig,
     spec: &RequestSpec,
+    body: Option<&explain::BodySpec>,
     json: bool,
 ) -> u8 {
     let request = explain::build_request(spec);
     let mut trace = iis_rewrite_filter::trace::RequestTrace::default();
     let mut decision = engine.inbound_traced(&request, &mut trace);
     secrets::mask_decision(config, &mut decision);
+    let body = body.map(|spec| explain::explain_body(engine, &decision, spec));
     let out = if json {
-        let mut s = explain::to_json(&trace, &decision);
+        let mut s = explain::to_json(&trace, &decision, body.as_ref());
         s.push('\n');
         s
     } else {
-        explain::to_text(spec, &trace, &decision)
+        let mut s = explain::to_text(spec, &trace, &decision);
+        if let Some(body) = &body {
+            s.push_str(&explain::body_text(body));
+        }
+        s
     };
     write_output(None, &out)
 }

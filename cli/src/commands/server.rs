@@ -52,7 +52,7 @@ pub struct LoadedSite {
     /// IIS site names are case-insensitive).
     pub rule_set: String,
     pub config: FilterConfig,
-    pub engine: Option<Engine>,
+    pub engine: Option<std::rc::Rc<Engine>>,
     pub errors: usize,
     pub locations: Vec<Pos>,
     pub web_config: WebConfigLookup,
@@ -146,7 +146,7 @@ pub fn load_server(path: &Path, input: &ServerInput) -> LoadedServer {
             rule_set: site.def.name.to_ascii_lowercase(),
             def: site.def,
             config: site.imported.config,
-            engine,
+            engine: engine.map(std::rc::Rc::new),
             errors,
             locations: site.locations,
             web_config: site.web_config,

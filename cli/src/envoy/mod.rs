@@ -12,6 +12,7 @@
 //! [`render`] writes it.
 
 pub mod clusters;
+pub mod compression;
 pub mod farms;
 pub mod listener;
 pub mod sites;
@@ -254,6 +255,10 @@ pub fn bootstrap(
             opts,
             Some((cert.as_str(), key.as_str())),
         ));
+    }
+
+    if engine.has_body_rules() {
+        compression::add_to_listeners(&mut listeners);
     }
 
     let mut doc = Y::map();

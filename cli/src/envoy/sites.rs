@@ -217,7 +217,7 @@ pub fn rule_sets_json(
     Ok(out)
 }
 
-fn child_mut<'a>(y: &'a mut Y, key: &str) -> Option<&'a mut Y> {
+pub(super) fn child_mut<'a>(y: &'a mut Y, key: &str) -> Option<&'a mut Y> {
     match y {
         Y::Map(entries) => entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
         _ => None,

@@ -13,7 +13,7 @@
 //!
 //! Deliberate limits: `<location path="…">` wrappers are read only for the site itself (`path`
 //! empty or `.`; the `<location path="." inheritInChildApplications="false">` form ASP.NET Core
-//! publishes); others are reported as not imported. `<customTags>`, `<redirectHeaders>`,
+//! publishes); others are reported as not imported. `<redirectHeaders>`,
 //! `<providers>` and ARR settings neither the filter nor Envoy has a use for are accepted with a
 //! warning. Other IIS modules' elements (`<caching>`, `<handlers>`, …) are ignored.
 //!
@@ -25,8 +25,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use iis_rewrite_filter::config::{
-    CustomHeader, InboundRule, OutboundRule, OutboundRules, PreCondition, ProxySettings,
-    RewriteMap, WebFarm,
+    CustomHeader, CustomTags, InboundRule, OutboundRule, OutboundRules, PreCondition,
+    ProxySettings, RewriteMap, WebFarm,
 };
 use iis_rewrite_filter::FilterConfig;
 use roxmltree::{Document, Node, ParsingOptions};
@@ -84,6 +84,7 @@ impl<'f> Importer<'f> {
             global_rules: Coll::new("global rule", false),
             outbound: Coll::new("outbound rule", false),
             pre_conditions: Coll::new("preCondition", false),
+            custom_tags: Coll::new("customTags", false),
             maps: Coll::new("rewriteMap", false),
             allowed: None,
             headers: Coll::new("customHeader", false),
@@ -115,6 +116,7 @@ struct Importer<'f> {
     global_rules: Coll<InboundRule>,
     outbound: Coll<OutboundRule>,
     pre_conditions: Coll<PreCondition>,
+    custom_tags: Coll<CustomTags>,
     maps: Coll<RewriteMap>,
     allowed: Option<Coll<()>>,
     headers: Coll<CustomHeader>,
@@ -354,6 +356,9 @@ impl Importer<'_> {
         outbound.pre_conditions = self
             .pre_conditions
             .into_values("outboundRules/preConditions", &mut record);
+        outbound.custom_tags = self
+            .custom_tags
+            .into_values("outboundRules/customTags", &mut record);
         if self.saw_outbound && (!outbound.rules.is_empty() || !outbound.pre_conditions.is_empty())
         {
             config.outbound_rules = Some(outbound);
@@ -378,6 +383,7 @@ impl Importer<'_> {
             ("outboundRules", "outboundRules"),
             ("outboundRules/rules", "outboundRules"),
             ("outboundRules/preConditions", "outboundRules"),
+            ("outboundRules/customTags", "outboundRules"),
             ("rewriteMaps", "rewriteMaps"),
             ("allowedServerVariables", "allowedServerVariables"),
             ("customHeaders", "httpProtocol"),

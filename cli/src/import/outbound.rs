@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use iis_rewrite_filter::config::{OutboundAction, OutboundMatch, OutboundRule, PreCondition};
+use iis_rewrite_filter::config::{
+    CustomTag, CustomTags, OutboundAction, OutboundMatch, OutboundRule, PreCondition,
+};
 use roxmltree::Node;
 
 use crate::diag::Pos;
@@ -202,18 +204,51 @@ impl Importer<'_> {
         self.pre_conditions = coll;
     }
 
-    /// `<customTags>` only serve `filterByTags` body rewriting, which the filter refuses.
+    /// `<customTags>`: named `<tags>` collections of `<tag name=… attribute=…/>` that body rules
+    /// with `filterByTags="CustomTags"` rewrite.
     pub(super) fn custom_tags(&mut self, d: &Doc<'_, '_>, node: Node<'_, '_>) {
-        let has_tags = node
-            .children()
-            .any(|c| c.is_element() && c.tag_name().name() == "tags");
-        if has_tags {
-            let pos = d.node_pos(node);
-            self.warn(
-                pos,
-                "<customTags> is not imported: response body rewriting (filterByTags) is not \
-                 supported",
-            );
+        let tag = "<customTags>";
+        let a = self.attrs(d, node, tag, &[]);
+        self.custom_tags.pos.get_or_insert(a.elem);
+        let mut coll = std::mem::replace(&mut self.custom_tags, Coll::new("customTags", false));
+        for child in self.elements(d, node, tag) {
+            if !self.entry_child(d, child, &mut coll, "name", "tags", tag) {
+                continue;
+            }
+            let t = self.attrs(d, child, "<customTags> <tags>", &["name"]);
+            let name = self
+                .key_attr(&t, "name", "<customTags> <tags>")
+                .unwrap_or_default();
+            let what = format!("customTags \"{name}\"");
+            let mut spans = Spans::new();
+            t.spans_into(&mut spans, "");
+            let mut tags = CustomTags {
+                name: name.clone(),
+                tags: Vec::new(),
+            };
+            for pair in self.elements(d, child, &what) {
+                if pair.tag_name().name() != "tag" {
+                    self.unknown_element(d, pair, &what, &["tag"]);
+                    continue;
+                }
+                let w = format!("{what} <tag>");
+                let p = self.attrs(d, pair, &w, &["name", "attribute"]);
+                p.spans_into(&mut spans, &format!("tags/{}", tags.tags.len()));
+                let tag_name = self.key_attr(&p, "name", &w);
+                let attribute = self.key_attr(&p, "attribute", &w);
+                if let (Some(name), Some(attribute)) = (tag_name, attribute) {
+                    tags.tags.push(CustomTag { name, attribute });
+                }
+                self.no_children(d, pair, &w);
+            }
+            let entry = Entry {
+                key: name,
+                key_pos: t.pos("name"),
+                value: tags,
+                spans,
+            };
+            Self::add_entry(&mut coll, entry, &mut self.diags, self.files);
         }
+        self.custom_tags = coll;
     }
 }

@@ -136,4 +136,20 @@ pub const FIXTURES: &[(&str, &str)] = &[
         "0 rules, 3 global rules, 0 outbound rules, 0 preConditions, 0 rewrite maps, 3 server \
          farms (6 servers)",
     ),
+    (
+        "ms-reverse-proxy-walkthrough.config",
+        "2 rules, 1 outbound rule, 1 preCondition, 0 rewrite maps",
+    ),
+    (
+        "ms-outbound-clean-urls.config",
+        "1 rule, 1 outbound rule, 1 preCondition, 0 rewrite maps",
+    ),
+    (
+        "arr-app-under-prefix.config",
+        "1 rule, 4 outbound rules, 1 preCondition, 0 rewrite maps",
+    ),
+    (
+        "azure-reverse-proxy-extension.config",
+        "2 rules, 1 outbound rule, 1 preCondition, 0 rewrite maps",
+    ),
 ];

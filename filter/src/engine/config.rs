@@ -221,7 +221,8 @@ pub struct RewriteMapEntry {
     pub value: String,
 }
 
-/// `<outboundRules>`: header rules and the preConditions they name.
+/// `<outboundRules>`: header and body rules, the preConditions and the `<customTags>`
+/// collections they name.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[cfg_attr(
     feature = "serde",
@@ -233,6 +234,34 @@ pub struct OutboundRules {
     pub rules: Vec<OutboundRule>,
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
     pub pre_conditions: Vec<PreCondition>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
+    pub custom_tags: Vec<CustomTags>,
+}
+
+/// `<customTags><tags name=…>`: the (tag, attribute) pairs a body rule with
+/// `filterByTags="CustomTags" customTags=NAME` rewrites besides the built-in ones.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "camelCase")
+)]
+pub struct CustomTags {
+    pub name: String,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
+    pub tags: Vec<CustomTag>,
+}
+
+/// `<tag name=… attribute=…/>` of a `<customTags><tags>` collection.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "camelCase")
+)]
+pub struct CustomTag {
+    pub name: String,
+    pub attribute: String,
 }
 
 /// One outbound `<rule>`.
@@ -263,8 +292,9 @@ pub struct OutboundRule {
     pub action: Option<OutboundAction>,
 }
 
-/// Outbound `<match serverVariable=… pattern=… …/>`. Only header (serverVariable) rules run in
-/// the filter; `filterByTags` (body rewriting) is refused by `compile`.
+/// Outbound `<match serverVariable=… | filterByTags=… customTags=… pattern=… …/>`: a rule with
+/// `serverVariable` rewrites a response header; one without rewrites the response body (the URL
+/// attributes of the tags `filterByTags` names, or, without it, the body text).
 #[derive(Debug, Clone, Default, PartialEq)]
 #[cfg_attr(
     feature = "serde",

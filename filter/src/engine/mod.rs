@@ -29,5 +29,7 @@ pub(crate) mod rule_index;
 
 pub(crate) mod compile;
 pub(crate) mod evaluate;
+pub use evaluate::body::{BodyDecision, BodyRewrite, BodySkip};
+pub use evaluate::outbound::set_cookie_for_client;
 
 pub mod plugin;

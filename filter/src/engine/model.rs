@@ -47,10 +47,40 @@ pub(crate) struct CompiledOutboundRule {
     pub captures_read: bool,
 }
 
+/// What a body rule rewrites.
+#[derive(Debug)]
+pub(crate) enum BodyTarget {
+    /// `filterByTags`: the URL attributes of these tags, one value at a time.
+    Tags(crate::engine::body::TagSet),
+    /// Neither `serverVariable` nor `filterByTags`: matches in the body text; `occurrences`
+    /// limits how many are replaced (0 = all).
+    Text { occurrences: u64 },
+}
+
+/// An outbound rule without `serverVariable`: it rewrites the response body.
+#[derive(Debug)]
+pub(crate) struct CompiledBodyRule {
+    pub name: String,
+    pub stop: bool,
+    pub pre_condition: Option<usize>,
+    pub target: BodyTarget,
+    pub pattern: Pattern,
+    pub negate: bool,
+    pub conditions: CompiledConditions,
+    pub action: OutboundAction,
+    /// Some template of the rule reads `{R:n}`: the pattern's captures must be computed.
+    pub captures_read: bool,
+}
+
 /// The compiled response side of a configuration.
 #[derive(Debug, Default)]
 pub(crate) struct Outbound {
     pub rules: Vec<CompiledOutboundRule>,
+    /// Rules on the response body, in configuration order.
+    pub body_rules: Vec<CompiledBodyRule>,
+    /// Response headers (lowercase, `:status` included) that body rules read while the body
+    /// streams: their values are frozen in the response-headers phase.
+    pub body_reads: Vec<String>,
     pub pre_conditions: Vec<CompiledPreCondition>,
     /// (lowercase name, value) after `<clear/>`/`<remove/>`.
     pub custom_headers: Vec<(String, String)>,

@@ -3,6 +3,8 @@
 //! tests against `recording`'s host; `proxy_wasm` (wasm32 only) implements `Host` with one
 //! proxy-wasm call per method and registers the root and HTTP contexts.
 
+pub mod body;
+pub mod set_cookie;
 pub mod stream;
 
 #[cfg(test)]
@@ -24,11 +26,21 @@ pub trait Host {
     fn response_headers(&self) -> Vec<(String, Vec<u8>)>;
     /// `None` removes the header.
     fn set_response_header(&self, name: &str, value: Option<&str>);
+    /// Adds one more value of a header that may repeat (`Set-Cookie`).
+    fn add_response_header(&self, name: &str, value: &[u8]);
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
     /// Resets the stream: no response at all (AbortRequest).
     fn reset_stream(&self);
     /// Adds one to a counter defined at configure time.
     fn increment_counter(&self, id: u32);
+
+    // Response bodies (`body`): only called for responses the body rules rewrite.
+    /// `size` bytes from `start` of the response body chunk Envoy holds now.
+    fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>>;
+    /// Replaces the first `size` bytes of the chunk Envoy holds (all of it) by `bytes`.
+    fn replace_response_body(&self, size: usize, bytes: &[u8]);
+    /// Counts what happened to a response body.
+    fn body_event(&self, event: body::BodyEvent);
 }
 
 /// Counter ids of one rule set, defined by the glue at configure time

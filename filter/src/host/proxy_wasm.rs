@@ -15,6 +15,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
 use crate::engine::plugin::{metric_names, Plugin};
+use crate::host::body::BodyEvent;
 use crate::host::stream::Stream;
 use crate::host::{Host, SetMetrics, Verdict};
 
@@ -82,6 +83,20 @@ fn report_exhausted() {
     }
 }
 
+/// The body counters' ids, in [`BodyEvent::ALL`] order (defined with each configuration).
+static BODY_METRICS: [AtomicU32; 4] = [
+    AtomicU32::new(NO_COUNTER),
+    AtomicU32::new(NO_COUNTER),
+    AtomicU32::new(NO_COUNTER),
+    AtomicU32::new(NO_COUNTER),
+];
+
+fn define_body_metrics() {
+    for (slot, event) in BODY_METRICS.iter().zip(BodyEvent::ALL) {
+        slot.store(counter(event.metric_name()), Ordering::Relaxed);
+    }
+}
+
 /// Defines the counters of every rule set (once per configuration).
 fn define_metrics(plugin: &Plugin) -> Vec<SetMetrics> {
     plugin
@@ -138,6 +153,7 @@ impl RootContext for Root {
                     counter(metric_names::BACKTRACK_EXHAUSTED),
                     Ordering::Relaxed,
                 );
+                define_body_metrics();
                 self.metrics = Some(Rc::new(define_metrics(&plugin)));
                 self.plugin = Some(Rc::new(plugin));
                 true
@@ -213,6 +229,14 @@ impl Host for ProxyWasmHost {
         }
     }
 
+    fn add_response_header(&self, name: &str, value: &[u8]) {
+        if let Err(status) =
+            hostcalls::add_map_value_bytes(MapType::HttpResponseHeaders, name, value)
+        {
+            log::warn!("iis-rewrite: adding response header {name} failed: {status:?}");
+        }
+    }
+
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
         let body = (!body.is_empty()).then_some(body);
         if let Err(s) = hostcalls::send_http_response(status, headers.to_vec(), body) {
@@ -229,6 +253,25 @@ impl Host for ProxyWasmHost {
     fn increment_counter(&self, id: u32) {
         if id != NO_COUNTER {
             let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::HttpResponseBody, start, size)
+            .ok()
+            .map(Option::unwrap_or_default)
+    }
+
+    fn replace_response_body(&self, size: usize, bytes: &[u8]) {
+        if let Err(s) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, bytes) {
+            log::warn!("iis-rewrite: replacing the response body failed: {s:?}");
+        }
+    }
+
+    fn body_event(&self, event: BodyEvent) {
+        let index = BodyEvent::ALL.iter().position(|e| *e == event);
+        if let Some(slot) = index.and_then(|i| BODY_METRICS.get(i)) {
+            self.increment_counter(slot.load(Ordering::Relaxed));
         }
     }
 }
@@ -265,6 +308,21 @@ impl HttpContext for Http {
         if let Some(stream) = &mut self.stream {
             stream.on_response_headers(&ProxyWasmHost);
             report_exhausted();
+        }
+        Action::Continue
+    }
+
+    // Body rules (host::body): each chunk is rewritten as it passes, never held in Envoy.
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(stream) = &mut self.stream {
+            stream.on_response_body(&ProxyWasmHost, body_size, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        if let Some(stream) = &mut self.stream {
+            stream.on_response_trailers(&ProxyWasmHost);
         }
         Action::Continue
     }

@@ -20,6 +20,10 @@ pub struct RecordingHost {
     pub calls: RefCell<Vec<String>>,
     pub sent: RefCell<Option<Sent>>,
     pub reset: RefCell<bool>,
+    /// The response body chunk Envoy holds now.
+    pub body: RefCell<Vec<u8>>,
+    /// Reading the body chunk fails.
+    pub unreadable_body: RefCell<bool>,
 }
 
 impl RecordingHost {
@@ -107,6 +111,14 @@ impl Host for RecordingHost {
             .push(format!("set_response_header {name}"));
         set(&self.response, name, value);
     }
+    fn add_response_header(&self, name: &str, value: &[u8]) {
+        self.calls
+            .borrow_mut()
+            .push(format!("add_response_header {name}"));
+        self.response
+            .borrow_mut()
+            .push((name.to_string(), value.to_vec()));
+    }
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
         self.calls
             .borrow_mut()
@@ -128,6 +140,27 @@ impl Host for RecordingHost {
         self.calls
             .borrow_mut()
             .push(format!("increment_counter {id}"));
+    }
+    fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
+        self.calls
+            .borrow_mut()
+            .push(format!("get_response_body {start} {size}"));
+        let body = self.body.borrow();
+        let end = (start + size).min(body.len());
+        (!*self.unreadable_body.borrow()).then(|| body[start.min(end)..end].to_vec())
+    }
+    fn replace_response_body(&self, size: usize, bytes: &[u8]) {
+        self.calls
+            .borrow_mut()
+            .push(format!("set_response_body {size}"));
+        let mut body = self.body.borrow_mut();
+        let size = size.min(body.len());
+        body.splice(..size, bytes.iter().copied());
+    }
+    fn body_event(&self, event: body::BodyEvent) {
+        self.calls
+            .borrow_mut()
+            .push(format!("body_event {event:?}"));
     }
 }
 

@@ -17,6 +17,8 @@ use crate::engine::model::Engine;
 use crate::engine::plugin::{metric_names, Plugin, METADATA_KEY, METADATA_NAMESPACE};
 use crate::engine::request::{Property, RequestFacts};
 use crate::engine::response::ResponseFacts;
+use crate::host::body::{self, ResponseBody};
+use crate::host::set_cookie;
 use crate::host::{Host, SetMetrics, Verdict};
 /// The property path of a request fact.
 fn property_path(p: Property) -> &'static [&'static str] {
@@ -192,6 +194,8 @@ pub struct Stream {
     local_reply: bool,
     /// The request went to an upstream through ARR proxying.
     proxied: bool,
+    /// The body rewrite of this response, when body rules apply to it (`host::body`).
+    body: Option<ResponseBody>,
 }
 
 impl Stream {
@@ -212,6 +216,7 @@ impl Stream {
             origin: None,
             local_reply: false,
             proxied: false,
+            body: None,
         }
     }
 
@@ -393,7 +398,28 @@ impl Stream {
         for e in &edits {
             host.set_response_header(&e.name, e.value.as_deref());
         }
+        if let (true, Some(origin)) = (self.proxied, &self.origin) {
+            set_cookie::reverse_rewrite(host, &response, origin);
+        }
+        if !self.local_reply {
+            self.body = body::decide(&engine, host, &response, &self.snapshot, &edits);
+        }
         Verdict::Continue
+    }
+
+    /// A chunk of the response body: rewritten when body rules apply to this response, else
+    /// left alone without a host call.
+    pub fn on_response_body(&mut self, host: &dyn Host, size: usize, end_of_stream: bool) {
+        if let Some(body) = &mut self.body {
+            body.on_chunk(host, size, end_of_stream);
+        }
+    }
+
+    /// The response trailers: the end of a body that was being rewritten.
+    pub fn on_response_trailers(&mut self, host: &dyn Host) {
+        if let Some(body) = &mut self.body {
+            body.on_trailers(host);
+        }
     }
 }
 

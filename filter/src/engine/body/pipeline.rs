@@ -16,6 +16,9 @@ pub trait BodyStage {
     fn finish(&mut self, out: &mut Vec<u8>);
     /// Bytes held back between chunks.
     fn held_bytes(&self) -> usize;
+    /// Writes out what is held only for look-ahead (a text window), keeping the state a tag
+    /// needs; the body goes on afterwards, as after a [`BodyPipeline::soft_flush`].
+    fn soft_flush(&mut self, out: &mut Vec<u8>);
 }
 
 impl<R: AttributeRewrite> BodyStage for TagRewriter<R> {
@@ -28,6 +31,9 @@ impl<R: AttributeRewrite> BodyStage for TagRewriter<R> {
     fn held_bytes(&self) -> usize {
         TagRewriter::held_bytes(self)
     }
+    fn soft_flush(&mut self, _out: &mut Vec<u8>) {
+        // A held tag stays held: it is bounded and needed to rewrite the tag whole.
+    }
 }
 
 impl<R: TextRewrite> BodyStage for TextRewriter<R> {
@@ -39,6 +45,9 @@ impl<R: TextRewrite> BodyStage for TextRewriter<R> {
     }
     fn held_bytes(&self) -> usize {
         TextRewriter::held_bytes(self)
+    }
+    fn soft_flush(&mut self, out: &mut Vec<u8>) {
+        TextRewriter::finish(self, out);
     }
 }
 
@@ -69,11 +78,18 @@ impl<'r> BodyPipeline<'r> {
     }
 
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        self.run(chunk, out, false);
+        self.run(chunk, out, Flush::No);
     }
 
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        self.run(&[], out, true);
+        self.run(&[], out, Flush::End);
+    }
+
+    /// Writes out the text windows as if the body ended here, and goes on: a text match that
+    /// would span this point is not found (a held tag stays held). Lets a caller that must
+    /// bound what it keeps give up look-ahead at a point of its choosing.
+    pub fn soft_flush(&mut self, out: &mut Vec<u8>) {
+        self.run(&[], out, Flush::Soft);
     }
 
     /// Bytes held back by all stages together.
@@ -81,7 +97,7 @@ impl<'r> BodyPipeline<'r> {
         self.stages.iter().map(|s| s.held_bytes()).sum()
     }
 
-    fn run(&mut self, chunk: &[u8], out: &mut Vec<u8>, at_end: bool) {
+    fn run(&mut self, chunk: &[u8], out: &mut Vec<u8>, flush: Flush) {
         let Some((last, first)) = self.stages.split_last_mut() else {
             out.extend_from_slice(chunk);
             return;
@@ -91,14 +107,28 @@ impl<'r> BodyPipeline<'r> {
         for stage in first {
             self.next.clear();
             stage.feed(&self.carry, &mut self.next);
-            if at_end {
-                stage.finish(&mut self.next);
-            }
+            flush.apply(stage.as_mut(), &mut self.next);
             std::mem::swap(&mut self.carry, &mut self.next);
         }
         last.feed(&self.carry, out);
-        if at_end {
-            last.finish(out);
+        flush.apply(last.as_mut(), out);
+    }
+}
+
+/// What a pipeline run does after feeding each stage.
+#[derive(Clone, Copy)]
+enum Flush {
+    No,
+    Soft,
+    End,
+}
+
+impl Flush {
+    fn apply(self, stage: &mut (dyn BodyStage + '_), out: &mut Vec<u8>) {
+        match self {
+            Flush::No => {}
+            Flush::Soft => stage.soft_flush(out),
+            Flush::End => stage.finish(out),
         }
     }
 }
@@ -143,6 +173,21 @@ mod tests {
             assert_eq!(out, expected, "chunks of {size}");
             assert_eq!(p.held_bytes(), 0);
         }
+    }
+
+    #[test]
+    fn a_soft_flush_writes_text_windows_but_keeps_an_open_tag() {
+        let mut p = pipeline();
+        let mut out = Vec::new();
+        p.feed(b"<p>/app/x <a href=http://b/", &mut out);
+        assert!(out.is_empty(), "the text window holds everything");
+        p.soft_flush(&mut out);
+        assert_eq!(out, b"<p>/APP/x ");
+        assert_eq!(p.held_bytes(), b"<a href=http://b/".len());
+        out.clear();
+        p.feed(b"y>", &mut out);
+        p.finish(&mut out);
+        assert_eq!(out, b"<a href=/APP/y>");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Compiles outbound rules, their preconditions and custom response headers.
 
 use super::*;
+use crate::engine::body::{TagFilterError, TagSet};
+use crate::engine::model::{BodyTarget, CompiledBodyRule};
 
 /// Resolves outbound template names: response variables stay, request-side ones become
 /// snapshot slots.
@@ -97,6 +99,7 @@ impl Compiler<'_> {
         }
 
         let mut rules = Vec::with_capacity(raw.rules.len());
+        let mut body_rules = Vec::new();
         let mut seen: Vec<&str> = Vec::new();
         for (i, r) in raw.rules.iter().enumerate() {
             let at = Location::new(Section::OutboundRules, i, &r.name);
@@ -125,7 +128,11 @@ impl Compiler<'_> {
             );
             if enabled {
                 errs.extend(rule_errs);
-                rules.extend(compiled);
+                match compiled {
+                    Some(CompiledRuleKind::Header(rule)) => rules.push(rule),
+                    Some(CompiledRuleKind::Body(rule)) => body_rules.push(rule),
+                    None => {}
+                }
             } else {
                 warnings.push(Warning {
                     at: at.at(Element::Item, "enabled"),
@@ -169,10 +176,13 @@ impl Compiler<'_> {
         }
 
         let snapshot_vars = names.snapshot.into_inner();
+        let body_reads = body_response_reads(&body_rules);
         self.errs.extend(errs);
         self.warnings.extend(warnings);
         Outbound {
             rules,
+            body_rules,
+            body_reads,
             pre_conditions,
             custom_headers,
             snapshot_vars,
@@ -187,7 +197,7 @@ impl Compiler<'_> {
         pre_conditions: &[CompiledPreCondition],
         errs: &mut Vec<ConfigError>,
         warnings: &mut Vec<Warning>,
-    ) -> Option<CompiledOutboundRule> {
+    ) -> Option<CompiledRuleKind> {
         let before = errs.len();
         let syntax = parse_syntax(
             r.pattern_syntax.as_ref(),
@@ -196,16 +206,30 @@ impl Compiler<'_> {
         );
         let pre_condition = self.pre_condition_index(r, at, pre_conditions, errs);
         let m = r.match_target.clone().unwrap_or_default();
-        let header = response_header(&m, at, errs, warnings)?;
+        let target = match_target(&m, at, errs, warnings);
+        let body_target = match &target {
+            Some(MatchTarget::Body(kind)) => self.body_target(kind, &m, syntax, at, errs),
+            _ => None,
+        };
         let pattern_src = m.pattern.as_deref().unwrap_or("");
-        let pattern = compile_pattern(
-            pattern_src,
-            syntax,
-            m.ignore_case.unwrap_or(true),
-            at.at(Element::Match, "pattern"),
-            errs,
-            warnings,
-        );
+        let pattern = match &target {
+            Some(MatchTarget::Body(BodyKind::Text)) => text_pattern(
+                pattern_src,
+                syntax,
+                m.ignore_case.unwrap_or(true),
+                at,
+                errs,
+                warnings,
+            ),
+            _ => compile_pattern(
+                pattern_src,
+                syntax,
+                m.ignore_case.unwrap_or(true),
+                at.at(Element::Match, "pattern"),
+                errs,
+                warnings,
+            ),
+        };
         let rule_groups = pattern.as_ref().map_or(9, Pattern::groups);
         let raw_conditions = r.conditions.clone().unwrap_or_default();
         let reads = Cell::new(Reads::default());
@@ -232,9 +256,25 @@ impl Compiler<'_> {
         if errs.len() > before {
             return None;
         }
-        let input_unused = input_unused(syntax, pattern_src, &conditions, &action);
         conditions.captures_read = reads.get().cond;
-        Some(CompiledOutboundRule {
+        let header = match target? {
+            MatchTarget::Header(header) => header,
+            MatchTarget::Body(_) => {
+                return Some(CompiledRuleKind::Body(CompiledBodyRule {
+                    captures_read: reads.get().rule,
+                    name: r.name.clone(),
+                    stop: r.stop_processing.unwrap_or(false),
+                    pre_condition,
+                    target: body_target?,
+                    pattern: pattern?,
+                    negate: m.negate.unwrap_or(false),
+                    conditions,
+                    action,
+                }));
+            }
+        };
+        let input_unused = input_unused(syntax, pattern_src, &conditions, &action);
+        Some(CompiledRuleKind::Header(CompiledOutboundRule {
             captures_read: reads.get().rule,
             name: r.name.clone(),
             stop: r.stop_processing.unwrap_or(false),
@@ -245,7 +285,113 @@ impl Compiler<'_> {
             negate: m.negate.unwrap_or(false),
             conditions,
             action,
-        })
+        }))
+    }
+
+    /// What a body rule rewrites: the attributes of its tags (built-in flags and the named
+    /// `<customTags>` collection) or the body text.
+    fn body_target(
+        &self,
+        kind: &BodyKind,
+        m: &config::OutboundMatch,
+        syntax: Option<Syntax>,
+        at: &Location,
+        errs: &mut Vec<ConfigError>,
+    ) -> Option<BodyTarget> {
+        match kind {
+            BodyKind::Text => {
+                if syntax == Some(Syntax::Wildcard) {
+                    // URL Rewrite allows Wildcard in outbound rules only together with tag
+                    // filters.
+                    errs.push(ConfigError::Unsupported {
+                        at: at.at(Element::Item, "patternSyntax"),
+                        what: "patternSyntax=\"Wildcard\" on a rule that rewrites the body text \
+                               (IIS allows Wildcard in outbound rules only with filterByTags)"
+                            .into(),
+                    });
+                    return None;
+                }
+                Some(BodyTarget::Text {
+                    occurrences: m.occurrences.unwrap_or(0),
+                })
+            }
+            BodyKind::Tags(filter) => {
+                let custom = self.custom_tag_pairs(m, at, errs)?;
+                match TagSet::from_filter(filter, custom.as_deref()) {
+                    Ok(set) => Some(BodyTarget::Tags(set)),
+                    Err(e) => {
+                        let attribute = match e {
+                            TagFilterError::UnknownFlag(_) => "filterByTags",
+                            TagFilterError::CustomTagsMismatch => "customTags",
+                        };
+                        errs.push(ConfigError::UnknownValue {
+                            at: at.at(Element::Match, attribute),
+                            value: match e {
+                                TagFilterError::UnknownFlag(flag) => flag,
+                                TagFilterError::CustomTagsMismatch => {
+                                    m.custom_tags.clone().unwrap_or_default()
+                                }
+                            },
+                            expected: match attribute {
+                                "filterByTags" => {
+                                    "comma-separated flags among None, A, Area, Base, Form, \
+                                     Frame, Head, IFrame, Img, Input, Link, Script, CustomTags"
+                                }
+                                _ => {
+                                    "the name of a <customTags> collection, given exactly \
+                                     when filterByTags names CustomTags"
+                                }
+                            },
+                        });
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// The (tag, attribute) pairs of the `<customTags>` collection a rule names: `Some(None)`
+    /// when it names none, `None` after reporting an unknown name.
+    #[allow(clippy::option_option)]
+    fn custom_tag_pairs(
+        &self,
+        m: &config::OutboundMatch,
+        at: &Location,
+        errs: &mut Vec<ConfigError>,
+    ) -> Option<Option<Vec<(String, String)>>> {
+        let Some(name) = m
+            .custom_tags
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        else {
+            return Some(None);
+        };
+        let collections = self
+            .config
+            .outbound_rules
+            .as_ref()
+            .map(|o| o.custom_tags.as_slice())
+            .unwrap_or_default();
+        match collections
+            .iter()
+            .find(|c| c.name.trim().eq_ignore_ascii_case(name))
+        {
+            Some(c) => Some(Some(
+                c.tags
+                    .iter()
+                    .map(|t| (t.name.clone(), t.attribute.clone()))
+                    .collect(),
+            )),
+            None => {
+                errs.push(ConfigError::UnknownValue {
+                    at: at.at(Element::Match, "customTags"),
+                    value: name.to_string(),
+                    expected: "the name of a <customTags><tags> collection",
+                });
+                None
+            }
+        }
     }
 
     /// The index of the rule's `preCondition` among the compiled ones; an unknown name is
@@ -281,35 +427,63 @@ impl Compiler<'_> {
     }
 }
 
-/// The response header an outbound rule rewrites (`serverVariable="RESPONSE_…"`); `None` after
-/// reporting a body rewrite (refused) or a request variable (a rule that does nothing here).
-fn response_header(
+/// A compiled outbound rule: on a response header or on the body.
+pub(super) enum CompiledRuleKind {
+    Header(CompiledOutboundRule),
+    Body(CompiledBodyRule),
+}
+
+/// What `<match>` points a rule at.
+enum MatchTarget {
+    /// Lowercase response header name.
+    Header(String),
+    Body(BodyKind),
+}
+
+enum BodyKind {
+    /// The `filterByTags` value.
+    Tags(String),
+    Text,
+}
+
+/// Where an outbound rule works (`serverVariable="RESPONSE_…"`, `filterByTags`, or the body
+/// text); `None` after reporting a conflict, or for a request variable (a rule that does
+/// nothing here).
+fn match_target(
     m: &config::OutboundMatch,
     at: &Location,
     errs: &mut Vec<ConfigError>,
     warnings: &mut Vec<Warning>,
-) -> Option<String> {
-    if m.filter_by_tags
+) -> Option<MatchTarget> {
+    let tags = m
+        .filter_by_tags
         .as_deref()
-        .is_some_and(|t| !t.trim().eq_ignore_ascii_case("none"))
-        || m.custom_tags.is_some()
-    {
-        errs.push(ConfigError::Unsupported {
-            at: at.at(Element::Match, "filterByTags"),
-            what: "rewriting URLs inside the response body (filterByTags)".into(),
-        });
-        return None;
-    }
-    match m.server_variable.as_deref().map(str::trim) {
-        None | Some("") => {
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("none"));
+    let server_variable = m
+        .server_variable
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    match (server_variable, tags) {
+        (Some(_), Some(_)) => {
             errs.push(ConfigError::Unsupported {
-                at: at.at(Element::Match, "serverVariable"),
-                what: "an outbound rule without serverVariable (response body rewriting)".into(),
+                at: at.at(Element::Match, "filterByTags"),
+                what: "filterByTags together with serverVariable (a rule rewrites either a \
+                       server variable or the body)"
+                    .into(),
             });
             None
         }
-        Some(v) => match crate::engine::server_vars::builtin(v) {
-            ServerVar::ResponseHeader(h) => Some(h),
+        (None, Some(t)) => Some(MatchTarget::Body(BodyKind::Tags(t.to_string()))),
+        (None, None) => Some(MatchTarget::Body(if m.custom_tags.is_some() {
+            // customTags without the CustomTags flag: reported by the tag set.
+            BodyKind::Tags(String::new())
+        } else {
+            BodyKind::Text
+        })),
+        (Some(v), None) => match crate::engine::server_vars::builtin(v) {
+            ServerVar::ResponseHeader(h) => Some(MatchTarget::Header(h)),
             _ => {
                 warnings.push(Warning {
                     at: at.at(Element::Match, "serverVariable"),
@@ -321,6 +495,79 @@ fn response_header(
             }
         },
     }
+}
+
+/// The pattern of a rule on the body text. It is searched for anywhere in the text, so an
+/// ExactMatch pattern becomes a literal search.
+fn text_pattern(
+    source: &str,
+    syntax: Option<Syntax>,
+    ignore_case: bool,
+    at: &Location,
+    errs: &mut Vec<ConfigError>,
+    warnings: &mut Vec<Warning>,
+) -> Option<Pattern> {
+    let at = at.at(Element::Match, "pattern");
+    match syntax? {
+        Syntax::ExactMatch => {
+            let literal = escape_literal(source);
+            compile_pattern(
+                &literal,
+                Some(Syntax::EcmaScript),
+                ignore_case,
+                at,
+                errs,
+                warnings,
+            )
+        }
+        // Refused by `body_target`; nothing more to report here.
+        Syntax::Wildcard => None,
+        Syntax::EcmaScript => compile_pattern(
+            source,
+            Some(Syntax::EcmaScript),
+            ignore_case,
+            at,
+            errs,
+            warnings,
+        ),
+    }
+}
+
+/// `text` as an ECMAScript pattern that matches it literally.
+fn escape_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}/".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The response headers body rules read (conditions and action values), frozen when the
+/// response headers pass: the body callbacks come after Envoy has sent them on.
+fn body_response_reads(rules: &[CompiledBodyRule]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut note = |seg: &Segment| {
+        let name = match seg {
+            Segment::Var(ServerVar::ResponseHeader(h)) => h.as_str(),
+            Segment::Var(ServerVar::ResponseStatus) => ":status",
+            _ => return,
+        };
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    };
+    for rule in rules {
+        for c in &rule.conditions.items {
+            c.input.visit(&mut note);
+        }
+        if let OutboundAction::Rewrite { value, .. } = &rule.action {
+            value.visit(&mut note);
+        }
+    }
+    names
 }
 
 /// An outbound rule's `<action>`.

@@ -123,6 +123,7 @@ impl Decode for OutboundRules {
         object(v, |o| OutboundRules {
             rules: o.or_default("rules"),
             pre_conditions: o.or_default("preConditions"),
+            custom_tags: o.or_default("customTags"),
         })
     }
 }
@@ -285,6 +286,24 @@ impl Decode for UpstreamDecl {
         object(v, |o| UpstreamDecl {
             url: o.req("url"),
             cluster: o.opt("cluster"),
+        })
+    }
+}
+
+impl Decode for CustomTags {
+    fn decode(v: &Value<'_>) -> Result<Self, JsonError> {
+        object(v, |o| CustomTags {
+            name: o.req("name"),
+            tags: o.or_default("tags"),
+        })
+    }
+}
+
+impl Decode for CustomTag {
+    fn decode(v: &Value<'_>) -> Result<Self, JsonError> {
+        object(v, |o| CustomTag {
+            name: o.req("name"),
+            attribute: o.req("attribute"),
         })
     }
 }

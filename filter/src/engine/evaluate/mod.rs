@@ -5,6 +5,7 @@
 //! [`RequestFacts`]: crate::engine::request::RequestFacts
 //! [`ResponseFacts`]: crate::engine::response::ResponseFacts
 
+pub mod body;
 pub(crate) mod conditions;
 pub mod inbound;
 pub mod outbound;

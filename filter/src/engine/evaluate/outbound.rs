@@ -9,7 +9,7 @@
 //! empty value removes it and `replace="false"` appends with `, `. `stopProcessing` ends outbound
 //! processing for the response. Request-side inputs (`{HTTP_USER_AGENT}`, `{REQUEST_URI}`, custom
 //! variables) come from a snapshot the request phase took: request headers cannot be read once
-//! the response runs. Body rewriting (`filterByTags`, rules without `serverVariable`) is refused.
+//! the response runs. Rules on the response body are evaluated by `super::body`.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -25,21 +25,42 @@ use crate::engine::trace::RuleTrace;
 use crate::engine::url;
 use crate::pattern::Spans;
 
-/// One response's evaluation state.
-struct OutEval<'a> {
+/// One response's evaluation state (also used by the body rules, `super::body`).
+pub(super) struct OutEval<'a> {
     engine: &'a Engine,
     resp: &'a dyn ResponseFacts,
     snapshot: &'a [String],
     edits: Vec<HeaderEdit>,
     read: RefCell<Vec<String>>,
     /// The current rule's match input and spans.
-    input: String,
-    spans: Spans,
+    pub(super) input: String,
+    pub(super) spans: Spans,
     cond_caps: Vec<String>,
 }
 
+impl<'a> OutEval<'a> {
+    /// An evaluation over `resp` with `preset` edits already applied.
+    pub(super) fn new(
+        engine: &'a Engine,
+        resp: &'a dyn ResponseFacts,
+        snapshot: &'a [String],
+        preset: &[HeaderEdit],
+    ) -> Self {
+        OutEval {
+            engine,
+            resp,
+            snapshot,
+            edits: preset.to_vec(),
+            read: RefCell::new(Vec::new()),
+            input: String::new(),
+            spans: Spans::new(),
+            cond_caps: Vec::new(),
+        }
+    }
+}
+
 impl OutEval<'_> {
-    fn current(&self, name: &str) -> Option<Cow<'_, str>> {
+    pub(super) fn current(&self, name: &str) -> Option<Cow<'_, str>> {
         if let Some(e) = self.edits.iter().rev().find(|e| e.name == name) {
             return e.value.as_deref().map(Cow::Borrowed);
         }
@@ -124,6 +145,41 @@ fn reverse_rewrite(value: &str, origin: &ClientOrigin) -> Option<String> {
     Some(format!("{}://{}{}", origin.scheme, origin.host, u.rest))
 }
 
+/// A backend `Set-Cookie` value with its `Domain=` attribute set to the client's Host, as ARR's
+/// `reverseRewriteHostInResponseHeaders` does (a leading dot is kept, the Host keeps its port);
+/// `None` when the cookie has no `Domain` (or no client Host is known).
+pub fn set_cookie_for_client(value: &[u8], origin: &ClientOrigin) -> Option<Vec<u8>> {
+    if origin.host.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(value.len() + origin.host.len());
+    let mut changed = false;
+    for (i, part) in value.split(|&b| b == b';').enumerate() {
+        if i > 0 {
+            out.push(b';');
+        }
+        let (name, rest) = match part.iter().position(|&b| b == b'=') {
+            Some(eq) => part.split_at(eq),
+            None => (part, &b""[..]),
+        };
+        // The first part is the cookie itself, never an attribute.
+        if i == 0 || !name.trim_ascii().eq_ignore_ascii_case(b"domain") || rest.is_empty() {
+            out.extend_from_slice(part);
+            continue;
+        }
+        let leading = name.len() - name.trim_ascii_start().len();
+        let domain = rest.get(1..).unwrap_or_default().trim_ascii();
+        out.extend_from_slice(part.get(..leading).unwrap_or_default());
+        out.extend_from_slice(b"Domain=");
+        if domain.starts_with(b".") {
+            out.push(b'.');
+        }
+        out.extend_from_slice(origin.host.as_bytes());
+        changed = true;
+    }
+    changed.then_some(out)
+}
+
 /// Whether a comma-separated header value already carries `value`.
 fn carries(current: &str, value: &str) -> bool {
     current == value || current.split(',').any(|v| v.trim() == value)
@@ -200,16 +256,7 @@ impl Engine {
         origin: Option<&ClientOrigin>,
         mut trace: Option<&mut Vec<RuleTrace>>,
     ) -> Vec<HeaderEdit> {
-        let mut ev = OutEval {
-            engine: self,
-            resp,
-            snapshot,
-            edits: preset.to_vec(),
-            read: RefCell::new(Vec::new()),
-            input: String::new(),
-            spans: Spans::new(),
-            cond_caps: Vec::new(),
-        };
+        let mut ev = OutEval::new(self, resp, snapshot, preset);
         if let Some(origin) = origin {
             ev.reverse_rewrite_locations(origin);
         }
@@ -277,7 +324,7 @@ impl OutEval<'_> {
     }
 
     /// Whether preCondition `i` holds, evaluated once per response (`memo` keeps the results).
-    fn pre_condition_holds(&mut self, i: usize, memo: &mut [Option<bool>]) -> bool {
+    pub(super) fn pre_condition_holds(&mut self, i: usize, memo: &mut [Option<bool>]) -> bool {
         if let Some(r) = memo.get(i).copied().flatten() {
             return r;
         }
@@ -610,6 +657,28 @@ mod tests {
     }
 
     #[test]
+    fn set_cookie_domains_become_the_client_host() {
+        let origin = ClientOrigin {
+            scheme: "https".into(),
+            host: "public.example:8443".into(),
+        };
+        let rewrite = |v: &str| {
+            set_cookie_for_client(v.as_bytes(), &origin).map(|b| String::from_utf8(b).unwrap())
+        };
+        assert_eq!(
+            rewrite("sid=1; Path=/; domain=.backend.local; HttpOnly").as_deref(),
+            Some("sid=1; Path=/; Domain=.public.example:8443; HttpOnly")
+        );
+        assert_eq!(
+            rewrite("a=b;Domain=backend").as_deref(),
+            Some("a=b;Domain=public.example:8443")
+        );
+        // No Domain attribute, or "domain" only as the cookie's own name: left alone.
+        assert_eq!(rewrite("sid=1; Path=/"), None);
+        assert_eq!(rewrite("domain=x; Path=/"), None);
+    }
+
+    #[test]
     fn config_errors() {
         let err = |json: &str| {
             Engine::compile(&FilterConfig::from_json(json).unwrap())
@@ -618,8 +687,8 @@ mod tests {
         };
         assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","preCondition":"nope","match":{"serverVariable":"RESPONSE_X","pattern":".*"}}]}}"#)
             .contains("unknown preCondition \"nope\""));
-        assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"filterByTags":"A","pattern":".*"}}]}}"#)
-            .contains("filterByTags"));
+        assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"filterByTags":"A, Div","pattern":".*"}}]}}"#)
+            .contains("Div"));
         assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"serverVariable":"RESPONSE_X","pattern":"(a"}}]}}"#)
             .contains("invalid pattern"));
         assert!(err(r#"{"outboundRules":{"rules":[{"name":"a","match":{"serverVariable":"RESPONSE_X","pattern":"(a)"},"action":{"type":"Rewrite","value":"{R:2}"}}]}}"#)
