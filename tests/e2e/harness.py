@@ -385,6 +385,22 @@ class Envoy:
     def admin_url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.admin_port}{path}"
 
+    def flushed_stats(self, period: float = 1.0) -> dict:
+        """Admin /stats once the filter's counters hold every request made so far. The filter
+        adds its counts to Envoy's counters once per `period` (docs/deploying.md), so this reads
+        until two reads more than a period apart agree on every `wasmcustom.` counter."""
+        def custom(stats: dict) -> dict:
+            return {k: v for k, v in stats.items() if k.startswith("wasmcustom.")}
+
+        deadline = time.monotonic() + 20 * period
+        last = self.stats()
+        while True:
+            time.sleep(period * 1.5)
+            now = self.stats()
+            if custom(now) == custom(last) or time.monotonic() > deadline:
+                return now
+            last = now
+
     def stats(self) -> dict:
         """Admin /stats as {name: int or str}."""
         r = request("GET", self.admin_url("/stats"), timeout=5)

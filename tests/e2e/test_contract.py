@@ -160,7 +160,7 @@ def test_filter_metrics_are_envoy_stats(envoy_for, upstream):
     Prometheus output without the namespace and without an `envoy_` prefix."""
     e = envoy_for("testdata/webconfigs/jellyfin-basic.config", upstream.address)
     harness.request("GET", e.url("/"))
-    stats = e.stats()
+    stats = e.flushed_stats()
     assert stats["wasmcustom.iis_rewrite.default.action.redirect"] == 1
     assert stats["wasmcustom.iis_rewrite.default.rule.Redirect.hits"] == 1
     assert stats["wasmcustom.iis_rewrite.default.rule.Proxy.hits"] == 0

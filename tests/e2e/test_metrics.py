@@ -63,6 +63,8 @@ def envoy_after_traffic(tmp_path_factory):
             for path, status, _, _ in TRAFFIC:
                 got, _, _ = request("GET", f"http://127.0.0.1:{port}{path}", {"Host": "site.test"})
                 assert got == status, path
+            # The counts reach Envoy's counters at the filter's next flush.
+            envoy.flushed_stats()
             yield envoy, log_before_traffic
 
 

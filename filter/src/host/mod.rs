@@ -3,6 +3,8 @@
 //! tests against `recording`'s host; `proxy_wasm` (wasm32 only) implements `Host` with one
 //! proxy-wasm call per method and registers the root and HTTP contexts.
 
+use std::cell::Cell;
+
 pub mod body;
 pub mod set_cookie;
 pub mod stream;
@@ -10,29 +12,46 @@ pub mod stream;
 #[cfg(test)]
 pub(crate) mod recording;
 
+#[cfg(test)]
+mod alloc_tests;
+
 // Left out of test builds so that the engine tests, compiled to wasm32-wasip1, run under a
 // plain WASI runtime without the proxy-wasm host imports.
 #[cfg(all(target_arch = "wasm32", not(test)))]
 mod proxy_wasm;
 
-/// The host operations a stream needs.
+/// One header: its name (lower case, as Envoy hands it over) and its value as bytes.
+pub type HeaderPair = (String, Vec<u8>);
+/// Headers as the host hands them over: in order, pseudo-headers first, a repeated name
+/// repeated.
+pub type HeaderPairs = Vec<HeaderPair>;
+
+/// The host operations a stream needs. Each method is one host call (one VM exit and a copy
+/// across the boundary). Reads come one header at a time or the whole map at once
+/// (`*_headers`), chosen per phase by the stream; writes are one header at a time, which
+/// measured cheaper in Envoy than rewriting the whole map (docs/benchmarks.md).
 pub trait Host {
+    /// One request header (the first value of a repeated one).
     fn request_header(&self, name: &str) -> Option<Vec<u8>>;
-    /// `None` removes the header.
+    /// Every request header in one call.
+    fn request_headers(&self) -> HeaderPairs;
+    /// Replaces one request header; `None` removes it.
     fn set_request_header(&self, name: &str, value: Option<&str>);
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    /// One response header (the first value of a repeated one).
     fn response_header(&self, name: &str) -> Option<Vec<u8>>;
-    /// Every response header in one call (pairs in order; a repeated name appears repeatedly).
-    fn response_headers(&self) -> Vec<(String, Vec<u8>)>;
-    /// `None` removes the header.
+    /// Every response header in one call.
+    fn response_headers(&self) -> HeaderPairs;
+    /// Replaces one response header; `None` removes it.
     fn set_response_header(&self, name: &str, value: Option<&str>);
     /// Adds one more value of a header that may repeat (`Set-Cookie`).
     fn add_response_header(&self, name: &str, value: &[u8]);
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
     /// Resets the stream: no response at all (AbortRequest).
     fn reset_stream(&self);
-    /// Adds one to a counter defined at configure time.
-    fn increment_counter(&self, id: u32);
+    /// Adds `delta` to a counter defined at configure time (called by [`flush_counters`], never
+    /// per request).
+    fn add_to_counter(&self, id: u32, delta: u64);
 
     // Response bodies (`body`): only called for responses the body rules rewrite.
     /// `size` bytes from `start` of the response body chunk Envoy holds now.
@@ -43,14 +62,56 @@ pub trait Host {
     fn body_event(&self, event: body::BodyEvent);
 }
 
-/// Counter ids of one rule set, defined by the glue at configure time
+/// One of the filter's counters: its host id and the hits not yet added to it. Requests count
+/// here, in the module; [`flush_counters`] moves the counts to the host in bulk.
+#[derive(Debug, Default)]
+pub struct Counter {
+    pub id: u32,
+    pending: Cell<u64>,
+}
+
+impl Counter {
+    pub fn new(id: u32) -> Self {
+        Counter {
+            id,
+            pending: Cell::new(0),
+        }
+    }
+
+    /// Counts one hit (no host call).
+    pub fn hit(&self) {
+        self.pending.set(self.pending.get().saturating_add(1));
+    }
+
+    /// The hits counted since the last call.
+    fn take(&self) -> u64 {
+        self.pending.replace(0)
+    }
+}
+
+/// The counters of one rule set, defined by the glue at configure time
 /// (names in [`crate::engine::plugin::metric_names`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct SetMetrics {
     /// Per rule, in `Engine::rule_names` order.
-    pub rule_hits: Vec<u32>,
+    pub rule_hits: Vec<Counter>,
     /// Per action kind, in `metric_names::ACTION_KINDS` order.
-    pub actions: Vec<u32>,
+    pub actions: Vec<Counter>,
+}
+
+/// Adds every counter's pending hits to the host's counter, one host call per counter that
+/// changed; afterwards the host's counters are exact. The glue calls it on its timer and when
+/// the plugin is torn down.
+pub fn flush_counters(sets: &[SetMetrics], host: &dyn Host) {
+    for counter in sets
+        .iter()
+        .flat_map(|m| m.rule_hits.iter().chain(&m.actions))
+    {
+        let n = counter.take();
+        if n > 0 {
+            host.add_to_counter(counter.id, n);
+        }
+    }
 }
 
 /// What the stream tells the host after a callback.

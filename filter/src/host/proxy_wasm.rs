@@ -6,9 +6,9 @@
 //! says); the `hostcalls` functions used here return the status instead, and a failed call
 //! degrades to "absent" rather than a crash.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -17,7 +17,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 use crate::engine::plugin::{metric_names, Plugin};
 use crate::host::body::BodyEvent;
 use crate::host::stream::Stream;
-use crate::host::{Host, SetMetrics, Verdict};
+use crate::host::{flush_counters, Counter, HeaderPairs, Host, SetMetrics, Verdict};
 
 proxy_wasm::main! {{
     // Info until the host says otherwise (on_vm_start): with the SDK cap at Trace every
@@ -27,7 +27,7 @@ proxy_wasm::main! {{
     // After set_log_level, which installs the SDK's own hook (it unwraps the log call).
     install_panic_hook();
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(Root { plugin: None, metrics: None, streams: Cell::new(0) })
+        Box::new(Root { plugin: None, metrics: None, retired: Vec::new() })
     });
 }}
 
@@ -44,13 +44,25 @@ fn install_panic_hook() {
 struct Root {
     plugin: Option<Rc<Plugin>>,
     metrics: Option<Rc<Vec<SetMetrics>>>,
-    /// Streams created, for re-reading the host's log level now and then.
-    streams: Cell<u32>,
+    /// Counters of replaced configurations that streams still in flight may count into;
+    /// flushed on each tick until no stream holds them.
+    retired: Vec<Rc<Vec<SetMetrics>>>,
 }
 
-/// How many streams go by between two reads of the host's log level (`POST /logging?wasm=debug`
-/// takes effect within this many requests, or at the next configuration).
-const LOG_LEVEL_EVERY: u32 = 1024;
+/// How often the counts kept in the module are added to Envoy's counters, and the host's log
+/// level is read again (`POST /logging?wasm=debug` takes effect within this period).
+const TICK: Duration = Duration::from_secs(1);
+
+impl Root {
+    /// Adds every count kept in the module to Envoy's counters, and lets go of retired
+    /// counters no stream holds any more.
+    fn flush(&mut self) {
+        for metrics in self.metrics.iter().chain(&self.retired) {
+            flush_counters(metrics, &ProxyWasmHost);
+        }
+        self.retired.retain(|m| Rc::strong_count(m) > 1);
+    }
+}
 
 /// Caps the SDK's log level at the host's, so disabled levels cost one comparison.
 fn follow_host_log_level() {
@@ -63,8 +75,12 @@ fn follow_host_log_level() {
 /// bits and start near 0, so 0 cannot serve as "none").
 const NO_COUNTER: u32 = u32::MAX;
 
-fn counter(name: &str) -> u32 {
+fn counter_id(name: &str) -> u32 {
     hostcalls::define_metric(MetricType::Counter, name).unwrap_or(NO_COUNTER)
+}
+
+fn counter(name: &str) -> Counter {
+    Counter::new(counter_id(name))
 }
 
 /// The `backtrack_exhausted` counter's id, and how many exhaustions it already counts (the
@@ -93,7 +109,7 @@ static BODY_METRICS: [AtomicU32; 4] = [
 
 fn define_body_metrics() {
     for (slot, event) in BODY_METRICS.iter().zip(BodyEvent::ALL) {
-        slot.store(counter(event.metric_name()), Ordering::Relaxed);
+        slot.store(counter_id(event.metric_name()), Ordering::Relaxed);
     }
 }
 
@@ -115,7 +131,14 @@ fn define_metrics(plugin: &Plugin) -> Vec<SetMetrics> {
         .collect()
 }
 
-impl Context for Root {}
+impl Context for Root {
+    /// The plugin is torn down (configuration replaced or Envoy draining): the last counts go
+    /// to Envoy before the VM does.
+    fn on_done(&mut self) -> bool {
+        self.flush();
+        true
+    }
+}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
@@ -148,32 +171,37 @@ impl RootContext for Root {
                 }
                 // Defined (at 0) with every accepted configuration, so dashboards and alerts
                 // see the rejection counter before the first rejection.
-                let _ = counter(metric_names::CONFIG_REJECTED);
+                let _ = counter_id(metric_names::CONFIG_REJECTED);
                 EXHAUSTED_METRIC.store(
-                    counter(metric_names::BACKTRACK_EXHAUSTED),
+                    counter_id(metric_names::BACKTRACK_EXHAUSTED),
                     Ordering::Relaxed,
                 );
                 define_body_metrics();
-                self.metrics = Some(Rc::new(define_metrics(&plugin)));
+                if let Some(old) = self.metrics.replace(Rc::new(define_metrics(&plugin))) {
+                    self.retired.push(old);
+                }
                 self.plugin = Some(Rc::new(plugin));
+                if let Err(status) = hostcalls::set_tick_period(TICK) {
+                    log::warn!("iis-rewrite: no timer ({status:?}): counters are not updated");
+                }
                 true
             }
             Err(e) => {
                 // Returning false makes Envoy refuse the configuration (startup fails, or the
                 // LDS/ECDS update is rejected and the old rules stay).
                 log::error!("iis-rewrite: configuration refused: {e}");
-                ProxyWasmHost.increment_counter(counter(metric_names::CONFIG_REJECTED));
+                ProxyWasmHost.add_to_counter(counter_id(metric_names::CONFIG_REJECTED), 1);
                 false
             }
         }
     }
 
+    fn on_tick(&mut self) {
+        self.flush();
+        follow_host_log_level();
+    }
+
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let n = self.streams.get().wrapping_add(1);
-        self.streams.set(n);
-        if n % LOG_LEVEL_EVERY == 0 {
-            follow_host_log_level();
-        }
         // Returning None would panic inside the SDK; without a configuration the stream fails
         // closed instead.
         Some(Box::new(Http {
@@ -203,6 +231,10 @@ impl Host for ProxyWasmHost {
             .flatten()
     }
 
+    fn request_headers(&self) -> HeaderPairs {
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
+    }
+
     fn set_request_header(&self, name: &str, value: Option<&str>) {
         if let Err(status) = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value) {
             log::warn!("iis-rewrite: setting request header {name} failed: {status:?}");
@@ -219,7 +251,7 @@ impl Host for ProxyWasmHost {
             .flatten()
     }
 
-    fn response_headers(&self) -> Vec<(String, Vec<u8>)> {
+    fn response_headers(&self) -> HeaderPairs {
         hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default()
     }
 
@@ -250,9 +282,9 @@ impl Host for ProxyWasmHost {
         }
     }
 
-    fn increment_counter(&self, id: u32) {
+    fn add_to_counter(&self, id: u32, delta: u64) {
         if id != NO_COUNTER {
-            let _ = hostcalls::increment_metric(id, 1);
+            let _ = hostcalls::increment_metric(id, i64::try_from(delta).unwrap_or(i64::MAX));
         }
     }
 
@@ -271,7 +303,7 @@ impl Host for ProxyWasmHost {
     fn body_event(&self, event: BodyEvent) {
         let index = BodyEvent::ALL.iter().position(|e| *e == event);
         if let Some(slot) = index.and_then(|i| BODY_METRICS.get(i)) {
-            self.increment_counter(slot.load(Ordering::Relaxed));
+            self.add_to_counter(slot.load(Ordering::Relaxed), 1);
         }
     }
 }

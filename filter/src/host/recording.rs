@@ -76,6 +76,10 @@ impl Host for RecordingHost {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
     }
+    fn request_headers(&self) -> HeaderPairs {
+        self.calls.borrow_mut().push("get_request_headers".into());
+        self.request.borrow().clone()
+    }
     fn set_request_header(&self, name: &str, value: Option<&str>) {
         self.calls
             .borrow_mut()
@@ -101,7 +105,7 @@ impl Host for RecordingHost {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
     }
-    fn response_headers(&self) -> Vec<(String, Vec<u8>)> {
+    fn response_headers(&self) -> HeaderPairs {
         self.calls.borrow_mut().push("get_response_headers".into());
         self.response.borrow().clone()
     }
@@ -136,10 +140,10 @@ impl Host for RecordingHost {
         self.calls.borrow_mut().push("reset_stream".into());
         *self.reset.borrow_mut() = true;
     }
-    fn increment_counter(&self, id: u32) {
+    fn add_to_counter(&self, id: u32, delta: u64) {
         self.calls
             .borrow_mut()
-            .push(format!("increment_counter {id}"));
+            .push(format!("add_to_counter {id} {delta}"));
     }
     fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
         self.calls

@@ -9,18 +9,32 @@
 use crate::engine::decision::ClientOrigin;
 use crate::engine::evaluate::outbound::set_cookie_for_client;
 use crate::engine::response::ResponseFacts;
-use crate::host::Host;
+use crate::host::{HeaderPair, Host};
 
 /// Rewrites the `Domain=` of every `Set-Cookie` of the response to the client's Host.
-pub fn reverse_rewrite(host: &dyn Host, response: &dyn ResponseFacts, origin: &ClientOrigin) {
+/// `read` is every response header when the stream already read them in one call (then no
+/// second read is made).
+pub fn reverse_rewrite(
+    host: &dyn Host,
+    response: &dyn ResponseFacts,
+    read: Option<&[HeaderPair]>,
+    origin: &ClientOrigin,
+) {
     if response.header("set-cookie").is_none() {
         return;
     }
-    let cookies: Vec<Vec<u8>> = host
-        .response_headers()
-        .into_iter()
+    let fetched;
+    let all = match read {
+        Some(all) => all,
+        None => {
+            fetched = host.response_headers();
+            &fetched
+        }
+    };
+    let cookies: Vec<Vec<u8>> = all
+        .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
-        .map(|(_, value)| value)
+        .map(|(_, value)| value.clone())
         .collect();
     let rewritten: Vec<Option<Vec<u8>>> = cookies
         .iter()
