@@ -2,7 +2,8 @@
 # The one test command: setup, then formatting, lints (native and wasm32), unit tests, the engine
 # tests compiled to wasm32-wasip1 and run under wasmtime, and the end-to-end tests against real
 # Envoy. Every step runs even when an earlier one failed; a summary lists what failed.
-# Environment: PYTEST_ARGS (extra pytest arguments), IIS_REWRITE_E2E_WORKERS (xdist workers, 2).
+# Environment: PYTEST_ARGS (extra pytest arguments), IIS_REWRITE_E2E_WORKERS (xdist workers, 2),
+# IIS_REWRITE_FUZZ_SECONDS (seconds per fuzz target, 20).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,6 +34,18 @@ step clippy cargo clippy --workspace --all-targets -- -D warnings
 step clippy-wasm32 cargo clippy -p iis-rewrite-filter --target wasm32-wasip1 --all-targets -- -D warnings
 step unit cargo test --workspace
 step wasm-tests env CARGO_TARGET_WASM32_WASIP1_RUNNER="$WASI_RUNNER" cargo test -p iis-rewrite-filter --target wasm32-wasip1
+# A short run of every fuzz target (scripts/fuzz.sh); skipped only when the nightly toolchain or
+# cargo-fuzz cannot be installed (fuzz.sh exits 3), never when a target fails.
+fuzz_short() {
+    scripts/fuzz.sh "${IIS_REWRITE_FUZZ_SECONDS:-20}"
+    local rc=$?
+    if [ "$rc" = 3 ]; then
+        echo "fuzz: SKIPPED: the nightly toolchain or cargo-fuzz cannot be installed here"
+        return 0
+    fi
+    return "$rc"
+}
+step fuzz fuzz_short
 step e2e env IIS_REWRITE_E2E_NO_BUILD=1 .venv/bin/python -m pytest tests/e2e -n "${IIS_REWRITE_E2E_WORKERS:-2}" ${PYTEST_ARGS:-}
 
 printf '\n\033[1m== summary\033[0m (%ss total)\n' "$(( $(date +%s) - T0 ))"

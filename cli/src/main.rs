@@ -3,24 +3,14 @@
 //!
 //! Exit codes: 0 success, 1 invalid input (the configuration is refused, a file cannot be read or
 //! written), 2 usage error (clap's own code for bad command lines).
-
-mod commands;
-mod diag;
-mod envoy;
-mod explain;
-mod import;
-mod istio;
-mod load;
-mod secrets;
-mod spans;
-mod work;
-mod yaml;
+//!
+//! The commands live in the library (`lib.rs`); this file is the command line only.
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands::{EnvoyArgs, ExplainArgs, ImportArgs, Input, IstioCommandArgs};
+use iis_rewrite::commands::{self, EnvoyArgs, ExplainArgs, ImportArgs, Input, IstioCommandArgs};
 
 #[derive(Debug, Parser)]
 #[command(

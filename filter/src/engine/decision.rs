@@ -1,6 +1,11 @@
 //! The value the inbound engine returns: what IIS would do with the request. The glue turns it
 //! into host calls; `iis-rewrite explain` prints it.
 
+/// The status of a request refused because the rules would build too much from it
+/// (`engine::evaluate::limits`): the request, as the rules expand it, has header fields too
+/// large (RFC 6585's 431). No other refusal uses it, so it is also how the refusal is counted.
+pub const LIMIT_STATUS: u16 = 431;
+
 /// What happens to the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(
@@ -39,6 +44,13 @@ pub enum Outcome {
     /// The request cannot be handled safely (undecodable path, a redirect to a host the rule
     /// did not name, a proxy target outside the allowed upstreams): a local reply.
     Refuse { status: u16, reason: String },
+}
+
+impl Outcome {
+    /// Whether the request was refused by the expansion limits.
+    pub fn is_limit_refusal(&self) -> bool {
+        matches!(self, Outcome::Refuse { status, .. } if *status == LIMIT_STATUS)
+    }
 }
 
 /// One request-header change, in order. `value: None` removes the header.

@@ -208,7 +208,7 @@ pub mod metric_names {
         format!("iis_rewrite.{}.rule.{}.hits", sanitize(set), sanitize(rule))
     }
 
-    pub const ACTION_KINDS: [&str; 7] = [
+    pub const ACTION_KINDS: [&str; 8] = [
         "continue",
         "rewrite",
         "proxy",
@@ -216,6 +216,7 @@ pub mod metric_names {
         "custom_response",
         "abort",
         "refuse",
+        "expansion_limit",
     ];
 
     pub fn action(set: &str, kind: &str) -> String {
@@ -228,6 +229,12 @@ pub mod metric_names {
     /// match), over every rule set.
     pub const BACKTRACK_EXHAUSTED: &str = "iis_rewrite.backtrack_exhausted";
 
+    /// Request and response phases that hit an expansion limit, over every rule set (the
+    /// response phase has no decision; the value to report is [`limit_hits`]).
+    pub const EXPANSION_LIMIT: &str = "iis_rewrite.expansion_limit";
+
+    pub use crate::engine::evaluate::limits::limit_hits;
+
     /// Index of an outcome's kind in [`ACTION_KINDS`].
     pub fn action_index(outcome: &Outcome) -> usize {
         match outcome {
@@ -237,6 +244,7 @@ pub mod metric_names {
             Outcome::Redirect { .. } => 3,
             Outcome::CustomResponse { .. } => 4,
             Outcome::Abort => 5,
+            o if o.is_limit_refusal() => 7,
             Outcome::Refuse { .. } => 6,
         }
     }

@@ -2,6 +2,11 @@
 //! `{VAR}`, `{R:n}`, `{C:n}`, `{Function:arg}` and `{Map:key}`, where arguments nest. There is no
 //! escape character; a `}` outside a token is literal. Parsed once; expansion appends to a
 //! caller-owned buffer.
+//!
+//! Expansion is bounded: one template may produce at most [`MAX_TEMPLATE_BYTES`]. IIS has no
+//! such limit, but without one a configuration whose `<set>` values repeat an earlier variable
+//! several times multiplies the request's size at every step, and one request could ask the
+//! module for more memory than it has (a trap that fails the VM).
 
 use crate::engine::server_vars::ServerVar;
 use crate::engine::url;
@@ -70,6 +75,15 @@ pub enum TemplateError {
     UnknownMap(String),
 }
 
+/// The most bytes one expansion may produce. Above Envoy's default limit on a request's headers
+/// (60 KiB), so any value a client can send fits; no URL or header value longer than this can
+/// reach an upstream through Envoy's defaults anyway.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+
+/// An expansion stopped because it would produce more than [`MAX_TEMPLATE_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
+
 /// What the parser needs to resolve names.
 pub trait Names {
     /// The index of a rewrite map by name (case-insensitive).
@@ -130,8 +144,12 @@ impl Template {
         }
     }
 
-    /// Appends the expansion to `out`.
-    pub fn expand(&self, ctx: &dyn Expand, out: &mut String) {
+    /// Appends the expansion to `out`; fails once it has appended more than
+    /// [`MAX_TEMPLATE_BYTES`] (what was appended is then left in `out`). Each step appends one
+    /// bounded value (a variable, a capture, a function of an expansion that fit), so the
+    /// memory used stays a small multiple of the limit whatever the input.
+    pub fn expand(&self, ctx: &dyn Expand, out: &mut String) -> Result<(), TooLarge> {
+        let start = out.len();
         for s in &self.segments {
             match s {
                 Segment::Literal(l) => out.push_str(l),
@@ -140,26 +158,30 @@ impl Template {
                 Segment::CondRef(n) => ctx.cond_capture(*n, out),
                 Segment::Call(f, arg) => {
                     let mut tmp = String::new();
-                    arg.expand(ctx, &mut tmp);
+                    arg.expand(ctx, &mut tmp)?;
                     f.apply(&tmp, out);
                 }
                 Segment::Map(i, key) => {
                     let mut tmp = String::new();
-                    key.expand(ctx, &mut tmp);
+                    key.expand(ctx, &mut tmp)?;
                     ctx.map(*i, &tmp, out);
                 }
             }
+            if out.len() - start > MAX_TEMPLATE_BYTES {
+                return Err(TooLarge);
+            }
         }
+        Ok(())
     }
 
-    /// The expansion as a new string.
-    pub fn expand_to_string(&self, ctx: &dyn Expand) -> String {
+    /// The expansion as a new string (at most [`MAX_TEMPLATE_BYTES`]).
+    pub fn expand_to_string(&self, ctx: &dyn Expand) -> Result<String, TooLarge> {
         if let Some(l) = self.as_literal() {
-            return l.to_string();
+            return Ok(l.to_string());
         }
         let mut out = String::new();
-        self.expand(ctx, &mut out);
-        out
+        self.expand(ctx, &mut out)?;
+        Ok(out)
     }
 }
 
@@ -306,7 +328,10 @@ mod tests {
     }
 
     fn expand(s: &str) -> String {
-        Template::parse(s, &N).unwrap().expand_to_string(&E)
+        Template::parse(s, &N)
+            .unwrap()
+            .expand_to_string(&E)
+            .unwrap()
     }
 
     #[test]

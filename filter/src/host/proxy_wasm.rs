@@ -83,20 +83,46 @@ fn counter(name: &str) -> Counter {
     Counter::new(counter_id(name))
 }
 
-/// The `backtrack_exhausted` counter's id, and how many exhaustions it already counts (the
-/// engine keeps a process-wide count; each callback reports what is new).
-static EXHAUSTED_METRIC: AtomicU32 = AtomicU32::new(NO_COUNTER);
-static EXHAUSTED_REPORTED: AtomicU64 = AtomicU64::new(0);
+/// A count the engine keeps for the whole process (matches that ran out of backtracking budget,
+/// values refused by the expansion limits), reported to one of Envoy's counters: each report
+/// adds what is new since the last one (one atomic load when there is nothing new).
+struct EngineCount {
+    metric: AtomicU32,
+    reported: AtomicU64,
+    read: fn() -> u64,
+}
 
-/// Adds the matches that ran out of budget since the last report to the counter (one atomic
-/// load when there is nothing new).
-fn report_exhausted() {
-    let now = crate::pattern::exhausted_count();
-    let before = EXHAUSTED_REPORTED.swap(now, Ordering::Relaxed);
-    let id = EXHAUSTED_METRIC.load(Ordering::Relaxed);
-    if now > before && id != NO_COUNTER {
-        let _ = hostcalls::increment_metric(id, i64::try_from(now - before).unwrap_or(i64::MAX));
+impl EngineCount {
+    const fn new(read: fn() -> u64) -> Self {
+        EngineCount {
+            metric: AtomicU32::new(NO_COUNTER),
+            reported: AtomicU64::new(0),
+            read,
+        }
     }
+
+    fn define(&self, name: &str) {
+        self.metric.store(counter_id(name), Ordering::Relaxed);
+    }
+
+    fn report(&self) {
+        let now = (self.read)();
+        let before = self.reported.swap(now, Ordering::Relaxed);
+        let id = self.metric.load(Ordering::Relaxed);
+        if now > before && id != NO_COUNTER {
+            let _ =
+                hostcalls::increment_metric(id, i64::try_from(now - before).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+static EXHAUSTED: EngineCount = EngineCount::new(crate::pattern::exhausted_count);
+static LIMIT_HITS: EngineCount = EngineCount::new(metric_names::limit_hits);
+
+/// Reports what the engine counted during a callback.
+fn report_engine_counts() {
+    EXHAUSTED.report();
+    LIMIT_HITS.report();
 }
 
 /// The body counters' ids, in [`BodyEvent::ALL`] order (defined with each configuration).
@@ -172,10 +198,8 @@ impl RootContext for Root {
                 // Defined (at 0) with every accepted configuration, so dashboards and alerts
                 // see the rejection counter before the first rejection.
                 let _ = counter_id(metric_names::CONFIG_REJECTED);
-                EXHAUSTED_METRIC.store(
-                    counter_id(metric_names::BACKTRACK_EXHAUSTED),
-                    Ordering::Relaxed,
-                );
+                EXHAUSTED.define(metric_names::BACKTRACK_EXHAUSTED);
+                LIMIT_HITS.define(metric_names::EXPANSION_LIMIT);
                 define_body_metrics();
                 if let Some(old) = self.metrics.replace(Rc::new(define_metrics(&plugin))) {
                     self.retired.push(old);
@@ -322,7 +346,7 @@ impl HttpContext for Http {
         match &mut self.stream {
             Some(stream) => {
                 let verdict = stream.on_request_headers(&ProxyWasmHost);
-                report_exhausted();
+                report_engine_counts();
                 action(verdict)
             }
             None => {
@@ -339,7 +363,7 @@ impl HttpContext for Http {
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let Some(stream) = &mut self.stream {
             stream.on_response_headers(&ProxyWasmHost);
-            report_exhausted();
+            report_engine_counts();
         }
         Action::Continue
     }

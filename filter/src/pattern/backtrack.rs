@@ -13,13 +13,20 @@
 //! step out of [`STEP_BUDGET`]; a match that runs out of steps (or of backtrack stack) fails and
 //! is reported as [`Outcome::Exhausted`], so a hostile URL against a catastrophic pattern
 //! (`^(a+)+\1$`) costs bounded time and memory.
+//!
+//! A rule set may hold many such patterns (ten conditions would otherwise cost ten budgets), so
+//! while a [`RequestBudget`] is active, every match also draws on one budget per request phase,
+//! [`REQUEST_STEP_BUDGET`]: once it is spent, the remaining backtracking matches of that phase
+//! fail at once, exhausted.
 
 use super::syntax::{case_variants, Class, Node, PatternError, Repeat, Spans, Tree};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Steps (executed instructions) one `find` may spend over all start positions.
 pub const STEP_BUDGET: u32 = 1_000_000;
+/// Steps all the matches of one request phase may spend together (about 40 ms of a worker).
+pub const REQUEST_STEP_BUDGET: u32 = 2 * STEP_BUDGET;
 /// Backtrack entries one `find` may hold at once (bounds memory: about 2 MB).
 const MAX_FRAMES: usize = 128 * 1024;
 /// Instructions a compiled program may have (counted repetitions are expanded).
@@ -451,34 +458,48 @@ impl Program {
         stack: &mut Vec<Frame>,
         spans: &mut Spans,
     ) -> Outcome {
+        let request_left = REQUEST_LEFT.with(Cell::get);
         let mut vm = Vm {
             prog: self,
             input,
             slots,
             stack,
             steps: 0,
+            limit: request_left.map_or(STEP_BUDGET, |left| left.min(STEP_BUDGET)),
         };
+        let outcome = vm.search(spans);
+        if let Some(left) = request_left {
+            REQUEST_LEFT.with(|cell| cell.set(Some(left.saturating_sub(vm.steps))));
+        }
+        if outcome == Outcome::Exhausted {
+            EXHAUSTED.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
+    }
+}
+
+impl Vm<'_> {
+    /// Tries every start position (one when the pattern is anchored).
+    fn search(&mut self, spans: &mut Spans) -> Outcome {
+        let (prog, input) = (self.prog, self.input);
         let mut start = 0;
         loop {
-            vm.slots.clear();
-            vm.slots.resize(self.slots, NONE);
-            vm.stack.clear();
-            match vm.run(0, start) {
-                Err(Exhausted) => {
-                    EXHAUSTED.fetch_add(1, Ordering::Relaxed);
-                    return Outcome::Exhausted;
-                }
+            self.slots.clear();
+            self.slots.resize(prog.slots, NONE);
+            self.stack.clear();
+            match self.run(0, start) {
+                Err(Exhausted) => return Outcome::Exhausted,
                 Ok(true) => {
-                    for g in 0..=self.groups {
-                        let a = vm.slots.get(2 * g).copied().unwrap_or(NONE);
-                        let b = vm.slots.get(2 * g + 1).copied().unwrap_or(NONE);
+                    for g in 0..=prog.groups {
+                        let a = self.slots.get(2 * g).copied().unwrap_or(NONE);
+                        let b = self.slots.get(2 * g + 1).copied().unwrap_or(NONE);
                         spans.push((a != NONE && b != NONE).then_some((a, b)));
                     }
                     return Outcome::Match;
                 }
                 Ok(false) => {}
             }
-            if self.anchored {
+            if prog.anchored {
                 return Outcome::NoMatch;
             }
             match input.get(start..).and_then(|t| t.chars().next()) {
@@ -490,7 +511,36 @@ impl Program {
 }
 
 thread_local! {
+    /// Steps left to the request phase being evaluated on this thread; `None` outside one.
+    static REQUEST_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
     static SCRATCH: RefCell<(Vec<usize>, Vec<Frame>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The step budget of one request phase, shared by its backtracking matches while the value
+/// lives (the engine holds one per inbound and per outbound evaluation).
+#[derive(Debug)]
+pub struct RequestBudget {
+    /// The budget this one replaced (restored on drop).
+    outer: Option<u32>,
+}
+
+impl RequestBudget {
+    pub fn start() -> RequestBudget {
+        RequestBudget {
+            outer: REQUEST_LEFT.with(|left| left.replace(Some(REQUEST_STEP_BUDGET))),
+        }
+    }
+}
+
+impl Drop for RequestBudget {
+    fn drop(&mut self) {
+        REQUEST_LEFT.with(|left| left.set(self.outer));
+    }
+}
+
+/// Whether the current request phase has spent its whole step budget.
+pub fn request_budget_spent() -> bool {
+    REQUEST_LEFT.with(|left| left.get() == Some(0))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -507,6 +557,8 @@ struct Vm<'a> {
     slots: &'a mut Vec<usize>,
     stack: &'a mut Vec<Frame>,
     steps: u32,
+    /// Steps this search may spend: the per-match budget, or less of the request's is left.
+    limit: u32,
 }
 
 fn is_word(c: Option<char>) -> bool {
@@ -573,7 +625,7 @@ impl Vm<'_> {
         let base = self.stack.len();
         loop {
             self.steps += 1;
-            if self.steps > STEP_BUDGET {
+            if self.steps > self.limit {
                 return Err(Exhausted);
             }
             let ok = match self.prog.insts.get(pc as usize).copied() {
@@ -861,5 +913,33 @@ mod tests {
         let p = program(r"^(.*)\1$", false).unwrap();
         let long = "ab".repeat(5000);
         assert_eq!(p.find(&long, &mut spans), Outcome::Match);
+    }
+
+    #[test]
+    fn a_request_shares_one_budget_between_its_matches() {
+        let slow = program(r"^(a+)+\1$", false).unwrap();
+        let cheap = program(r"^(a)\1$", false).unwrap();
+        let input = format!("{}b", "a".repeat(40));
+        let mut spans = Spans::new();
+        {
+            let _budget = RequestBudget::start();
+            // Two exhausted matches spend the request's budget ...
+            assert_eq!(slow.find(&input, &mut spans), Outcome::Exhausted);
+            assert!(!request_budget_spent());
+            assert_eq!(slow.find(&input, &mut spans), Outcome::Exhausted);
+            assert!(request_budget_spent());
+            // ... so even a cheap match then fails without running.
+            assert_eq!(cheap.find("aa", &mut spans), Outcome::Exhausted);
+            {
+                // A nested phase has its own budget and gives the outer one back.
+                let _inner = RequestBudget::start();
+                assert_eq!(cheap.find("aa", &mut spans), Outcome::Match);
+            }
+            assert!(request_budget_spent());
+        }
+        // Outside a request phase only the per-match budget applies.
+        assert_eq!(cheap.find("aa", &mut spans), Outcome::Match);
+        let _budget = RequestBudget::start();
+        assert_eq!(cheap.find("aa", &mut spans), Outcome::Match);
     }
 }

@@ -15,7 +15,8 @@ mod literals;
 mod syntax;
 mod translate;
 
-pub use backtrack::{exhausted_count, STEP_BUDGET};
+use backtrack::request_budget_spent;
+pub use backtrack::{exhausted_count, RequestBudget, REQUEST_STEP_BUDGET, STEP_BUDGET};
 pub use syntax::{PatternError, Spans};
 
 use backtrack::{Outcome, Program};
@@ -304,19 +305,34 @@ impl Pattern {
                 true
             }
             Matcher::Fast(fast) => fast.find(input, spans),
-            Matcher::Backtrack(program) => match program.find(input, spans) {
-                Outcome::Match => true,
-                Outcome::NoMatch => false,
-                Outcome::Exhausted => {
-                    log::debug!(
-                        "iis-rewrite: pattern \"{}\" ran out of its {} step budget on a {}-byte input; counted as no match",
-                        self.source,
-                        STEP_BUDGET,
-                        input.len()
-                    );
-                    false
-                }
-            },
+            Matcher::Backtrack(program) => self.backtrack(program, input, spans),
+        }
+    }
+
+    /// Runs the backtracking program; an exhausted match counts as no match and is logged, as
+    /// not run at all when the request phase had already spent its budget.
+    fn backtrack(&self, program: &Program, input: &str, spans: &mut Spans) -> bool {
+        let spent_before = request_budget_spent();
+        match program.find(input, spans) {
+            Outcome::Match => true,
+            Outcome::NoMatch => false,
+            Outcome::Exhausted if spent_before => {
+                log::debug!(
+                    "iis-rewrite: pattern \"{}\" not run: the request spent its {} backtracking steps; counted as no match",
+                    self.source,
+                    REQUEST_STEP_BUDGET
+                );
+                false
+            }
+            Outcome::Exhausted => {
+                log::debug!(
+                    "iis-rewrite: pattern \"{}\" ran out of its {} step budget on a {}-byte input; counted as no match",
+                    self.source,
+                    STEP_BUDGET,
+                    input.len()
+                );
+                false
+            }
         }
     }
 

@@ -386,6 +386,7 @@ impl Compiler<'_> {
                 &mut errs,
                 &mut warnings,
             ) {
+                self.growth.rule(&r, &at, &mut warnings);
                 out.push(r);
             }
         }

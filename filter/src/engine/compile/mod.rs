@@ -404,6 +404,8 @@ struct Compiler<'a> {
     allowed: Option<Vec<String>>,
     errs: Vec<ConfigError>,
     warnings: Vec<Warning>,
+    /// What the rules compiled so far can write, for the amplification warning.
+    growth: amplification::Growth,
 }
 
 impl Compiler<'_> {
@@ -485,6 +487,7 @@ impl Engine {
             allowed: config.allowed_server_variables.clone(),
             errs: Vec::new(),
             warnings: Vec::new(),
+            growth: amplification::Growth::default(),
         };
         c.compile_maps();
         // Custom variables get their slots first, so a rule can read one a later rule sets.
@@ -553,6 +556,7 @@ impl Engine {
     }
 }
 
+mod amplification;
 mod farms;
 mod inbound;
 mod outbound;

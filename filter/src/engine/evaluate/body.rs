@@ -150,10 +150,10 @@ impl Engine {
         let mut memo = vec![None; self.outbound.pre_conditions.len()];
         let applicable: Vec<usize> = (0..rules.len())
             .filter(|&i| {
-                rules
-                    .get(i)
-                    .and_then(|r| r.pre_condition)
-                    .is_none_or(|p| ev.pre_condition_holds(p, &mut memo))
+                rules.get(i).and_then(|r| r.pre_condition).is_none_or(|p| {
+                    // Past the expansion limits a preCondition does not hold.
+                    ev.pre_condition_holds(p, &mut memo).unwrap_or(false)
+                })
             })
             .collect();
         if applicable.is_empty() {
@@ -351,16 +351,14 @@ impl BodyContext {
                 }
             };
             let range = to_bytes(start)..to_bytes(end);
-            let replacement = if may_replace && evaluate_conditions(&mut ev, &rule.conditions, None)
-            {
-                match &rule.action {
-                    OutboundAction::Rewrite { value, .. } => {
-                        Some(self.encode(&value.expand_to_string(&ev)))
-                    }
-                    OutboundAction::None => None,
+            // Past the expansion limits a match is left as it is.
+            let holds = may_replace
+                && evaluate_conditions(&mut ev, &rule.conditions, None).unwrap_or(false);
+            let replacement = match &rule.action {
+                OutboundAction::Rewrite { value, .. } if holds => {
+                    value.expand_to_string(&ev).ok().map(|v| self.encode(&v))
                 }
-            } else {
-                None
+                _ => None,
             };
             return Some(TextMatch { range, replacement });
         }
@@ -401,11 +399,15 @@ fn apply(ev: &mut OutEval<'_>, rule: &CompiledBodyRule, input: String) -> (bool,
     if rule.negate {
         ev.spans.clear();
     }
-    if !matched || !evaluate_conditions(ev, &rule.conditions, None) {
+    // Past the expansion limits the rule does not fire and the value stays as it is.
+    if !matched || !evaluate_conditions(ev, &rule.conditions, None).unwrap_or(false) {
         return (false, None);
     }
     match &rule.action {
-        OutboundAction::Rewrite { value, .. } => (true, Some(value.expand_to_string(&*ev))),
+        OutboundAction::Rewrite { value, .. } => match value.expand_to_string(&*ev) {
+            Ok(v) => (true, Some(v)),
+            Err(_) => (false, None),
+        },
         OutboundAction::None => (true, None),
     }
 }

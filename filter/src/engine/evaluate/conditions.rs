@@ -5,7 +5,7 @@
 //! condition's groups. A negated or file-system condition contributes no captures.
 
 use crate::engine::model::{CompiledConditions, CondTest};
-use crate::engine::template::Expand;
+use crate::engine::template::{Expand, TooLarge};
 use crate::engine::trace::ConditionTrace;
 use crate::engine::vocab::LogicalGrouping;
 use crate::pattern::Spans;
@@ -16,19 +16,20 @@ pub(crate) trait ConditionContext: Expand {
     fn cond_caps_mut(&mut self) -> &mut Vec<String>;
 }
 
-/// Evaluates `c`; returns whether the conditions hold.
+/// Evaluates `c`; returns whether the conditions hold, or that an input would expand past
+/// the template limit.
 pub(crate) fn evaluate_conditions<C: ConditionContext>(
     ctx: &mut C,
     c: &CompiledConditions,
     mut trace: Option<&mut Vec<ConditionTrace>>,
-) -> bool {
+) -> Result<bool, TooLarge> {
     ctx.cond_caps_mut().clear();
     let mut spans = Spans::new();
     let mut any = false;
     // Captures only when something reads `{C:n}` (or the trace shows them).
     let want = c.captures_read || trace.is_some();
     for item in &c.items {
-        let input = item.input.expand_to_string(&*ctx);
+        let input = item.input.expand_to_string(&*ctx)?;
         let found = match &item.test {
             CondTest::Pattern(p) => p.test(&input, &mut spans, want),
             CondTest::NoFileSystem => false,
@@ -72,13 +73,13 @@ pub(crate) fn evaluate_conditions<C: ConditionContext>(
             }
         }
         match c.grouping {
-            LogicalGrouping::MatchAll if !result => return false,
-            LogicalGrouping::MatchAny if result => return true,
+            LogicalGrouping::MatchAll if !result => return Ok(false),
+            LogicalGrouping::MatchAny if result => return Ok(true),
             _ => any |= result,
         }
     }
-    match c.grouping {
+    Ok(match c.grouping {
         LogicalGrouping::MatchAll => true,
         LogicalGrouping::MatchAny => c.items.is_empty() || any,
-    }
+    })
 }

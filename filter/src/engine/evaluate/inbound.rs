@@ -13,14 +13,15 @@ use std::cell::RefCell;
 
 use crate::engine::decision::{ClientOrigin, Decision, HeaderEdit, Outcome};
 use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext};
+use crate::engine::evaluate::limits::{self, Exceeded, Produced};
 use crate::engine::model::{CompiledAction, CompiledFarm, CompiledRule, Engine, ProxyHeaders};
 use crate::engine::request::{lossy, Property, RequestFacts};
 use crate::engine::rule_index::RuleIndex;
 use crate::engine::server_vars::{ServerVar, SetTarget};
-use crate::engine::template::Expand;
+use crate::engine::template::{Expand, Template};
 use crate::engine::trace::{RequestTrace, RuleTrace};
 use crate::engine::url::{self, PathError};
-use crate::pattern::Spans;
+use crate::pattern::{RequestBudget, Spans};
 
 /// Per-request evaluation state.
 struct Eval<'a> {
@@ -53,6 +54,8 @@ struct Eval<'a> {
     /// Client headers the rules read (only those are compared before writing: reading a
     /// header just to skip a write would cost as much as the write).
     read_headers: RefCell<Vec<String>>,
+    /// What the rules built so far (values set, targets), against the per-request bound.
+    produced: Produced,
 }
 
 /// `ip:port` from a property, split; the IP without brackets.
@@ -270,10 +273,22 @@ fn describe(outcome: &Outcome) -> String {
 }
 
 impl<'a> Eval<'a> {
-    fn apply_sets(&mut self, rule: &CompiledRule, trace: Option<&mut Vec<(String, String)>>) {
+    /// Expands a template whose result the request keeps (a value set, a target, a response
+    /// text), counting it against the per-request bound.
+    fn build(&mut self, template: &Template) -> Result<String, Exceeded> {
+        let value = template.expand_to_string(self)?;
+        self.produced.add(value.len())?;
+        Ok(value)
+    }
+
+    fn apply_sets(
+        &mut self,
+        rule: &CompiledRule,
+        trace: Option<&mut Vec<(String, String)>>,
+    ) -> Result<(), Exceeded> {
         let mut trace = trace;
         for s in &rule.sets {
-            let value = s.value.expand_to_string(self);
+            let value = self.build(&s.value)?;
             if let Some(t) = trace.as_deref_mut() {
                 t.push((s.name.clone(), value.clone()));
             }
@@ -307,6 +322,7 @@ impl<'a> Eval<'a> {
                 }
             }
         }
+        Ok(())
     }
 
     /// Before the first rewrite: keeps the client's URL (outbound rules of a proxied request
@@ -388,8 +404,8 @@ impl<'a> Eval<'a> {
     }
 
     /// Runs the action of a rule that fired; `Some` ends processing.
-    fn action(&mut self, rule: &CompiledRule) -> Option<Outcome> {
-        match &rule.action {
+    fn action(&mut self, rule: &CompiledRule) -> Result<Option<Outcome>, Exceeded> {
+        Ok(match &rule.action {
             CompiledAction::None => None,
             CompiledAction::Abort => Some(Outcome::Abort),
             CompiledAction::CustomResponse {
@@ -400,8 +416,8 @@ impl<'a> Eval<'a> {
             } => Some(Outcome::CustomResponse {
                 status: *status,
                 sub_status: *sub_status,
-                reason: url::sanitize_header_value(&reason.expand_to_string(self)).into_owned(),
-                body: description.expand_to_string(self),
+                reason: url::sanitize_header_value(&self.build(reason)?).into_owned(),
+                body: self.build(description)?,
             }),
             CompiledAction::Redirect {
                 url,
@@ -409,26 +425,18 @@ impl<'a> Eval<'a> {
                 status,
                 named_hosts,
             } => {
-                let target = with_query(
-                    url.expand_to_string(self),
-                    *append_query,
-                    self.query.as_deref(),
-                );
+                let target = with_query(self.build(url)?, *append_query, self.query.as_deref());
                 let target = in_directory(rule, target);
                 Some(self.redirect(target, *status, named_hosts))
             }
             CompiledAction::Rewrite { url, append_query } => {
-                let target = with_query(
-                    url.expand_to_string(self),
-                    *append_query,
-                    self.query.as_deref(),
-                );
+                let target = with_query(self.build(url)?, *append_query, self.query.as_deref());
                 // A target starting with http://, https://, ws:// or wss:// is proxied;
                 // one that does not parse as such (userinfo, a bad port) is refused, never
                 // taken as a local path.
                 if !is_proxy_target(&target) {
                     self.rewrite_local(&in_directory(rule, target));
-                    return None;
+                    return Ok(None);
                 }
                 match url::parse_absolute(&target).map(|u| u.rest.to_string()) {
                     Some(rest) => {
@@ -441,7 +449,17 @@ impl<'a> Eval<'a> {
                     }),
                 }
             }
-        }
+        })
+    }
+
+    /// Sets and action of a rule whose pattern and conditions matched; `Some` ends processing.
+    fn fire(
+        &mut self,
+        rule: &CompiledRule,
+        set_trace: Option<&mut Vec<(String, String)>>,
+    ) -> Result<Option<Outcome>, Exceeded> {
+        self.apply_sets(rule, set_trace)?;
+        self.action(rule)
     }
 
     fn run(
@@ -520,18 +538,27 @@ impl<'a> Eval<'a> {
                     .collect(),
                 ..RuleTrace::default()
             });
-            let fired = matched
-                && evaluate_conditions(
+            let conditions = if matched {
+                evaluate_conditions(
                     self,
                     &rule.conditions,
                     rt.as_mut().map(|t| &mut t.conditions),
-                );
+                )
+                .map_err(Exceeded::from)
+            } else {
+                Ok(false)
+            };
+            let fired = conditions == Ok(true);
             if fired {
                 self.matched.push(rule.name.clone());
                 self.fired.push(self.rule_offset + index);
-                self.apply_sets(rule, rt.as_mut().map(|t| &mut t.set));
             }
-            let outcome = if fired { self.action(rule) } else { None };
+            let result = match conditions {
+                Ok(true) => self.fire(rule, rt.as_mut().map(|t| &mut t.set)),
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            };
+            let outcome = result.unwrap_or_else(|e| Some(limits::refusal(e, &rule.name)));
             let stop = fired && (rule.stop || outcome.is_some());
             if let (Some(t), Some(mut r)) = (trace.as_deref_mut(), rt) {
                 r.fired = fired;
@@ -798,6 +825,8 @@ impl Engine {
     }
 
     fn evaluate(&self, req: &dyn RequestFacts, mut trace: Option<&mut RequestTrace>) -> Decision {
+        // One backtracking budget for every pattern this request runs.
+        let _budget = RequestBudget::start();
         let raw_owned = req.header(":path").unwrap_or(Cow::Borrowed(b"/"));
         let raw: &[u8] = &raw_owned;
         let (raw_path, raw_query) = match raw.iter().position(|b| *b == b'?') {
@@ -853,6 +882,7 @@ impl Engine {
             fired: Vec::new(),
             rule_offset: 0,
             read_headers: RefCell::new(Vec::new()),
+            produced: Produced::default(),
         };
         // Global rules first; a stopProcessing among them ends only their set.
         let mut outcome = eval.run(&self.global_rules, &self.global_index, trace.as_deref_mut());
@@ -1166,5 +1196,136 @@ mod tests {
                 d.outcome
             );
         }
+    }
+
+    /// `levels` chained `<set>`s, each `copies` copies of the previous value, the first of `{R:1}`.
+    fn amplifying(copies: usize, levels: usize) -> Engine {
+        let mut sets = Vec::new();
+        let mut prev = "{R:1}".to_string();
+        for level in 0..levels {
+            let name = format!("HTTP_X_AMP_{level}");
+            sets.push(format!(
+                r#"{{"name":"{name}","value":"{}"}}"#,
+                prev.repeat(copies)
+            ));
+            prev = format!("{{{name}}}");
+        }
+        engine(&format!(
+            r#"{{"rules":[{{"name":"amplify","match":{{"url":"^amp/(.*)"}},
+              "serverVariables":[{}],"action":{{"type":"None"}}}}]}}"#,
+            sets.join(",")
+        ))
+    }
+
+    fn is_limit_refusal(d: &Decision) -> bool {
+        crate::engine::plugin::metric_names::action_index(&d.outcome) == 7
+            && d.outcome.is_limit_refusal()
+    }
+
+    #[test]
+    fn amplifying_server_variables_are_refused_not_allocated() {
+        let before = limits::limit_hits();
+        let e = amplifying(9, 5);
+        let small = e.inbound(&StaticRequest::get("h", "/amp/x"));
+        assert_eq!(small.outcome, Outcome::Continue);
+        assert_eq!(
+            edit(&small, "x-amp-4").flatten().map(|v| v.len()),
+            Some(9usize.pow(5))
+        );
+        // 10 KB × 9⁵ would be 590 MB; the first level already passes the template bound.
+        let path = format!("/amp/{}", "a".repeat(10_000));
+        let d = e.inbound(&StaticRequest::get("h", &path));
+        assert!(is_limit_refusal(&d), "{:?}", d.outcome);
+        assert_eq!(
+            d.outcome,
+            Outcome::Refuse {
+                status: 431,
+                reason: format!(
+                    "the rules would build a value longer than {} bytes from this request",
+                    crate::engine::template::MAX_TEMPLATE_BYTES
+                ),
+            }
+        );
+        assert!(
+            d.request_headers.is_empty(),
+            "nothing half-built is applied"
+        );
+        assert!(limits::limit_hits() > before);
+        // A value just under the bound is built.
+        let fits = format!(
+            "/amp/{}",
+            "a".repeat(crate::engine::template::MAX_TEMPLATE_BYTES / 9 / 9)
+        );
+        let d = amplifying(9, 2).inbound(&StaticRequest::get("h", &fits));
+        assert_eq!(d.outcome, Outcome::Continue);
+    }
+
+    #[test]
+    fn many_values_under_the_template_bound_add_up_to_the_request_bound() {
+        // Each value is one 60,000-byte capture (under the template bound); five of them are
+        // more than the request may produce in all.
+        let e = amplifying(1, 5);
+        let path = format!("/amp/{}", "a".repeat(60_000));
+        let d = amplifying(1, 4).inbound(&StaticRequest::get("h", &path));
+        assert_eq!(d.outcome, Outcome::Continue, "240,000 bytes fit");
+        let d = e.inbound(&StaticRequest::get("h", &path));
+        assert!(is_limit_refusal(&d), "{:?}", d.outcome);
+        let Outcome::Refuse { reason, .. } = &d.outcome else {
+            panic!()
+        };
+        assert!(
+            reason.contains("bytes of variables and headers"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn condition_inputs_and_action_targets_are_bounded_too() {
+        let big = "{R:1}".repeat(20);
+        let e = engine(&format!(
+            r#"{{"rules":[
+              {{"name":"cond","match":{{"url":"^c/(.*)"}},
+                "conditions":{{"items":[{{"input":"{big}","pattern":"x"}}]}},
+                "action":{{"type":"CustomResponse","statusCode":403}}}},
+              {{"name":"target","match":{{"url":"^t/(.*)"}},
+                "action":{{"type":"Redirect","url":"/{big}"}}}}]}}"#
+        ));
+        let long = "a".repeat(5_000);
+        for prefix in ["c", "t"] {
+            let d = e.inbound(&StaticRequest::get("h", &format!("/{prefix}/{long}")));
+            assert!(is_limit_refusal(&d), "{prefix}: {:?}", d.outcome);
+            let d = e.inbound(&StaticRequest::get("h", &format!("/{prefix}/short")));
+            assert!(!is_limit_refusal(&d), "{prefix}: {:?}", d.outcome);
+        }
+    }
+
+    #[test]
+    fn backtracking_conditions_share_one_budget_per_request() {
+        // Two catastrophic conditions (negated: an exhausted match counts as no match, so they
+        // hold) spend the request's budget; the third, cheap one then cannot run.
+        let slow = r#"{"input":"{R:1}","pattern":"^(a+)+\\1$","negate":true}"#;
+        let e = engine(&format!(
+            r#"{{"rules":[{{"name":"r","match":{{"url":"^x/(.*)"}},
+              "conditions":{{"items":[{slow},{slow},
+                {{"input":"{{HTTP_X_PAIR}}","pattern":"^(a)\\1$"}}]}},
+              "action":{{"type":"CustomResponse","statusCode":403}}}}]}}"#
+        ));
+        let req = |path: &str| StaticRequest::get("h", path).with_header("x-pair", "aa");
+        let d = e.inbound(&req("/x/abc"));
+        assert!(
+            matches!(d.outcome, Outcome::CustomResponse { .. }),
+            "{:?}",
+            d.outcome
+        );
+        let hostile = format!("/x/{}b", "a".repeat(40));
+        let d = e.inbound(&req(&hostile));
+        assert_eq!(d.outcome, Outcome::Continue);
+        // The next request has a budget of its own.
+        let d = e.inbound(&req("/x/abc"));
+        assert!(
+            matches!(d.outcome, Outcome::CustomResponse { .. }),
+            "{:?}",
+            d.outcome
+        );
     }
 }

@@ -8,4 +8,5 @@
 pub mod body;
 pub(crate) mod conditions;
 pub mod inbound;
+pub mod limits;
 pub mod outbound;

@@ -10,12 +10,15 @@
 //! processing for the response. Request-side inputs (`{HTTP_USER_AGENT}`, `{REQUEST_URI}`, custom
 //! variables) come from a snapshot the request phase took: request headers cannot be read once
 //! the response runs. Rules on the response body are evaluated by `super::body`.
+//! A rule that would build more than the expansion limits allow (`limits`) ends outbound
+//! processing for the response: the headers keep the values the earlier rules gave them.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 
 use crate::engine::decision::{ClientOrigin, HeaderEdit};
 use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext};
+use crate::engine::evaluate::limits::{self, Exceeded, Produced};
 use crate::engine::model::{CompiledOutboundRule, Engine, OutboundAction};
 use crate::engine::request::lossy;
 use crate::engine::response::ResponseFacts;
@@ -23,7 +26,7 @@ use crate::engine::server_vars::ServerVar;
 use crate::engine::template::Expand;
 use crate::engine::trace::RuleTrace;
 use crate::engine::url;
-use crate::pattern::Spans;
+use crate::pattern::{RequestBudget, Spans};
 
 /// One response's evaluation state (also used by the body rules, `super::body`).
 pub(super) struct OutEval<'a> {
@@ -36,6 +39,8 @@ pub(super) struct OutEval<'a> {
     pub(super) input: String,
     pub(super) spans: Spans,
     cond_caps: Vec<String>,
+    /// Header values the rules built so far, against the per-phase bound.
+    produced: Produced,
 }
 
 impl<'a> OutEval<'a> {
@@ -55,6 +60,7 @@ impl<'a> OutEval<'a> {
             input: String::new(),
             spans: Spans::new(),
             cond_caps: Vec::new(),
+            produced: Produced::default(),
         }
     }
 }
@@ -256,6 +262,7 @@ impl Engine {
         origin: Option<&ClientOrigin>,
         mut trace: Option<&mut Vec<RuleTrace>>,
     ) -> Vec<HeaderEdit> {
+        let _budget = RequestBudget::start();
         let mut ev = OutEval::new(self, resp, snapshot, preset);
         if let Some(origin) = origin {
             ev.reverse_rewrite_locations(origin);
@@ -269,22 +276,39 @@ impl Engine {
                 ..RuleTrace::default()
             });
             if let Some(i) = rule.pre_condition {
-                if !ev.pre_condition_holds(i, &mut pre_results) {
+                let holds = ev.pre_condition_holds(i, &mut pre_results);
+                if holds != Ok(true) {
                     if let (Some(t), Some(mut r)) = (trace.as_deref_mut(), rt) {
                         r.action = Some("skipped: preCondition false".into());
                         t.push(r);
                     }
+                    if let Err(e) = holds {
+                        limits::record(e, &rule.name);
+                        break;
+                    }
                     continue;
                 }
             }
-            let fired = ev.matches(rule, rt.as_mut(), trace.is_some());
-            if fired {
-                ev.rewrite(rule, rt.as_mut());
-            }
+            let result = ev
+                .matches(rule, rt.as_mut(), trace.is_some())
+                .and_then(|fired| {
+                    if fired {
+                        ev.rewrite(rule, rt.as_mut())?;
+                    }
+                    Ok(fired)
+                });
+            let fired = result == Ok(true);
             if let (Some(t), Some(mut r)) = (trace.as_deref_mut(), rt) {
                 r.fired = fired;
-                r.stopped = fired && rule.stop;
+                r.stopped = fired && rule.stop || result.is_err();
+                if result.is_err() {
+                    r.action = Some("stopped: expansion limit".into());
+                }
                 t.push(r);
+            }
+            if let Err(e) = result {
+                limits::record(e, &rule.name);
+                break;
             }
             if fired && rule.stop {
                 break;
@@ -324,20 +348,23 @@ impl OutEval<'_> {
     }
 
     /// Whether preCondition `i` holds, evaluated once per response (`memo` keeps the results).
-    pub(super) fn pre_condition_holds(&mut self, i: usize, memo: &mut [Option<bool>]) -> bool {
+    pub(super) fn pre_condition_holds(
+        &mut self,
+        i: usize,
+        memo: &mut [Option<bool>],
+    ) -> Result<bool, Exceeded> {
         if let Some(r) = memo.get(i).copied().flatten() {
-            return r;
+            return Ok(r);
         }
         let engine = self.engine;
-        let r = engine
-            .outbound
-            .pre_conditions
-            .get(i)
-            .is_some_and(|p| evaluate_conditions(self, &p.conditions, None));
+        let r = match engine.outbound.pre_conditions.get(i) {
+            Some(p) => evaluate_conditions(self, &p.conditions, None)?,
+            None => false,
+        };
         if let Some(slot) = memo.get_mut(i) {
             *slot = Some(r);
         }
-        r
+        Ok(r)
     }
 
     /// Whether the rule's pattern (against its header's current value) and conditions match.
@@ -346,7 +373,7 @@ impl OutEval<'_> {
         rule: &CompiledOutboundRule,
         mut rt: Option<&mut RuleTrace>,
         traced: bool,
-    ) -> bool {
+    ) -> Result<bool, Exceeded> {
         self.input.clear();
         if !rule.input_unused || traced {
             if let Some(v) = self.current(&rule.header) {
@@ -367,24 +394,35 @@ impl OutEval<'_> {
             r.input = self.input.clone();
             r.pattern_matched = matched;
         }
-        matched && evaluate_conditions(self, &rule.conditions, rt.map(|r| &mut r.conditions))
+        if !matched {
+            return Ok(false);
+        }
+        Ok(evaluate_conditions(
+            self,
+            &rule.conditions,
+            rt.map(|r| &mut r.conditions),
+        )?)
     }
 
     /// Runs a fired rule's Rewrite action: an empty value removes the header, `replace="false"`
     /// appends with `, `.
-    fn rewrite(&mut self, rule: &CompiledOutboundRule, rt: Option<&mut RuleTrace>) {
+    fn rewrite(
+        &mut self,
+        rule: &CompiledOutboundRule,
+        rt: Option<&mut RuleTrace>,
+    ) -> Result<(), Exceeded> {
         let OutboundAction::Rewrite {
             value,
             replace,
             constant,
         } = &rule.action
         else {
-            return;
+            return Ok(());
         };
         let (new, sanitised) = match (constant, *replace) {
             (Some(v), true) => ((!v.is_empty()).then(|| v.clone()), true),
             _ => {
-                let v = value.expand_to_string(self);
+                let v = value.expand_to_string(self)?;
                 let new = match (*replace, self.current(&rule.header)) {
                     (false, Some(c)) if !c.is_empty() && !v.is_empty() => Some(format!("{c}, {v}")),
                     (false, Some(c)) if !c.is_empty() => Some(c.into_owned()),
@@ -393,6 +431,7 @@ impl OutEval<'_> {
                 (new, false)
             }
         };
+        self.produced.add(new.as_ref().map_or(0, String::len))?;
         if let Some(r) = rt {
             r.action = Some(match &new {
                 Some(v) => format!("set {}: {v}", rule.header),
@@ -404,6 +443,7 @@ impl OutEval<'_> {
         } else {
             self.set(&rule.header, new);
         }
+        Ok(())
     }
 
     /// One final value per header; drops what changes nothing.
@@ -592,6 +632,49 @@ mod tests {
         assert_eq!(get(&edits, "vary"), Some(&Some("Accept, Origin".into())));
         let edits = respond(&e, "/a", DESKTOP, StaticResponse::new(200));
         assert_eq!(get(&edits, "vary"), Some(&Some("Origin".into())));
+    }
+
+    #[test]
+    fn doubling_rules_stop_at_the_expansion_limit() {
+        // Each rule doubles X; a last rule would mark the response.
+        let mut rules: Vec<String> = (0..6)
+            .map(|i| {
+                format!(
+                    r#"{{"name":"double{i}","match":{{"serverVariable":"RESPONSE_X","pattern":".*"}},
+                     "action":{{"type":"Rewrite","value":"{{RESPONSE_X}}{{RESPONSE_X}}"}}}}"#
+                )
+            })
+            .collect();
+        rules.push(
+            r#"{"name":"last","match":{"serverVariable":"RESPONSE_Y","pattern":".*"},
+               "action":{"type":"Rewrite","value":"reached"}}"#
+                .into(),
+        );
+        let json = format!(r#"{{"outboundRules":{{"rules":[{}]}}}}"#, rules.join(","));
+        let e = Engine::compile(&FilterConfig::from_json(&json).unwrap()).unwrap();
+        let small = respond(
+            &e,
+            "/",
+            DESKTOP,
+            StaticResponse::new(200).with_header("x", "ab"),
+        );
+        assert_eq!(get(&small, "x"), Some(&Some("ab".repeat(64))));
+        assert_eq!(get(&small, "y"), Some(&Some("reached".into())));
+        // 10,000 bytes doubled: 20,000, 40,000, then 80,000 is over the template bound.
+        let before = crate::engine::evaluate::limits::limit_hits();
+        let big = "a".repeat(10_000);
+        let edits = respond(
+            &e,
+            "/",
+            DESKTOP,
+            StaticResponse::new(200).with_header("x", &big),
+        );
+        assert_eq!(
+            get(&edits, "x").cloned().flatten().map(|v| v.len()),
+            Some(40_000)
+        );
+        assert_eq!(get(&edits, "y"), None, "processing stopped at the limit");
+        assert!(crate::engine::evaluate::limits::limit_hits() > before);
     }
 
     #[test]
