@@ -256,6 +256,19 @@ pub fn to_text(spec: &RequestSpec, trace: &RequestTrace, decision: &Decision) ->
 
 fn rule_text(out: &mut String, r: &RuleTrace) {
     let _ = writeln!(out, "rule {:?}", r.name);
+    if let Some(dir) = &r.directory {
+        if r.outside_directory {
+            let _ = writeln!(
+                out,
+                "  not applied: the URL is not under its directory {dir}"
+            );
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "  directory: {dir} (the input is the URL relative to it)"
+        );
+    }
     let _ = writeln!(
         out,
         "  match: input {:?} pattern {:?} -> {}",

@@ -27,17 +27,20 @@ fn check_reports_each_site_its_sources_and_what_is_left_to_the_upstream() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let out = &r.stdout;
     for expected in [
-        "site \"Default Web Site\" (id 1): ok: 2 rules, 2 global rules,",
+        "site \"Default Web Site\" (id 1): ok: 4 rules, 2 global rules,",
         "  binding net.tcp 808:*: not served: protocol \"net.tcp\" is not HTTP",
         "  read: web.config testdata/applicationhost/contoso/inetpub/wwwroot/web.config",
+        "  read for /wiki/: web.config testdata/applicationhost/contoso/inetpub/wiki/web.config",
         "<defaultDocument> (testdata/applicationhost/contoso/inetpub/wwwroot/web.config:6:5)",
-        "site \"Contoso Shop\" (id 2): ok: 1 rule, 2 global rules,",
+        "site \"Contoso Shop\" (id 2): ok: 2 rules, 2 global rules,",
         "  binding https *:443:shop.contoso.example: its certificate is in the Windows \
          certificate store; name its PEM files with `envoy --certificate \
          shop.contoso.example=CERT,KEY`",
         "  read: <location path=\"Contoso Shop\"> at \
-         testdata/applicationhost/contoso/applicationHost.config:144:3",
-        "<security> (testdata/applicationhost/contoso/applicationHost.config:146:7)",
+         testdata/applicationhost/contoso/applicationHost.config:148:3",
+        "  read for /admin/: <location> at \
+         testdata/applicationhost/contoso/applicationHost.config:177:3",
+        "<security> (testdata/applicationhost/contoso/applicationHost.config:150:7)",
         "site \"Contoso API\" (id 3): ok: 2 rules, 2 global rules,",
         "  read: web.config testdata/applicationhost/contoso/api-site/web.config",
         "site \"Legacy FTP\" (id 4): ok: 0 rules, 2 global rules,",
@@ -45,14 +48,16 @@ fn check_reports_each_site_its_sources_and_what_is_left_to_the_upstream() {
     ] {
         assert!(out.contains(expected), "missing {expected:?} in\n{out}");
     }
-    // The /admin application's rules are reported once, not once per site.
+    // The /admin <location> rule is imported; the shop's catch-all before it (inherited, so it
+    // runs first, as in IIS) leaves it unreachable, which is reported once.
     let admin: Vec<&str> = r
         .warnings()
         .into_iter()
-        .filter(|l| l.contains("Contoso Shop/admin\">: rules below"))
+        .filter(|l| l.contains("rule \"Admin to the back office\": is unreachable"))
         .collect();
     assert_eq!(admin.len(), 1, "{}", r.stderr);
-    assert!(admin[0].starts_with("testdata/applicationhost/contoso/applicationHost.config:173:3:"));
+    assert!(admin[0].starts_with("testdata/applicationhost/contoso/applicationHost.config:181:11:"));
+    assert!(!r.stderr.contains("not imported"), "{}", r.stderr);
     // Without --site-root the API's web.config is looked for under its physicalPath.
     let r = run(&["check", "--applicationhost", CONTOSO]);
     assert!(r
@@ -134,6 +139,54 @@ fn import_writes_one_rule_set_per_site_with_the_global_rules_first() {
     ]);
     let one: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(one["rules"][0]["name"], "Shop to its farm");
+    assert_eq!(one["rules"][1]["name"], "Admin to the back office");
+    assert_eq!(one["rules"][1]["directory"], "/admin/");
+    assert_eq!(one["rules"].as_array().unwrap().len(), 2);
+    let site = &sets["default web site"]["rules"];
+    assert_eq!(site[2]["name"], "Wiki pages");
+    assert_eq!(site[2]["directory"], "/wiki/");
+    assert!(site[0].get("directory").is_none());
+}
+
+#[test]
+fn explain_runs_an_application_rule_on_the_url_relative_to_it() {
+    let explain = |url: &str| {
+        let r = run(&[
+            "explain",
+            "--applicationhost",
+            CONTOSO,
+            "--site",
+            "Default Web Site",
+            "--url",
+            url,
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    let out = explain("http://intranet/Wiki/page/Main?x=1");
+    for expected in [
+        "rule \"Wiki pages\"\n  directory: /wiki/ (the input is the URL relative to it)\n  \
+         match: input \"page/Main\" pattern \"^page/([^/]+)$\" -> matched",
+        "decision: rewrite to /wiki/index.php?title=Main&x=1",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    }
+    // The site's rules ran first, on the whole URL.
+    assert!(out.contains("rule \"Docs from the docs server\"\n  match: input \"Wiki/page/Main\""));
+    let out = explain("http://intranet/wiki/w/Home");
+    assert!(
+        out.contains("decision: redirect 302, Location: /wiki/page/Home"),
+        "{out}"
+    );
+    // Outside /wiki the rule does not apply at all.
+    let out = explain("http://intranet/page/Main");
+    assert!(
+        out.contains(
+            "rule \"Wiki pages\"\n  not applied: the URL is not under its directory /wiki/"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("decision: continue"), "{out}");
 }
 
 #[test]

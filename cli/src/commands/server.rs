@@ -11,7 +11,7 @@ use iis_rewrite_filter::{Engine, FilterConfig};
 
 use crate::diag::{quote, Diagnostic, Files, Pos};
 use crate::import::application_host::{
-    import_server, Binding, ServerOptions, SiteDef, WebConfigLookup,
+    import_server, Binding, LevelSource, ServerOptions, SiteDef, WebConfigLookup,
 };
 use crate::load::{compile_located, read_limited, summary};
 
@@ -56,6 +56,7 @@ pub struct LoadedSite {
     pub errors: usize,
     pub locations: Vec<Pos>,
     pub web_config: WebConfigLookup,
+    pub below_root: Vec<(String, LevelSource)>,
     pub ignored: Vec<(String, Pos)>,
 }
 
@@ -149,6 +150,7 @@ pub fn load_server(path: &Path, input: &ServerInput) -> LoadedServer {
             errors,
             locations: site.locations,
             web_config: site.web_config,
+            below_root: site.below_root,
             ignored: site.ignored,
         });
     }
@@ -264,6 +266,13 @@ pub fn check(path: &Path, input: &ServerInput) -> u8 {
             WebConfigLookup::NoPhysicalPath => {
                 out.push_str("  web.config not looked for: the site has no root physicalPath\n");
             }
+        }
+        for (dir, source) in &site.below_root {
+            let what = match source {
+                LevelSource::Location(pos) => format!("<location> at {}", at(pos)),
+                LevelSource::WebConfig(f) => format!("web.config {}", f.display()),
+            };
+            out.push_str(&format!("  read for {dir}: {what}\n"));
         }
         if !site.ignored.is_empty() {
             let list: Vec<String> = site

@@ -10,6 +10,7 @@ use roxmltree::Node;
 
 use crate::diag::{quote, Pos};
 
+use super::application_host::LevelDrop;
 use super::collection::{Coll, Entry};
 use super::vocab::{
     canon, ACTION_TYPE, LOGICAL_GROUPING, MATCH_TYPE, PATTERN_SYNTAX, REDIRECT_TYPE,
@@ -32,18 +33,33 @@ impl Importer<'_> {
                 ),
             );
         }
+        // Below the site's root a level's rules are read apart, then appended with their
+        // directory (application_host/levels.rs).
+        let level = self.directory.clone().filter(|_| !global);
+        let mut drops = Vec::new();
         let mut coll = if global {
             std::mem::replace(&mut self.global_rules, Coll::new("global rule", false))
+        } else if level.is_some() {
+            Coll::new("rule", false)
         } else {
             std::mem::replace(&mut self.rules, Coll::new("rule", false))
         };
         coll.pos.get_or_insert(a.elem);
         for child in self.elements(d, node, tag) {
+            let name = child.tag_name().name();
+            if level.is_some() && (name == "clear" || name == "remove") {
+                drops.push(LevelDrop {
+                    name: (name == "remove")
+                        .then(|| child.attribute("name").unwrap_or("").trim().to_string()),
+                    pos: d.node_pos(child),
+                });
+            }
             if self.clear_remove(d, child, &mut coll, "name", tag) {
                 continue;
             }
-            if child.tag_name().name() == "rule" {
-                let (rule, spans, key_pos) = self.inbound_rule(d, child, global);
+            if name == "rule" {
+                let (mut rule, spans, key_pos) = self.inbound_rule(d, child, global);
+                rule.directory = level.clone();
                 let entry = Entry {
                     key: rule.name.clone(),
                     key_pos,
@@ -57,6 +73,8 @@ impl Importer<'_> {
         }
         if global {
             self.global_rules = coll;
+        } else if level.is_some() {
+            self.add_level_rules(coll, drops);
         } else {
             self.rules = coll;
         }

@@ -92,6 +92,7 @@ impl<'f> Importer<'f> {
             farms: Coll::new("webFarm", false),
             sections: HashMap::new(),
             saw_outbound: false,
+            directory: None,
         }
     }
 }
@@ -124,6 +125,9 @@ struct Importer<'f> {
     /// Sections already defined: name → where.
     sections: HashMap<&'static str, Pos>,
     saw_outbound: bool,
+    /// The directory below the site's root whose level is being read (`/app/`): its rules get
+    /// it as their `directory`.
+    directory: Option<String>,
 }
 
 impl Importer<'_> {
@@ -299,6 +303,10 @@ impl Importer<'_> {
     /// file or in place.
     fn section(&mut self, d: &mut Doc<'_, '_>, node: Node<'_, '_>, name: &'static str) {
         let pos = d.node_pos(node);
+        if self.skip_site_wide(pos, name) {
+            d.handled.insert(node.id());
+            return;
+        }
         if let Some(first) = self.sections.get(name).copied() {
             let first = self.where_(first);
             self.error(

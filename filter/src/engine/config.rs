@@ -81,6 +81,11 @@ pub struct InboundRule {
     /// Absent `<action>`: type `None`.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub action: Option<Action>,
+    /// Not an IIS attribute: the directory whose web.config (or `<location path>`) defines the
+    /// rule, such as `/app/`. The rule then runs only for URLs under it and matches the URL
+    /// relative to it; `rules` only (docs/configuration.md).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub directory: Option<String>,
 }
 
 /// Inbound `<match url=… ignoreCase=… negate=…/>`.

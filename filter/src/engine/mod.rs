@@ -23,6 +23,7 @@ pub mod body;
 pub mod farm;
 pub mod upstream;
 
+pub(crate) mod directory;
 pub(crate) mod model;
 pub(crate) mod rule_index;
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::engine::directory::Directory;
 use crate::engine::farm::Farm;
 use crate::engine::rule_index::RuleIndex;
 use crate::engine::server_vars::{CustomVars, ServerVar, SetTarget};
@@ -158,6 +159,9 @@ pub(crate) struct CompiledRule {
     /// A literal every URL the pattern matches starts with (lowercase when `.1`, the pattern
     /// ignoring case): the rule prefilter skips the rule for other URLs.
     pub prefix: Option<(String, bool)>,
+    /// The directory that defines the rule (distributed rules below the site root): the rule
+    /// applies only under it, to the URL relative to it.
+    pub directory: Option<Directory>,
     pub conditions: CompiledConditions,
     pub sets: Vec<CompiledSet>,
     pub action: CompiledAction,

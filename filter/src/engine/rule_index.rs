@@ -175,4 +175,56 @@ mod prefilter_tests {
             assert_eq!(fast, full, "{url}");
         }
     }
+
+    #[test]
+    fn the_prefilter_keeps_directory_rules_exact() {
+        let mut rules = Vec::new();
+        for i in 0..20 {
+            rules.push(format!(
+                r#"{{"name":"lit{i}","match":{{"url":"^section{i}/"}},"action":{{"type":"Rewrite","url":"/s{i}"}}}}"#
+            ));
+        }
+        for (i, dir) in ["/app", "/app/sub", "/Docs", "/section1"]
+            .iter()
+            .enumerate()
+        {
+            rules.push(format!(
+                r#"{{"name":"d{i}","directory":"{dir}","match":{{"url":"^page$"}},"action":{{"type":"Rewrite","url":"p{i}"}}}}"#
+            ));
+            rules.push(format!(
+                r#"{{"name":"n{i}","directory":"{dir}","match":{{"url":"^page$","negate":true}},"serverVariables":[{{"name":"HTTP_X_N{i}","value":"y"}}]}}"#
+            ));
+        }
+        let json = format!(r#"{{"rules":[{}]}}"#, rules.join(","));
+        let e = Engine::compile(&FilterConfig::from_json(&json).unwrap()).unwrap();
+        assert!(e.rules_index.key_len > 0, "the set should be indexed");
+        for url in [
+            "/app",
+            "/app/",
+            "/APP/page",
+            "/app/sub/page",
+            "/app/subpage",
+            "/docs/page",
+            "/docs",
+            "/section1/page",
+            "/section1/",
+            "/section12/page",
+            "/ap",
+            "/page",
+        ] {
+            let req = StaticRequest::get("h", url);
+            let mut trace = RequestTrace::default();
+            assert_eq!(e.inbound(&req), e.inbound_traced(&req, &mut trace), "{url}");
+        }
+        // Each applies where it should.
+        let d = e.inbound(&StaticRequest::get("h", "/app/sub/page"));
+        // After the rewrite, /app/sub's negated rule sees `p1`.
+        assert_eq!(d.matched_rules, ["n0", "d1", "n1"]);
+        assert_eq!(
+            d.outcome,
+            crate::engine::decision::Outcome::Rewrite {
+                path: "/app/sub/p1".into()
+            }
+        );
+    }
 }

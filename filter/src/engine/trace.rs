@@ -19,6 +19,12 @@ pub struct ConditionTrace {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RuleTrace {
     pub name: String,
+    /// The directory the rule belongs to (`/app/`), for a rule below the site root.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub directory: Option<String>,
+    /// The URL was not under the rule's directory: the rule did not apply.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "std::ops::Not::not"))]
+    pub outside_directory: bool,
     /// The URL the pattern was tested against (no leading slash).
     pub input: String,
     pub pattern: String,
@@ -34,6 +40,19 @@ pub struct RuleTrace {
     pub action: Option<String>,
     /// Processing stopped after this rule.
     pub stopped: bool,
+}
+
+impl RuleTrace {
+    /// A rule of `directory` that did not apply: the URL is not under its directory.
+    pub(crate) fn outside(name: &str, directory: &str, pattern: &str) -> RuleTrace {
+        RuleTrace {
+            name: name.to_string(),
+            directory: Some(directory.to_string()),
+            outside_directory: true,
+            pattern: pattern.to_string(),
+            ..RuleTrace::default()
+        }
+    }
 }
 
 /// A whole request's evaluation.

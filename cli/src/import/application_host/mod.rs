@@ -11,14 +11,18 @@
 //! what the levels above defined, and a name defined twice across levels is refused as IIS
 //! refuses it. `<proxy>` attributes set at site level override the server's one by one.
 //!
-//! Where this deviates from IIS, the command says so rather than guess: rules of applications
-//! and directories below a site's root (`<location path="SITE/app">`, an application's own
-//! web.config) see a URL relative to that application in IIS, which the filter's rule sets do
-//! not model, so they are reported and not imported. Sections IIS allows only in
-//! applicationHost.config (`globalRules`, `webFarms`) are refused in a site's web.config.
+//! The levels below a site's root (`<location path="SITE/app">`, the web.config of each
+//! application and virtual directory) follow, their rules carrying their directory
+//! ([`levels`]). Where this deviates from IIS, the command says so rather than guess. Sections
+//! IIS allows only in applicationHost.config (`globalRules`, `webFarms`) are refused in a
+//! web.config.
 
+mod levels;
 mod physical_path;
 mod sites;
+
+pub(super) use levels::LevelDrop;
+pub use levels::LevelSource;
 
 use std::path::{Path, PathBuf};
 
@@ -69,6 +73,8 @@ pub struct SiteImport {
     /// `<location path="SITE">` sections that were read.
     pub locations: Vec<Pos>,
     pub web_config: WebConfigLookup,
+    /// What was read for the levels below the site's root, by directory (`/app/`).
+    pub below_root: Vec<(String, LevelSource)>,
     /// Elements of other IIS modules (authentication, handlers, static content, …) found at
     /// site level: what the default upstream stands for.
     pub ignored: Vec<(String, Pos)>,
@@ -168,27 +174,13 @@ pub fn import_server(
             Err(lookup) => lookup,
         };
         imp.proxy = merge_proxy(server_proxy, imp.proxy.take());
-        for (app, _, pos) in &def.applications {
-            imp.warn(
-                *pos,
-                format!(
-                    "site {} application {}: its own rules (its web.config, <location \
-                     path=\"{}{}\">) are not imported: IIS gives them the URL relative to the \
-                     application, which a rule set does not model; requests below {} run the \
-                     site's rules",
-                    quote(&def.name),
-                    quote(app),
-                    def.name,
-                    app,
-                    quote(app)
-                ),
-            );
-        }
+        let below_root = imp.sub_levels(&mut d, root, &def, &drive_root, &mut ignored);
         out.sites.push(SiteImport {
             imported: imp.finish(),
             def,
             locations,
             web_config,
+            below_root,
             ignored,
         });
     }
@@ -331,8 +323,8 @@ impl Importer<'_> {
         }
     }
 
-    /// `<location path="SITE">` sections of `site`; a `<location path="SITE/…">` holding rules
-    /// is reported. Returns where the site's sections are and the other modules they configure.
+    /// `<location path="SITE">` sections of `site` (those below its root are read by
+    /// `sub_levels`). Returns where the site's sections are and the other modules they configure.
     fn site_locations(
         &mut self,
         d: &mut Doc<'_, '_>,
@@ -354,26 +346,6 @@ impl Importer<'_> {
                     self.system_web_server(d, w);
                 }
                 other_modules(d, loc, &mut ignored);
-            } else if path
-                .split_once('/')
-                .is_some_and(|(s, _)| s.eq_ignore_ascii_case(&site.name))
-            {
-                d.handled.insert(loc.id());
-                let has_rules = loc
-                    .descendants()
-                    .any(|n| n.is_element() && n.tag_name().name() == "rewrite");
-                if has_rules {
-                    let pos = d.node_pos(loc);
-                    self.warn(
-                        pos,
-                        format!(
-                            "<location path={}>: rules below a site's root are not imported \
-                             (IIS gives them the URL relative to that path, which a rule set \
-                             does not model); requests there run the site's rules",
-                            quote(&path)
-                        ),
-                    );
-                }
             }
         }
         (read, ignored)

@@ -24,7 +24,8 @@ pub struct SiteDef {
     pub bindings: Vec<Binding>,
     /// `physicalPath` of the root application's root virtual directory, as written.
     pub physical_path: Option<(String, Pos)>,
-    /// Applications other than `/`: (path, physicalPath, position).
+    /// Applications other than `/` and virtual directories other than an application's `/`:
+    /// (URL path, physicalPath, position).
     pub applications: Vec<(String, Option<String>, Pos)>,
 }
 
@@ -146,6 +147,20 @@ fn read_application(d: &Doc<'_, '_>, app: Node<'_, '_>, def: &mut SiteDef) {
     } else {
         def.applications
             .push((path.to_string(), physical.map(|p| p.0), d.node_pos(app)));
+    }
+    let vdirs = app
+        .children()
+        .filter(|c| c.has_tag_name("virtualDirectory"))
+        .filter(|v| v.attribute("path").is_some_and(|p| p.trim() != "/"));
+    for v in vdirs {
+        let vpath = v
+            .attribute("path")
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('/');
+        let url = format!("{}/{vpath}", path.trim_end_matches('/'));
+        let physical = v.attribute("physicalPath").map(str::to_string);
+        def.applications.push((url, physical, d.node_pos(v)));
     }
 }
 

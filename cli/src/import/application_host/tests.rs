@@ -161,7 +161,19 @@ fn levels_merge_in_iis_order() {
         rule_names(&alpha.imported.config.rules),
         ["server", "alpha"]
     );
-    assert_eq!(rule_names(&beta.imported.config.rules), ["server", "beta"]);
+    // Rules below the site's root come last, with their directory.
+    assert_eq!(
+        rule_names(&beta.imported.config.rules),
+        ["server", "beta", "shop"]
+    );
+    let dirs: Vec<Option<&str>> = beta
+        .imported
+        .config
+        .rules
+        .iter()
+        .map(|r| r.directory.as_deref())
+        .collect();
+    assert_eq!(dirs, [None, None, Some("/shop/")]);
     // The server level alone.
     assert_eq!(rule_names(&s.server.config.rules), ["server"]);
     // The web.config was found under the mapped physical path, whatever its case.
@@ -203,13 +215,6 @@ fn levels_merge_in_iis_order() {
     assert_eq!(
         messages(&s, &files),
         [
-            "applicationHost.config:17:9: site \"Beta\" application \"/shop\": its own rules \
-             (its web.config, <location path=\"Beta/shop\">) are not imported: IIS gives them \
-             the URL relative to the application, which a rule set does not model; requests \
-             below \"/shop\" run the site's rules",
-            "applicationHost.config:53:3: <location path=\"Beta/shop\">: rules below a site's \
-             root are not imported (IIS gives them the URL relative to that path, which a rule \
-             set does not model); requests there run the site's rules",
             "applicationHost.config:62:3: <location path=\"Gamma\">: no site is named \"Gamma\"; \
              its configuration applies to nothing",
         ]
@@ -229,7 +234,10 @@ fn site_root_option_and_clear_across_levels() {
     };
     let (s, _) = layout.import(&opts);
     // <clear/> in the site's web.config drops what the server and the location defined.
-    assert_eq!(rule_names(&s.sites[1].imported.config.rules), ["only"]);
+    assert_eq!(
+        rule_names(&s.sites[1].imported.config.rules),
+        ["only", "shop"]
+    );
     assert_eq!(rule_names(&s.sites[1].imported.config.global_rules), ["g"]);
 }
 
@@ -332,4 +340,126 @@ fn mutated_servers_never_panic() {
         runs += 1;
     }
     assert!(runs >= 100, "only {runs} runs");
+}
+
+#[test]
+fn levels_below_the_root_keep_their_directory_and_iis_order() {
+    let apphost = r#"<configuration>
+  <system.applicationHost><sites>
+    <site name="S" id="1">
+      <application path="/">
+        <virtualDirectory path="/" physicalPath="C:\s" />
+        <virtualDirectory path="/media" physicalPath="C:\media" />
+        <virtualDirectory path="/far" physicalPath="\\nas\share" />
+      </application>
+      <application path="/app">
+        <virtualDirectory path="/" physicalPath="C:\app" />
+      </application>
+      <application path="/app/sub">
+        <virtualDirectory path="/" physicalPath="C:\sub" />
+      </application>
+      <bindings><binding protocol="http" bindingInformation="*:80:" /></bindings>
+    </site>
+  </sites></system.applicationHost>
+  <location path="S/app/sub">
+    <system.webServer><rewrite><rules>
+      <rule name="sub-location"><match url="^x$" /></rule>
+    </rules></rewrite></system.webServer>
+  </location>
+  <location path="S/app">
+    <system.webServer><rewrite><rules>
+      <rule name="app-location"><match url="^x$" /></rule>
+    </rules></rewrite></system.webServer>
+  </location>
+</configuration>
+"#;
+    let site = r#"<configuration><system.webServer><rewrite><rules>
+  <rule name="root"><match url="^r$" /></rule>
+  <rule name="shadowed"><match url="^s$" /></rule>
+</rules></rewrite></system.webServer></configuration>"#;
+    let app = r#"<configuration><system.webServer>
+  <rewrite>
+    <rules>
+      <remove name="shadowed" />
+      <rule name="shadowed"><match url="^mine$" /></rule>
+      <rule name="app-web"><match url="^page/(.*)" /><action type="Rewrite" url="p.php?{R:1}" /></rule>
+    </rules>
+    <outboundRules>
+      <rule name="o"><match serverVariable="RESPONSE_X" pattern=".*" /><action type="Rewrite" value="y" /></rule>
+    </outboundRules>
+  </rewrite>
+  <httpProtocol><customHeaders><add name="X-App" value="1" /></customHeaders></httpProtocol>
+</system.webServer></configuration>"#;
+    let sub = r#"<configuration><system.webServer><rewrite><rules>
+  <clear />
+  <rule name="sub-web"><match url=".*" /></rule>
+  <rule name="root"><match url="^dup$" /></rule>
+</rules></rewrite></system.webServer></configuration>"#;
+    let media = r#"<rules><rule name="media-web"><match url="^m$" /></rule></rules>"#;
+    let layout = Layout::new(
+        "sublevels",
+        apphost,
+        &[
+            ("s/web.config", site),
+            ("app/web.config", app),
+            ("sub/web.config", sub),
+            ("media/web.config", &format!("<configuration><system.webServer><rewrite>{media}</rewrite></system.webServer></configuration>")),
+        ],
+    );
+    let (s, files) = layout.import(&ServerOptions::default());
+    let rules = &s.sites[0].imported.config.rules;
+    let got: Vec<(&str, Option<&str>)> = rules
+        .iter()
+        .map(|r| (r.name.as_str(), r.directory.as_deref()))
+        .collect();
+    // Root levels; then by path, a parent before its children, <location> before web.config.
+    // The replacement of "shadowed" and of "root" are not imported; the <clear/> of /app/sub
+    // drops the <location> rule of the same directory.
+    assert_eq!(
+        got,
+        [
+            ("root", None),
+            ("shadowed", None),
+            ("app-location", Some("/app/")),
+            ("app-web", Some("/app/")),
+            ("sub-web", Some("/app/sub/")),
+            ("media-web", Some("/media/")),
+        ]
+    );
+    // Nothing below the root reaches the site-wide sections.
+    let config = &s.sites[0].imported.config;
+    assert!(config.outbound_rules.is_none() && config.custom_headers.is_empty());
+    let messages = messages(&s, &files);
+    let has = |needle: &str| messages.iter().any(|m| m.contains(needle));
+    assert!(has("web.config:4:7: <remove name=\"shadowed\"> in the rules of \"/app/\": the inherited rule \"shadowed\" still runs"), "{messages:#?}");
+    assert!(
+        has("rule \"shadowed\" of \"/app/\" is not imported"),
+        "{messages:#?}"
+    );
+    assert!(has("<clear/> in the rules of \"/app/sub/\": the inherited rules \"root\", \"shadowed\", \"app-location\", \"app-web\" still run"), "{messages:#?}");
+    assert!(
+        has("rule \"root\" of \"/app/sub/\" is not imported"),
+        "{messages:#?}"
+    );
+    assert!(
+        has("<outboundRules> for \"/app/\": not imported"),
+        "{messages:#?}"
+    );
+    assert!(
+        has("<httpProtocol> for \"/app/\": not imported"),
+        "{messages:#?}"
+    );
+    assert!(
+        has("site \"S\" \"/far\": its web.config is not read"),
+        "{messages:#?}"
+    );
+    // The merged rule set compiles: relative targets and inputs are the engine's business.
+    let engine = iis_rewrite_filter::Engine::compile(config).unwrap();
+    let d = engine.inbound(&iis_rewrite_filter::StaticRequest::get("h", "/app/page/7"));
+    assert_eq!(
+        d.outcome,
+        iis_rewrite_filter::Outcome::Rewrite {
+            path: "/app/p.php?7".into()
+        }
+    );
 }

@@ -115,6 +115,7 @@ impl Compiler<'_> {
 
         // <action>
         let action = self.action(rule, at, limits, errs, warnings);
+        let directory = rule_directory(rule, at, global, errs);
 
         if errs.len() > before {
             return None;
@@ -129,6 +130,14 @@ impl Compiler<'_> {
             }
             _ => None,
         };
+        // The directory is a prefix of every URL the rule can apply to, negated or not.
+        let prefix = match &directory {
+            Some(d) => Some((
+                d.index_prefix(prefix.as_ref().map(|(p, _)| p.as_str())),
+                true,
+            )),
+            None => prefix,
+        };
         conditions.captures_read = reads.get().cond;
         Some(CompiledRule {
             captures_read: reads.get().rule,
@@ -137,6 +146,7 @@ impl Compiler<'_> {
             pattern: pattern?,
             negate,
             prefix,
+            directory,
             conditions,
             sets,
             action,
@@ -356,7 +366,17 @@ impl Compiler<'_> {
                     )
                 });
             let unconditional = rule.conditions.as_ref().is_none_or(|c| c.items.is_empty());
-            if catch_all.is_none() && stops && unconditional && matches_everything(rule) {
+            // A rule of a directory catches only the URLs under it.
+            let site_wide = matches!(
+                rule.directory.as_deref().map(Directory::parse),
+                None | Some(Ok(None))
+            );
+            if catch_all.is_none()
+                && stops
+                && unconditional
+                && site_wide
+                && matches_everything(rule)
+            {
                 catch_all = Some(rule.name.as_str());
             }
             if let Some(r) = self.rule(
@@ -373,5 +393,38 @@ impl Compiler<'_> {
         self.errs.extend(errs);
         self.warnings.extend(warnings);
         out
+    }
+}
+
+/// The rule's `directory`, normalised; refused on a global rule (global rules always see the
+/// whole URL) and when malformed.
+fn rule_directory(
+    rule: &config::InboundRule,
+    at: &Location,
+    global: bool,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Directory> {
+    let raw = rule.directory.as_deref()?;
+    let dat = at.at(Element::Item, "directory");
+    if global {
+        errs.push(ConfigError::Unsupported {
+            at: dat,
+            what: "a directory on a global rule (global rules are server-level and see the \
+                   whole URL)"
+                .into(),
+        });
+        return None;
+    }
+    match Directory::parse(raw) {
+        Ok(d) => d,
+        Err(DirectoryError::Malformed) => {
+            errs.push(ConfigError::UnknownValue {
+                at: dat,
+                value: raw.to_string(),
+                expected: "a URL path such as /app/, without ?, #, %, \\, empty, . or .. \
+                           segments",
+            });
+            None
+        }
     }
 }

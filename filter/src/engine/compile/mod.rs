@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::engine::config::{self, FilterConfig};
+use crate::engine::directory::{Directory, DirectoryError};
 use crate::engine::error::{ConfigError, Element, Location, Section, Warning};
 use crate::engine::farm;
 use crate::engine::model::{

@@ -35,6 +35,7 @@ impl Decode for InboundRule {
             conditions: o.opt("conditions"),
             server_variables: o.or_default("serverVariables"),
             action: o.opt("action"),
+            directory: o.opt("directory"),
         })
     }
 }

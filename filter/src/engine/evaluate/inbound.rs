@@ -248,6 +248,19 @@ fn with_query(mut target: String, append: bool, query: Option<&str>) -> String {
     target
 }
 
+/// A relative target (no scheme, no leading `/`) of a rule below the site root, resolved
+/// against the rule's directory, as IIS does (`index.php` in `/blog/` is `/blog/index.php`).
+fn in_directory(rule: &CompiledRule, target: String) -> String {
+    let has_scheme = |t: &str| {
+        t.split_once("://")
+            .is_some_and(|(scheme, _)| !scheme.contains(['/', '?', '#']))
+    };
+    match &rule.directory {
+        Some(d) if !target.starts_with(['/', '\\']) && !has_scheme(&target) => d.resolve(&target),
+        _ => target,
+    }
+}
+
 fn describe(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Continue => "continue".into(),
@@ -414,6 +427,7 @@ impl<'a> Eval<'a> {
                 named_hosts,
             } => {
                 let target = with_query(self.build(url)?, *append_query, self.query.as_deref());
+                let target = in_directory(rule, target);
                 Some(self.redirect(target, *status, named_hosts))
             }
             CompiledAction::Rewrite { url, append_query } => {
@@ -422,7 +436,7 @@ impl<'a> Eval<'a> {
                 // one that does not parse as such (userinfo, a bad port) is refused, never
                 // taken as a local path.
                 if !is_proxy_target(&target) {
-                    self.rewrite_local(&target);
+                    self.rewrite_local(&in_directory(rule, target));
                     return Ok(None);
                 }
                 match url::parse_absolute(&target).map(|u| u.rest.to_string()) {
@@ -475,11 +489,34 @@ impl<'a> Eval<'a> {
                 break;
             };
             next = index + 1;
+            // A rule below the site root sees only URLs under its directory, relative to it.
+            let start = match &rule.directory {
+                None => 0,
+                Some(d) => match d.relative_start(&self.url_input) {
+                    Some(start) => start,
+                    None => {
+                        if let Some(t) = trace.as_deref_mut() {
+                            let source = rule.pattern.source();
+                            t.rules
+                                .push(RuleTrace::outside(&rule.name, d.as_str(), source));
+                        }
+                        continue;
+                    }
+                },
+            };
+            let input = self.url_input.get(start..).unwrap_or_default();
             let found = rule.pattern.test(
-                &self.url_input,
+                input,
                 &mut self.rule_spans,
                 rule.captures_read || trace.is_some(),
             );
+            if start > 0 {
+                // Captures index the whole URL, which `{R:n}` reads.
+                for (a, b) in self.rule_spans.iter_mut().flatten() {
+                    *a += start;
+                    *b += start;
+                }
+            }
             let matched = found != rule.negate;
             if rule.negate {
                 // A negated match yields no captures: `{R:n}` reads empty.
@@ -487,7 +524,8 @@ impl<'a> Eval<'a> {
             }
             let mut rt = trace.as_ref().map(|_| RuleTrace {
                 name: rule.name.clone(),
-                input: self.url_input.clone(),
+                directory: rule.directory.as_ref().map(|d| d.as_str().to_string()),
+                input: self.url_input.get(start..).unwrap_or_default().to_string(),
                 pattern: rule.pattern.source().to_string(),
                 pattern_matched: matched,
                 captures: self
