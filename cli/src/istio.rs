@@ -2,7 +2,7 @@
 //! `pluginConfig` is the imported configuration, so the manifest is generated from the
 //! web.config and never edited by hand.
 //!
-//! Istio hands `pluginConfig` to the filter as JSON text (shared/envoy-proxy-wasm.md §8); the
+//! Istio hands `pluginConfig` to the filter as JSON text (the WasmPlugin API reference of Istio; docs/deploying.md); the
 //! filter parses it exactly as it parses `iis-rewrite import` output.
 
 use std::fmt;

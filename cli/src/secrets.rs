@@ -1,4 +1,4 @@
-//! The backend basic-auth password (`proxy.backendAuth`, seed 001): supplied to
+//! The backend basic-auth password (`proxy.backendAuth`): supplied to
 //! `iis-rewrite envoy` from a file or an environment variable, never printed by `import` or
 //! `explain`. The user name is not a secret; the password, and the `Authorization` value made
 //! from it, are.

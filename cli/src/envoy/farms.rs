@@ -1,4 +1,4 @@
-//! ARR server farms in Envoy (iis-reference.md §7.2–§7.6): one cluster per farm cluster the
+//! ARR server farms in Envoy (docs/arr.md): one cluster per farm cluster the
 //! rules can reach (`iis-farm|http|<farm>` on the servers' `httpPort`, `iis-farm|https|<farm>`
 //! on their `httpsPort` over TLS), and one route per such cluster carrying what Envoy keeps on
 //! routes: the farm's backend timeout and the hash policy of `RequestHash` balancing or cookie
