@@ -180,7 +180,7 @@ pub enum ConfigError {
     DuplicateName { at: Location, name: String },
     /// An outbound rule names a preCondition that is not defined.
     UnknownPreCondition { at: Location, name: String },
-    /// A feature IIS has that this filter does not implement (stated in the README).
+    /// A feature IIS has that this filter does not implement (listed in docs/differences.md).
     Unsupported { at: Location, what: String },
     /// An error inside one named rule set of a multi-site configuration.
     InRuleSet {
