@@ -270,26 +270,7 @@ fn render_sites(
         })
         .collect();
     match envoy::sites::render(default, &sites, opts, deploy) {
-        Ok(rendered) => {
-            // Clusters before rules: the new rules may name clusters only this file adds.
-            if let Some((path, text)) = &rendered.cds {
-                if let Err(e) = envoy::cds::write_cds(path, text) {
-                    eprintln!("{}: error: cannot write: {e}", path.display());
-                    return 1;
-                }
-            }
-            if let Some((path, text)) = &rendered.ecds {
-                if let Err(e) = envoy::sites::write_ecds(path, text) {
-                    eprintln!("{}: error: cannot write: {e}", path.display());
-                    return 1;
-                }
-            }
-            if secret {
-                write_secret_output(output, &rendered.bootstrap)
-            } else {
-                write_output(output, &rendered.bootstrap)
-            }
-        }
+        Ok(rendered) => write_rendered(&rendered, output, secret),
         Err(e) => {
             eprintln!("error: {e}");
             match e {
@@ -379,7 +360,12 @@ fn render_server(
                 };
             }
         };
-    // Clusters before rules, as for a single configuration.
+    write_rendered(&rendered, output, secret)
+}
+
+/// Writes what `render` made: the CDS file first (the new rules may name clusters only it
+/// adds), then the ECDS file, then the bootstrap (mode 0600 when it holds a secret).
+fn write_rendered(rendered: &envoy::sites::Rendered, output: Option<&Path>, secret: bool) -> u8 {
     if let Some((path, text)) = &rendered.cds {
         if let Err(e) = envoy::cds::write_cds(path, text) {
             eprintln!("{}: error: cannot write: {e}", path.display());
