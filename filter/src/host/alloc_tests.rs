@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::stream::Stream;
-use super::{Counter, HeaderPair, HeaderPairs, Host, SetMetrics, Verdict};
+use super::{Counter, HeaderMap, Host, SetMetrics, Verdict};
 use crate::engine::plugin::{metric_names, Plugin};
 
 thread_local! {
@@ -49,23 +49,20 @@ fn allocations() -> u64 {
 
 /// A host that answers from prepared headers and properties and records nothing.
 struct QuietHost {
-    request: HeaderPairs,
-    response: HeaderPairs,
+    request: HeaderMap,
+    response: HeaderMap,
     properties: Vec<(&'static [&'static str], Vec<u8>)>,
 }
 
-fn first(headers: &[HeaderPair], name: &str) -> Option<Vec<u8>> {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.clone())
+fn first(headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
+    headers.first(name).map(<[u8]>::to_vec)
 }
 
 impl Host for QuietHost {
     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
         first(&self.request, name)
     }
-    fn request_headers(&self) -> HeaderPairs {
+    fn request_headers(&self) -> HeaderMap {
         self.request.clone()
     }
     fn set_request_header(&self, _: &str, _: Option<&str>) {}
@@ -78,7 +75,7 @@ impl Host for QuietHost {
     fn response_header(&self, name: &str) -> Option<Vec<u8>> {
         first(&self.response, name)
     }
-    fn response_headers(&self) -> HeaderPairs {
+    fn response_headers(&self) -> HeaderMap {
         self.response.clone()
     }
     fn set_response_header(&self, _: &str, _: Option<&str>) {}
@@ -93,10 +90,8 @@ impl Host for QuietHost {
     fn body_event(&self, _: crate::host::body::BodyEvent) {}
 }
 
-fn pairs(list: &[(&str, &str)]) -> HeaderPairs {
-    list.iter()
-        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-        .collect()
+fn pairs(list: &[(&str, &str)]) -> HeaderMap {
+    HeaderMap::from_pairs(list.iter().map(|(n, v)| (*n, v.as_bytes())))
 }
 
 /// A browser navigation: the request line's pseudo-headers and 9 headers.
@@ -186,4 +181,24 @@ fn allocations_per_request_stay_bounded() {
     assert!(total >= copies, "the count works");
     // Measured: 150 in all, 40 of them host copies.
     assert!(total - copies <= 112, "{} allocations", total - copies);
+}
+
+/// `ITER` requests through both phases, for instruction-count profiles (callgrind).
+#[test]
+#[ignore]
+fn profile_many_requests() {
+    let case: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../testdata/cases/jellyfin-advanced.json"
+    ))
+    .unwrap();
+    let (plugin, _) = Plugin::from_json(case["config"].to_string().as_bytes()).unwrap();
+    let (plugin, metrics) = (Rc::new(plugin), Rc::new(Vec::new()));
+    let host = browser_request();
+    let n: u64 = std::env::var("ITER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    for _ in 0..n {
+        one_request(&plugin, &metrics, &host);
+    }
 }

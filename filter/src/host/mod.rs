@@ -6,6 +6,7 @@
 use std::cell::Cell;
 
 pub mod body;
+pub mod header_map;
 pub mod set_cookie;
 pub mod stream;
 
@@ -20,11 +21,7 @@ mod alloc_tests;
 #[cfg(all(target_arch = "wasm32", not(test)))]
 mod proxy_wasm;
 
-/// One header: its name (lower case, as Envoy hands it over) and its value as bytes.
-pub type HeaderPair = (String, Vec<u8>);
-/// Headers as the host hands them over: in order, pseudo-headers first, a repeated name
-/// repeated.
-pub type HeaderPairs = Vec<HeaderPair>;
+pub use header_map::HeaderMap;
 
 /// The host operations a stream needs. Each method is one host call (one VM exit and a copy
 /// across the boundary). Reads come one header at a time or the whole map at once
@@ -34,14 +31,14 @@ pub trait Host {
     /// One request header (the first value of a repeated one).
     fn request_header(&self, name: &str) -> Option<Vec<u8>>;
     /// Every request header in one call.
-    fn request_headers(&self) -> HeaderPairs;
+    fn request_headers(&self) -> HeaderMap;
     /// Replaces one request header; `None` removes it.
     fn set_request_header(&self, name: &str, value: Option<&str>);
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
     /// One response header (the first value of a repeated one).
     fn response_header(&self, name: &str) -> Option<Vec<u8>>;
     /// Every response header in one call.
-    fn response_headers(&self) -> HeaderPairs;
+    fn response_headers(&self) -> HeaderMap;
     /// Replaces one response header; `None` removes it.
     fn set_response_header(&self, name: &str, value: Option<&str>);
     /// Adds one more value of a header that may repeat (`Set-Cookie`).

@@ -17,7 +17,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 use crate::engine::plugin::{metric_names, Plugin};
 use crate::host::body::BodyEvent;
 use crate::host::stream::Stream;
-use crate::host::{flush_counters, Counter, HeaderPairs, Host, SetMetrics, Verdict};
+use crate::host::{flush_counters, Counter, HeaderMap, Host, SetMetrics, Verdict};
 
 proxy_wasm::main! {{
     // Info until the host says otherwise (on_vm_start): with the SDK cap at Trace every
@@ -245,6 +245,36 @@ struct Http {
     stream: Option<Stream>,
 }
 
+// The ABI's header-map read, called directly: the SDK's wrapper copies every name and value
+// into a `String` and a `Vec` of their own (two allocations per header), where `HeaderMap`
+// reads the host's buffer in place.
+extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
+}
+
+/// Every header of `map` in one host call; empty when the host refuses or hands over a buffer
+/// that is not in the ABI's layout.
+fn header_map(map: MapType) -> HeaderMap {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer and a length into the two locals. A non-null pointer is
+    // a buffer of `size` bytes the host obtained from `proxy_on_memory_allocate`, which the SDK
+    // implements with a `Vec<u8>` of that capacity it leaks; taking it back as a `Vec` of that
+    // length and capacity is how the SDK itself takes ownership of host buffers.
+    let bytes = unsafe {
+        // Status 0 is Ok.
+        match proxy_get_header_map_pairs(map as u32, &mut data, &mut size) {
+            0 if !data.is_null() => Vec::from_raw_parts(data, size, size),
+            _ => Vec::new(),
+        }
+    };
+    HeaderMap::from_bytes(bytes).unwrap_or_default()
+}
+
 /// The host as seen from one stream's callbacks.
 struct ProxyWasmHost;
 
@@ -255,8 +285,8 @@ impl Host for ProxyWasmHost {
             .flatten()
     }
 
-    fn request_headers(&self) -> HeaderPairs {
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
+    fn request_headers(&self) -> HeaderMap {
+        header_map(MapType::HttpRequestHeaders)
     }
 
     fn set_request_header(&self, name: &str, value: Option<&str>) {
@@ -275,8 +305,8 @@ impl Host for ProxyWasmHost {
             .flatten()
     }
 
-    fn response_headers(&self) -> HeaderPairs {
-        hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default()
+    fn response_headers(&self) -> HeaderMap {
+        header_map(MapType::HttpResponseHeaders)
     }
 
     fn set_response_header(&self, name: &str, value: Option<&str>) {

@@ -57,6 +57,11 @@ impl RecordingHost {
     }
 }
 
+/// The headers as the host would hand them over in one read.
+fn map_of(list: &[(String, Vec<u8>)]) -> HeaderMap {
+    HeaderMap::from_pairs(list.iter().map(|(n, v)| (n.as_str(), v.as_slice())))
+}
+
 fn set(list: &RefCell<Vec<(String, Vec<u8>)>>, name: &str, value: Option<&str>) {
     let mut l = list.borrow_mut();
     l.retain(|(n, _)| n != name);
@@ -76,9 +81,9 @@ impl Host for RecordingHost {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
     }
-    fn request_headers(&self) -> HeaderPairs {
+    fn request_headers(&self) -> HeaderMap {
         self.calls.borrow_mut().push("get_request_headers".into());
-        self.request.borrow().clone()
+        map_of(&self.request.borrow())
     }
     fn set_request_header(&self, name: &str, value: Option<&str>) {
         self.calls
@@ -105,9 +110,9 @@ impl Host for RecordingHost {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
     }
-    fn response_headers(&self) -> HeaderPairs {
+    fn response_headers(&self) -> HeaderMap {
         self.calls.borrow_mut().push("get_response_headers".into());
-        self.response.borrow().clone()
+        map_of(&self.response.borrow())
     }
     fn set_response_header(&self, name: &str, value: Option<&str>) {
         self.calls

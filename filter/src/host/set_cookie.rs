@@ -9,7 +9,7 @@
 use crate::engine::decision::ClientOrigin;
 use crate::engine::evaluate::outbound::set_cookie_for_client;
 use crate::engine::response::ResponseFacts;
-use crate::host::{HeaderPair, Host};
+use crate::host::{HeaderMap, Host};
 
 /// Rewrites the `Domain=` of every `Set-Cookie` of the response to the client's Host.
 /// `read` is every response header when the stream already read them in one call (then no
@@ -17,7 +17,7 @@ use crate::host::{HeaderPair, Host};
 pub fn reverse_rewrite(
     host: &dyn Host,
     response: &dyn ResponseFacts,
-    read: Option<&[HeaderPair]>,
+    read: Option<&HeaderMap>,
     origin: &ClientOrigin,
 ) {
     if response.header("set-cookie").is_none() {
@@ -31,10 +31,10 @@ pub fn reverse_rewrite(
             &fetched
         }
     };
-    let cookies: Vec<Vec<u8>> = all
+    let cookies: Vec<&[u8]> = all
         .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
-        .map(|(_, value)| value.clone())
+        .filter(|(name, _)| name.eq_ignore_ascii_case(b"set-cookie"))
+        .map(|(_, value)| value)
         .collect();
     let rewritten: Vec<Option<Vec<u8>>> = cookies
         .iter()

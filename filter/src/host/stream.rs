@@ -19,7 +19,7 @@ use crate::engine::request::{Property, RequestFacts};
 use crate::engine::response::ResponseFacts;
 use crate::host::body::{self, ResponseBody};
 use crate::host::set_cookie;
-use crate::host::{Counter, HeaderPair, HeaderPairs, Host, SetMetrics, Verdict};
+use crate::host::{Counter, HeaderMap, Host, SetMetrics, Verdict};
 /// The property path of a request fact.
 fn property_path(p: Property) -> &'static [&'static str] {
     match p {
@@ -80,7 +80,7 @@ impl<K: PartialEq> Cache<K> {
 struct HostFacts<'h> {
     host: &'h dyn Host,
     /// Every request header, when read in one call (bulk mode only).
-    all: Option<OnceCell<HeaderPairs>>,
+    all: Option<OnceCell<HeaderMap>>,
     cache: Cache<FactKey<'static>>,
     /// Header names the engine asked for that are not `'static` (rare: every name the engine
     /// reads is known when it compiles, but the trait passes `&str`).
@@ -98,7 +98,7 @@ impl<'h> HostFacts<'h> {
     }
 
     /// Every request header, if they were read in one call.
-    fn into_pairs(self) -> Option<HeaderPairs> {
+    fn into_pairs(self) -> Option<HeaderMap> {
         self.all.and_then(OnceCell::into_inner)
     }
 }
@@ -152,7 +152,7 @@ fn static_header_name(name: &str) -> Option<&'static str> {
 struct HostResponse<'h> {
     host: &'h dyn Host,
     bulk: bool,
-    all: OnceCell<HeaderPairs>,
+    all: OnceCell<HeaderMap>,
     cache: Cache<String>,
 }
 
@@ -169,8 +169,8 @@ impl<'h> HostResponse<'h> {
 
 impl HostResponse<'_> {
     /// Every response header, if they were read in one call.
-    fn pairs(&self) -> Option<&[HeaderPair]> {
-        self.all.get().map(Vec::as_slice)
+    fn pairs(&self) -> Option<&HeaderMap> {
+        self.all.get()
     }
 }
 
@@ -189,11 +189,8 @@ impl ResponseFacts for HostResponse<'_> {
 }
 
 /// The first value of a repeated header, as a single-header read returns.
-fn first_value<'a>(headers: &'a [HeaderPair], name: &str) -> Option<Cow<'a, [u8]>> {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| Cow::Borrowed(v.as_slice()))
+fn first_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, [u8]>> {
+    headers.first(name).map(Cow::Borrowed)
 }
 
 /// From this many response headers read per response on, they are fetched in one call.
@@ -207,7 +204,7 @@ const BULK_RESPONSE_READS: usize = 3;
 /// (`proxy_set_header_map_pairs`) cost 3–6 µs more per request than the single replaces
 /// (docs/benchmarks.md).
 fn write_headers(
-    read: Option<&[HeaderPair]>,
+    read: Option<&HeaderMap>,
     edits: &[(&str, Option<&str>)],
     set: impl Fn(&str, Option<&str>),
 ) {
@@ -224,11 +221,11 @@ fn write_headers(
 
 /// Whether setting `name` to `value` (`None`: removing it) changes `headers`: a replace leaves
 /// one entry with the new value, a removal none.
-fn changes(headers: &[HeaderPair], name: &str, value: Option<&str>) -> bool {
+fn changes(headers: &HeaderMap, name: &str, value: Option<&str>) -> bool {
     let mut values = headers
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice());
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| v);
     let unchanged = match value {
         None => values.next().is_none(),
         Some(new) => values.next() == Some(new.as_bytes()) && values.next().is_none(),
@@ -342,7 +339,7 @@ impl Stream {
         host: &dyn Host,
         decision: Decision,
         original_path: Option<&[u8]>,
-        request_pairs: Option<HeaderPairs>,
+        request_pairs: Option<HeaderMap>,
     ) -> Verdict {
         let Decision {
             outcome,
@@ -384,7 +381,7 @@ impl Stream {
                         edits.push((":path", Some(p)));
                     }
                 }
-                write_headers(request_pairs.as_deref(), &edits, |name, value| {
+                write_headers(request_pairs.as_ref(), &edits, |name, value| {
                     host.set_request_header(name, value)
                 });
                 self.response_edits = response_headers;
@@ -912,13 +909,11 @@ mod header_write_tests {
     use super::*;
     use crate::host::recording::*;
 
-    fn pairs(list: &[(&str, &str)]) -> HeaderPairs {
-        list.iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    fn pairs(list: &[(&str, &str)]) -> HeaderMap {
+        HeaderMap::from_pairs(list.iter().map(|(n, v)| (*n, v.as_bytes())))
     }
 
-    fn write(read: Option<&[HeaderPair]>, edits: &[(&str, Option<&str>)]) -> Vec<String> {
+    fn write(read: Option<&HeaderMap>, edits: &[(&str, Option<&str>)]) -> Vec<String> {
         let host = RecordingHost::request("/a", "h");
         write_headers(read, edits, |name, value| {
             host.set_request_header(name, value)
@@ -930,7 +925,7 @@ mod header_write_tests {
     #[test]
     fn only_headers_that_change_are_written() {
         let read = pairs(&[(":path", "/a"), ("x-a", "1"), ("x-a", "2"), ("x-b", "b")]);
-        let read = Some(read.as_slice());
+        let read = Some(&read);
         assert!(write(read, &[]).is_empty());
         // Setting what is already there, or removing what is absent, writes nothing.
         assert!(write(
