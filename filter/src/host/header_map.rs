@@ -5,6 +5,8 @@
 //! The ABI's layout: the number of pairs N (u32, little endian), N (name length, value length)
 //! u32 pairs, then each name and value in order, each followed by a NUL byte.
 
+use std::ops::Range;
+
 /// Every header of a request or response, in the host's order (pseudo-headers first, a
 /// repeated name repeated).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,19 +81,40 @@ impl HeaderMap {
 
     /// The first value of `name` (exact, lower-case match), as a single-header read returns.
     pub fn first(&self, name: &str) -> Option<&[u8]> {
+        self.values(name).next()
+    }
+
+    /// Every value of `name`, compared without regard to ASCII case, in order. Names of another
+    /// length are skipped without reading them.
+    pub fn values<'m, 'n>(
+        &'m self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'m [u8]> + use<'m, 'n> {
+        let bytes = &self.bytes;
+        self.iter_spans().filter_map(move |(n, v)| {
+            if n.len() != name.len() {
+                return None;
+            }
+            let candidate = bytes.get(n)?;
+            candidate
+                .eq_ignore_ascii_case(name.as_bytes())
+                .then(|| bytes.get(v))
+                .flatten()
+        })
+    }
+
+    /// The (name, value) byte ranges of every pair.
+    fn iter_spans(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {
         let count = u32_at(&self.bytes, 0).unwrap_or(0);
         let mut at = COUNT + count * LENGTHS;
-        for i in 0..count {
+        (0..count).map_while(move |i| {
             let name_len = u32_at(&self.bytes, COUNT + i * LENGTHS)?;
             let value_len = u32_at(&self.bytes, COUNT + i * LENGTHS + 4)?;
-            let value_start = at + name_len + 1;
-            // Names of another length are skipped without reading them.
-            if name_len == name.len() && self.bytes.get(at..at + name_len)? == name.as_bytes() {
-                return self.bytes.get(value_start..value_start + value_len);
-            }
-            at = value_start + value_len + 1;
-        }
-        None
+            let name = at..at + name_len;
+            let value = name.end + 1..name.end + 1 + value_len;
+            at = value.end + 1;
+            Some((name, value))
+        })
     }
 
     #[cfg(test)]

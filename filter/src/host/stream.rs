@@ -222,10 +222,7 @@ fn write_headers(
 /// Whether setting `name` to `value` (`None`: removing it) changes `headers`: a replace leaves
 /// one entry with the new value, a removal none.
 fn changes(headers: &HeaderMap, name: &str, value: Option<&str>) -> bool {
-    let mut values = headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(_, v)| v);
+    let mut values = headers.values(name);
     let unchanged = match value {
         None => values.next().is_none(),
         Some(new) => values.next() == Some(new.as_bytes()) && values.next().is_none(),
