@@ -5,23 +5,40 @@
 //! The ABI's layout: the number of pairs N (u32, little endian), N (name length, value length)
 //! u32 pairs, then each name and value in order, each followed by a NUL byte.
 
-use std::ops::Range;
-
 /// Every header of a request or response, in the host's order (pseudo-headers first, a
 /// repeated name repeated).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderMap {
     bytes: Vec<u8>,
+    /// Where each pair's name and value start and how long they are (found once, when the map
+    /// is made; a lookup compares lengths before it reads a name).
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    name: u32,
+    name_len: u32,
+    value: u32,
+    value_len: u32,
+}
+
+impl Entry {
+    fn name<'b>(&self, bytes: &'b [u8]) -> Option<&'b [u8]> {
+        bytes.get(self.name as usize..(self.name + self.name_len) as usize)
+    }
+    fn value<'b>(&self, bytes: &'b [u8]) -> Option<&'b [u8]> {
+        bytes.get(self.value as usize..(self.value + self.value_len) as usize)
+    }
 }
 
 /// The size of the count and of each (name, value) length pair.
 const COUNT: usize = 4;
 const LENGTHS: usize = 8;
 
-fn u32_at(bytes: &[u8], at: usize) -> Option<usize> {
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     let b = bytes.get(at..at.checked_add(4)?)?;
-    let word: [u8; 4] = b.try_into().ok()?;
-    usize::try_from(u32::from_le_bytes(word)).ok()
+    Some(u32::from_le_bytes(b.try_into().ok()?))
 }
 
 impl HeaderMap {
@@ -31,22 +48,34 @@ impl HeaderMap {
         if bytes.is_empty() {
             return Some(HeaderMap::default());
         }
-        let map = HeaderMap { bytes };
-        let count = u32_at(&map.bytes, 0)?;
+        // Offsets are kept as u32: a buffer the host hands over is far below 4 GiB.
+        u32::try_from(bytes.len()).ok()?;
+        let count = usize::try_from(u32_at(&bytes, 0)?).ok()?;
         let data = count.checked_mul(LENGTHS)?.checked_add(COUNT)?;
-        let mut at = data;
+        if data > bytes.len() {
+            return None;
+        }
+        let mut entries = Vec::with_capacity(count);
+        let mut at = u32::try_from(data).ok()?;
         for i in 0..count {
-            let name = u32_at(&map.bytes, COUNT + i * LENGTHS)?;
-            let value = u32_at(&map.bytes, COUNT + i * LENGTHS + 4)?;
-            let name_end = at.checked_add(name)?;
-            let value_start = name_end.checked_add(1)?;
-            let value_end = value_start.checked_add(value)?;
-            if map.bytes.get(name_end) != Some(&0) || map.bytes.get(value_end) != Some(&0) {
+            let name_len = u32_at(&bytes, COUNT + i * LENGTHS)?;
+            let value_len = u32_at(&bytes, COUNT + i * LENGTHS + 4)?;
+            let name_end = at.checked_add(name_len)?;
+            let value = name_end.checked_add(1)?;
+            let value_end = value.checked_add(value_len)?;
+            if bytes.get(name_end as usize) != Some(&0) || bytes.get(value_end as usize) != Some(&0)
+            {
                 return None;
             }
+            entries.push(Entry {
+                name: at,
+                name_len,
+                value,
+                value_len,
+            });
             at = value_end + 1;
         }
-        Some(map)
+        Some(HeaderMap { bytes, entries })
     }
 
     /// A map of the given headers (tests and the recording host).
@@ -65,88 +94,38 @@ impl HeaderMap {
             bytes.extend_from_slice(value);
             bytes.push(0);
         }
-        HeaderMap { bytes }
+        HeaderMap::from_bytes(bytes).unwrap_or_default()
     }
 
     /// Every (name, value), in order. Envoy hands names over lower-cased.
-    pub fn iter(&self) -> Pairs<'_> {
-        let count = u32_at(&self.bytes, 0).unwrap_or(0);
-        Pairs {
-            bytes: &self.bytes,
-            index: 0,
-            count,
-            at: COUNT + count * LENGTHS,
-        }
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.entries
+            .iter()
+            .filter_map(|e| Some((e.name(&self.bytes)?, e.value(&self.bytes)?)))
     }
 
-    /// The first value of `name` (exact, lower-case match), as a single-header read returns.
+    /// The first value of `name`, as a single-header read returns.
     pub fn first(&self, name: &str) -> Option<&[u8]> {
         self.values(name).next()
     }
 
-    /// Every value of `name`, compared without regard to ASCII case, in order. Names of another
-    /// length are skipped without reading them.
-    pub fn values<'m, 'n>(
-        &'m self,
-        name: &'n str,
-    ) -> impl Iterator<Item = &'m [u8]> + use<'m, 'n> {
+    /// Every value of `name`, compared without regard to ASCII case, in order.
+    pub fn values<'m, 'n>(&'m self, name: &'n str) -> impl Iterator<Item = &'m [u8]> + use<'m, 'n> {
         let bytes = &self.bytes;
-        self.iter_spans().filter_map(move |(n, v)| {
-            if n.len() != name.len() {
+        self.entries.iter().filter_map(move |e| {
+            if e.name_len as usize != name.len() {
                 return None;
             }
-            let candidate = bytes.get(n)?;
-            candidate
-                .eq_ignore_ascii_case(name.as_bytes())
-                .then(|| bytes.get(v))
-                .flatten()
-        })
-    }
-
-    /// The (name, value) byte ranges of every pair.
-    fn iter_spans(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {
-        let count = u32_at(&self.bytes, 0).unwrap_or(0);
-        let mut at = COUNT + count * LENGTHS;
-        (0..count).map_while(move |i| {
-            let name_len = u32_at(&self.bytes, COUNT + i * LENGTHS)?;
-            let value_len = u32_at(&self.bytes, COUNT + i * LENGTHS + 4)?;
-            let name = at..at + name_len;
-            let value = name.end + 1..name.end + 1 + value_len;
-            at = value.end + 1;
-            Some((name, value))
+            if !e.name(bytes)?.eq_ignore_ascii_case(name.as_bytes()) {
+                return None;
+            }
+            e.value(bytes)
         })
     }
 
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
-    }
-}
-
-/// The pairs of a [`HeaderMap`], read from its buffer (checked when the map was made).
-pub struct Pairs<'m> {
-    bytes: &'m [u8],
-    index: usize,
-    count: usize,
-    at: usize,
-}
-
-impl<'m> Iterator for Pairs<'m> {
-    type Item = (&'m [u8], &'m [u8]);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.index >= self.count {
-            return None;
-        }
-        let lengths = COUNT + self.index * LENGTHS;
-        let name_len = u32_at(self.bytes, lengths)?;
-        let value_len = u32_at(self.bytes, lengths + 4)?;
-        let name = self.bytes.get(self.at..self.at + name_len)?;
-        let value_start = self.at + name_len + 1;
-        let value = self.bytes.get(value_start..value_start + value_len)?;
-        self.at = value_start + value_len + 1;
-        self.index += 1;
-        Some((name, value))
+        self.entries.is_empty()
     }
 }
 
