@@ -80,6 +80,11 @@ pub enum TemplateError {
 /// reach an upstream through Envoy's defaults anyway.
 pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
 
+thread_local! {
+    /// The buffer [`Template::with_expansion`] expands into.
+    static SCRATCH: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
 /// An expansion stopped because it would produce more than [`MAX_TEMPLATE_BYTES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooLarge;
@@ -172,6 +177,29 @@ impl Template {
             }
         }
         Ok(())
+    }
+
+    /// Calls `f` with the expansion (at most [`MAX_TEMPLATE_BYTES`]) for values that are only
+    /// read, such as condition inputs: a literal is lent as it is, anything else is expanded
+    /// into a buffer this thread reuses, so no allocation is made per expansion once it has
+    /// grown to fit.
+    pub fn with_expansion<R>(
+        &self,
+        ctx: &dyn Expand,
+        f: impl FnOnce(&str) -> R,
+    ) -> Result<R, TooLarge> {
+        if let Some(l) = self.as_literal() {
+            return Ok(f(l));
+        }
+        // Taken out while in use: an expansion nested inside `f` finds an empty buffer.
+        let mut buf = SCRATCH.take();
+        buf.clear();
+        let result = self.expand(ctx, &mut buf).map(|()| f(&buf));
+        // A buffer grown past the limit is not kept.
+        if buf.capacity() <= MAX_TEMPLATE_BYTES {
+            SCRATCH.set(buf);
+        }
+        result
     }
 
     /// The expansion as a new string (at most [`MAX_TEMPLATE_BYTES`]).

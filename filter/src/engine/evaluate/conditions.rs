@@ -27,29 +27,32 @@ pub(crate) fn evaluate_conditions<C: ConditionContext>(
     let mut spans = Spans::new();
     let mut any = false;
     // Captures only when something reads `{C:n}` (or the trace shows them).
-    let want = c.captures_read || trace.is_some();
+    let traced = trace.is_some();
+    let want = c.captures_read || traced;
     for item in &c.items {
-        let input = item.input.expand_to_string(&*ctx)?;
-        let found = match &item.test {
-            CondTest::Pattern(p) => p.test(&input, &mut spans, want),
-            CondTest::NoFileSystem => false,
-        };
+        let (found, caps, traced_input) = item.input.with_expansion(&*ctx, |input| {
+            let found = match &item.test {
+                CondTest::Pattern(p) => p.test(input, &mut spans, want),
+                CondTest::NoFileSystem => false,
+            };
+            let caps: Vec<String> = if found && !item.negate && want {
+                spans
+                    .iter()
+                    .map(|s| {
+                        s.and_then(|(a, b)| input.get(a..b))
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (found, caps, traced.then(|| input.to_string()))
+        })?;
         let result = found != item.negate;
-        let caps: Vec<String> = if found && !item.negate && want {
-            spans
-                .iter()
-                .map(|s| {
-                    s.and_then(|(a, b)| input.get(a..b))
-                        .unwrap_or_default()
-                        .to_string()
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
         if let Some(t) = trace.as_deref_mut() {
             t.push(ConditionTrace {
-                input: input.clone(),
+                input: traced_input.unwrap_or_default(),
                 pattern: match &item.test {
                     CondTest::Pattern(p) => p.source().to_string(),
                     CondTest::NoFileSystem => "(IsFile/IsDirectory)".into(),
