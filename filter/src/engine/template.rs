@@ -97,9 +97,10 @@ pub trait Names {
     fn var(&self, name: &str) -> ServerVar;
 }
 
-/// What expansion needs from the evaluation.
-pub trait Expand {
-    fn var(&self, var: &ServerVar, out: &mut String);
+/// What expansion needs from the evaluation. `'e` is the compiled configuration's lifetime:
+/// the variables a template names live as long as it, so an evaluation may keep their names.
+pub trait Expand<'e> {
+    fn var(&self, var: &'e ServerVar, out: &mut String);
     fn rule_capture(&self, n: u8, out: &mut String);
     fn cond_capture(&self, n: u8, out: &mut String);
     fn map(&self, index: usize, key: &str, out: &mut String);
@@ -153,7 +154,7 @@ impl Template {
     /// [`MAX_TEMPLATE_BYTES`] (what was appended is then left in `out`). Each step appends one
     /// bounded value (a variable, a capture, a function of an expansion that fit), so the
     /// memory used stays a small multiple of the limit whatever the input.
-    pub fn expand(&self, ctx: &dyn Expand, out: &mut String) -> Result<(), TooLarge> {
+    pub fn expand<'e>(&'e self, ctx: &dyn Expand<'e>, out: &mut String) -> Result<(), TooLarge> {
         let start = out.len();
         for s in &self.segments {
             match s {
@@ -183,9 +184,9 @@ impl Template {
     /// read, such as condition inputs: a literal is lent as it is, anything else is expanded
     /// into a buffer this thread reuses, so no allocation is made per expansion once it has
     /// grown to fit.
-    pub fn with_expansion<R>(
-        &self,
-        ctx: &dyn Expand,
+    pub fn with_expansion<'e, R>(
+        &'e self,
+        ctx: &dyn Expand<'e>,
         f: impl FnOnce(&str) -> R,
     ) -> Result<R, TooLarge> {
         if let Some(l) = self.as_literal() {
@@ -203,7 +204,7 @@ impl Template {
     }
 
     /// The expansion as a new string (at most [`MAX_TEMPLATE_BYTES`]).
-    pub fn expand_to_string(&self, ctx: &dyn Expand) -> Result<String, TooLarge> {
+    pub fn expand_to_string<'e>(&'e self, ctx: &dyn Expand<'e>) -> Result<String, TooLarge> {
         if let Some(l) = self.as_literal() {
             return Ok(l.to_string());
         }
@@ -340,7 +341,7 @@ mod tests {
     }
 
     struct E;
-    impl Expand for E {
+    impl Expand<'_> for E {
         fn var(&self, v: &ServerVar, out: &mut String) {
             out.push_str(&format!("<{v:?}>"))
         }

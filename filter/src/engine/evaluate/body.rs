@@ -390,7 +390,11 @@ impl BodyContext {
 
 /// Runs one rule on `input` (pattern, conditions, action). Returns whether it fired and, for a
 /// Rewrite, the new value; `ev.input` keeps the input when nothing was rewritten.
-fn apply(ev: &mut OutEval<'_>, rule: &CompiledBodyRule, input: String) -> (bool, Option<String>) {
+fn apply<'a>(
+    ev: &mut OutEval<'a>,
+    rule: &'a CompiledBodyRule,
+    input: String,
+) -> (bool, Option<String>) {
     ev.input = input;
     let found = rule
         .pattern

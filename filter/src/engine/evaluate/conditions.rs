@@ -12,15 +12,15 @@ use crate::pattern::Spans;
 
 /// An evaluation context whose `{C:n}` values the conditions update as they go (a condition's
 /// input may read the captures of the conditions before it).
-pub(crate) trait ConditionContext: Expand {
+pub(crate) trait ConditionContext<'e>: Expand<'e> {
     fn cond_caps_mut(&mut self) -> &mut Vec<String>;
 }
 
 /// Evaluates `c`; returns whether the conditions hold, or that an input would expand past
 /// the template limit.
-pub(crate) fn evaluate_conditions<C: ConditionContext>(
+pub(crate) fn evaluate_conditions<'e, C: ConditionContext<'e>>(
     ctx: &mut C,
-    c: &CompiledConditions,
+    c: &'e CompiledConditions,
     mut trace: Option<&mut Vec<ConditionTrace>>,
 ) -> Result<bool, TooLarge> {
     ctx.cond_caps_mut().clear();

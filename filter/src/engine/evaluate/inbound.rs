@@ -54,7 +54,7 @@ struct Eval<'a> {
     rule_offset: usize,
     /// Client headers the rules read (only those are compared before writing: reading a
     /// header just to skip a write would cost as much as the write).
-    read_headers: RefCell<Vec<String>>,
+    read_headers: RefCell<Vec<&'a str>>,
     /// What the rules built so far (values set, targets), against the per-request bound.
     produced: Produced,
 }
@@ -69,15 +69,15 @@ fn address_parts(raw: Option<Cow<'_, [u8]>>) -> (String, String) {
     }
 }
 
-impl Eval<'_> {
+impl<'a> Eval<'a> {
     /// A request header as the rules see it now (their own edits win over the client's value).
-    fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+    fn header(&self, name: &'a str) -> Option<Cow<'_, str>> {
         if let Some(edit) = self.request_edits.iter().rev().find(|e| e.name == name) {
             return edit.value.as_deref().map(Cow::Borrowed);
         }
         let mut read = self.read_headers.borrow_mut();
-        if !read.iter().any(|r| r == name) {
-            read.push(name.to_string());
+        if !read.contains(&name) {
+            read.push(name);
         }
         self.req.header(name).map(lossy)
     }
@@ -114,7 +114,7 @@ impl Eval<'_> {
             .is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"))
     }
 
-    fn value_of(&self, var: &ServerVar, out: &mut String) {
+    fn value_of(&self, var: &'a ServerVar, out: &mut String) {
         match var {
             ServerVar::Https => out.push_str(if self.https() { "on" } else { "off" }),
             ServerVar::ServerPortSecure => out.push(if self.https() { '1' } else { '0' }),
@@ -178,14 +178,14 @@ impl Eval<'_> {
     }
 }
 
-impl ConditionContext for Eval<'_> {
+impl<'a> ConditionContext<'a> for Eval<'a> {
     fn cond_caps_mut(&mut self) -> &mut Vec<String> {
         &mut self.cond_caps
     }
 }
 
-impl Expand for Eval<'_> {
-    fn var(&self, var: &ServerVar, out: &mut String) {
+impl<'a> Expand<'a> for Eval<'a> {
+    fn var(&self, var: &'a ServerVar, out: &mut String) {
         self.value_of(var, out);
     }
 
@@ -276,7 +276,7 @@ fn describe(outcome: &Outcome) -> String {
 impl<'a> Eval<'a> {
     /// Expands a template whose result the request keeps (a value set, a target, a response
     /// text), counting it against the per-request bound.
-    fn build(&mut self, template: &Template) -> Result<String, Exceeded> {
+    fn build(&mut self, template: &'a Template) -> Result<String, Exceeded> {
         let value = template.expand_to_string(self)?;
         self.produced.add(value.len())?;
         Ok(value)
@@ -284,7 +284,7 @@ impl<'a> Eval<'a> {
 
     fn apply_sets(
         &mut self,
-        rule: &CompiledRule,
+        rule: &'a CompiledRule,
         trace: Option<&mut Vec<(String, String)>>,
     ) -> Result<(), Exceeded> {
         let mut trace = trace;
@@ -405,7 +405,7 @@ impl<'a> Eval<'a> {
     }
 
     /// Runs the action of a rule that fired; `Some` ends processing.
-    fn action(&mut self, rule: &CompiledRule) -> Result<Option<Outcome>, Exceeded> {
+    fn action(&mut self, rule: &'a CompiledRule) -> Result<Option<Outcome>, Exceeded> {
         Ok(match &rule.action {
             CompiledAction::None => None,
             CompiledAction::Abort => Some(Outcome::Abort),
@@ -456,7 +456,7 @@ impl<'a> Eval<'a> {
     /// Sets and action of a rule whose pattern and conditions matched; `Some` ends processing.
     fn fire(
         &mut self,
-        rule: &CompiledRule,
+        rule: &'a CompiledRule,
         set_trace: Option<&mut Vec<(String, String)>>,
     ) -> Result<Option<Outcome>, Exceeded> {
         self.apply_sets(rule, set_trace)?;
@@ -465,7 +465,7 @@ impl<'a> Eval<'a> {
 
     fn run(
         &mut self,
-        rules: &[CompiledRule],
+        rules: &'a [CompiledRule],
         rule_index: &RuleIndex,
         mut trace: Option<&mut RequestTrace>,
     ) -> Option<Outcome> {
@@ -634,9 +634,7 @@ impl<'a> Eval<'a> {
         }
         // A client can never choose the upstream cluster.
         let upstream_header = self.engine.upstream_header.as_str();
-        self.read_headers
-            .borrow_mut()
-            .push(upstream_header.to_string());
+        self.read_headers.borrow_mut().push(upstream_header);
         if !proxied && self.req.header(upstream_header).is_some() {
             self.request_edits.push(HeaderEdit {
                 name: upstream_header.to_string(),
@@ -673,7 +671,7 @@ impl<'a> Eval<'a> {
 
     /// What ARR adds to a proxied request: X-Forwarded-For with the client address
     /// (port included by default), and the backend credentials when configured.
-    fn add_proxy_headers(&mut self, ph: &ProxyHeaders) {
+    fn add_proxy_headers(&mut self, ph: &'a ProxyHeaders) {
         if let (Some(name), 0) = (&ph.xff_header, ph.trusted_hops) {
             let (ip, port) = address_parts(self.req.property(Property::SourceAddress));
             let value = match (
@@ -805,7 +803,7 @@ impl<'a> Eval<'a> {
 /// Collapses edits to one final value per header, in first-edit order, and drops edits that
 /// change nothing (a header set to what the client sent, a removal of an absent header) among
 /// the headers the rules read.
-fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[String]) -> Vec<HeaderEdit> {
+fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[&str]) -> Vec<HeaderEdit> {
     let mut out: Vec<HeaderEdit> = Vec::with_capacity(edits.len());
     for e in edits {
         match out.iter_mut().find(|o| o.name == e.name) {
@@ -814,7 +812,7 @@ fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[String]) ->
         }
     }
     out.retain(|e| {
-        if !read.contains(&e.name) {
+        if !read.contains(&e.name.as_str()) {
             return true;
         }
         let current = req.header(&e.name);

@@ -34,7 +34,7 @@ pub(super) struct OutEval<'a> {
     resp: &'a dyn ResponseFacts,
     snapshot: &'a [String],
     edits: Vec<HeaderEdit>,
-    read: RefCell<Vec<String>>,
+    read: RefCell<Vec<&'a str>>,
     /// The current rule's match input and spans.
     pub(super) input: String,
     pub(super) spans: Spans,
@@ -65,14 +65,14 @@ impl<'a> OutEval<'a> {
     }
 }
 
-impl OutEval<'_> {
-    pub(super) fn current(&self, name: &str) -> Option<Cow<'_, str>> {
+impl<'a> OutEval<'a> {
+    pub(super) fn current(&self, name: &'a str) -> Option<Cow<'_, str>> {
         if let Some(e) = self.edits.iter().rev().find(|e| e.name == name) {
             return e.value.as_deref().map(Cow::Borrowed);
         }
         let mut read = self.read.borrow_mut();
-        if !read.iter().any(|r| r == name) {
-            read.push(name.to_string());
+        if !read.contains(&name) {
+            read.push(name);
         }
         self.resp.header(name).map(lossy)
     }
@@ -94,14 +94,14 @@ impl OutEval<'_> {
     }
 }
 
-impl ConditionContext for OutEval<'_> {
+impl<'a> ConditionContext<'a> for OutEval<'a> {
     fn cond_caps_mut(&mut self) -> &mut Vec<String> {
         &mut self.cond_caps
     }
 }
 
-impl Expand for OutEval<'_> {
-    fn var(&self, var: &ServerVar, out: &mut String) {
+impl<'a> Expand<'a> for OutEval<'a> {
+    fn var(&self, var: &'a ServerVar, out: &mut String) {
         match var {
             ServerVar::ResponseHeader(name) => {
                 if let Some(v) = self.current(name) {
@@ -318,7 +318,7 @@ impl Engine {
     }
 }
 
-impl OutEval<'_> {
+impl<'a> OutEval<'a> {
     /// Turns backend `Location`/`Content-Location` URLs back to the client's scheme and host.
     fn reverse_rewrite_locations(&mut self, origin: &ClientOrigin) {
         for name in ["location", "content-location"] {
@@ -370,7 +370,7 @@ impl OutEval<'_> {
     /// Whether the rule's pattern (against its header's current value) and conditions match.
     fn matches(
         &mut self,
-        rule: &CompiledOutboundRule,
+        rule: &'a CompiledOutboundRule,
         mut rt: Option<&mut RuleTrace>,
         traced: bool,
     ) -> Result<bool, Exceeded> {
@@ -408,7 +408,7 @@ impl OutEval<'_> {
     /// appends with `, `.
     fn rewrite(
         &mut self,
-        rule: &CompiledOutboundRule,
+        rule: &'a CompiledOutboundRule,
         rt: Option<&mut RuleTrace>,
     ) -> Result<(), Exceeded> {
         let OutboundAction::Rewrite {
@@ -458,7 +458,7 @@ impl OutEval<'_> {
         let read = self.read.into_inner();
         let resp = self.resp;
         out.retain(|e| {
-            if !read.contains(&e.name) {
+            if !read.contains(&e.name.as_str()) {
                 return true;
             }
             match (&e.value, resp.header(&e.name)) {
