@@ -203,6 +203,14 @@ pub fn sanitize_header_value(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`sanitize_header_value`] of a value the caller owns: kept as it is (no copy) when clean.
+pub fn sanitized_header_value(s: String) -> String {
+    match sanitize_header_value(&s) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(clean) => clean,
+    }
+}
+
 /// Standard base64 with padding (for `Authorization: Basic`).
 pub fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

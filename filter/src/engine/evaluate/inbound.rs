@@ -60,12 +60,12 @@ struct Eval<'a> {
 }
 
 /// `ip:port` from a property, split; the IP without brackets.
-fn address_parts(raw: Option<Cow<'_, [u8]>>) -> (String, String) {
-    let text = raw.map(lossy).unwrap_or_default();
-    match url::split_host_port(&text) {
-        Some((ip, Some(port))) => (ip.to_string(), port.to_string()),
-        Some((ip, None)) => (ip.to_string(), String::new()),
-        None => (text.into_owned(), String::new()),
+fn address_parts(text: &str) -> (&str, &str) {
+    match url::split_host_port(text) {
+        // The port as Envoy writes it (digits after the last `:`).
+        Some((ip, Some(_))) => (ip, text.rsplit(':').next().unwrap_or_default()),
+        Some((ip, None)) => (ip, ""),
+        None => (text, ""),
     }
 }
 
@@ -92,20 +92,42 @@ impl<'a> Eval<'a> {
         self.header(":authority").unwrap_or(Cow::Borrowed(""))
     }
 
-    fn server_name(&self) -> String {
+    fn push_server_name(&self, out: &mut String) {
         let host = self.host();
         match url::split_host_port(&host) {
-            Some((h, _)) if host.starts_with('[') => format!("[{h}]"),
-            Some((h, _)) => h.to_string(),
-            None => host.into_owned(),
+            Some((h, _)) if host.starts_with('[') => {
+                out.push('[');
+                out.push_str(h);
+                out.push(']');
+            }
+            Some((h, _)) => out.push_str(h),
+            None => out.push_str(&host),
+        }
+    }
+
+    /// The IP (without brackets) or the port of an address property (`ip:port`).
+    fn push_address(&self, property: Property, port: bool, out: &mut String) {
+        if let Some(raw) = self.req.property(property) {
+            let text = lossy(raw);
+            let (ip, p) = address_parts(&text);
+            out.push_str(if port { p } else { ip });
+        }
+    }
+
+    fn push_request_uri(&self, out: &mut String) {
+        out.push_str(&self.path_raw);
+        if let Some(q) = &self.query {
+            out.push('?');
+            out.push_str(q);
         }
     }
 
     fn request_uri(&self) -> String {
-        match &self.query {
-            Some(q) => format!("{}?{}", self.path_raw, q),
-            None => self.path_raw.clone(),
-        }
+        let mut out = String::with_capacity(
+            self.path_raw.len() + 1 + self.query.as_ref().map_or(0, String::len),
+        );
+        self.push_request_uri(&mut out);
+        out
     }
 
     fn is_websocket_upgrade(&self) -> bool {
@@ -119,24 +141,16 @@ impl<'a> Eval<'a> {
             ServerVar::Https => out.push_str(if self.https() { "on" } else { "off" }),
             ServerVar::ServerPortSecure => out.push(if self.https() { '1' } else { '0' }),
             ServerVar::HttpHost => out.push_str(&self.host()),
-            ServerVar::ServerName => out.push_str(&self.server_name()),
-            ServerVar::ServerPort => {
-                out.push_str(&address_parts(self.req.property(Property::DestinationAddress)).1)
-            }
-            ServerVar::ServerAddr => {
-                out.push_str(&address_parts(self.req.property(Property::DestinationAddress)).0)
-            }
-            ServerVar::RemoteAddr => {
-                out.push_str(&address_parts(self.req.property(Property::SourceAddress)).0)
-            }
-            ServerVar::RemotePort => {
-                out.push_str(&address_parts(self.req.property(Property::SourceAddress)).1)
-            }
+            ServerVar::ServerName => self.push_server_name(out),
+            ServerVar::ServerPort => self.push_address(Property::DestinationAddress, true, out),
+            ServerVar::ServerAddr => self.push_address(Property::DestinationAddress, false, out),
+            ServerVar::RemoteAddr => self.push_address(Property::SourceAddress, false, out),
+            ServerVar::RemotePort => self.push_address(Property::SourceAddress, true, out),
             ServerVar::RequestMethod => {
                 out.push_str(&self.header(":method").unwrap_or(Cow::Borrowed("GET")))
             }
             ServerVar::QueryString => out.push_str(self.query.as_deref().unwrap_or("")),
-            ServerVar::RequestUri => out.push_str(&self.request_uri()),
+            ServerVar::RequestUri => self.push_request_uri(out),
             ServerVar::Url | ServerVar::PhysicalPath => {
                 out.push('/');
                 out.push_str(&self.url_input);
@@ -298,16 +312,14 @@ impl<'a> Eval<'a> {
                     if !s.replace && self.header(name).is_some_and(|v| !v.is_empty()) {
                         continue;
                     }
-                    let value = (!value.is_empty())
-                        .then(|| url::sanitize_header_value(&value).into_owned());
+                    let value = (!value.is_empty()).then(|| url::sanitized_header_value(value));
                     self.request_edits.push(HeaderEdit {
                         name: name.clone(),
                         value,
                     });
                 }
                 SetTarget::ResponseHeader(name) => {
-                    let value = (!value.is_empty())
-                        .then(|| url::sanitize_header_value(&value).into_owned());
+                    let value = (!value.is_empty()).then(|| url::sanitized_header_value(value));
                     self.response_edits.push(HeaderEdit {
                         name: name.clone(),
                         value,
@@ -417,7 +429,7 @@ impl<'a> Eval<'a> {
             } => Some(Outcome::CustomResponse {
                 status: *status,
                 sub_status: *sub_status,
-                reason: url::sanitize_header_value(&self.build(reason)?).into_owned(),
+                reason: url::sanitized_header_value(self.build(reason)?),
                 body: self.build(description)?,
             }),
             CompiledAction::Redirect {
@@ -673,14 +685,19 @@ impl<'a> Eval<'a> {
     /// (port included by default), and the backend credentials when configured.
     fn add_proxy_headers(&mut self, ph: &'a ProxyHeaders) {
         if let (Some(name), 0) = (&ph.xff_header, ph.trusted_hops) {
-            let (ip, port) = address_parts(self.req.property(Property::SourceAddress));
+            let source = self
+                .req
+                .property(Property::SourceAddress)
+                .map(lossy)
+                .unwrap_or_default();
+            let (ip, port) = address_parts(&source);
             let value = match (
                 ph.xff_port && !port.is_empty() && port != "0",
                 ip.contains(':'),
             ) {
                 (true, true) => format!("[{ip}]:{port}"),
                 (true, false) => format!("{ip}:{port}"),
-                (false, _) => ip,
+                (false, _) => ip.to_string(),
             };
             self.request_edits.push(HeaderEdit {
                 name: name.clone(),

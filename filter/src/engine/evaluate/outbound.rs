@@ -78,10 +78,7 @@ impl<'a> OutEval<'a> {
     }
 
     fn set(&mut self, name: &str, value: Option<String>) {
-        let value = value.map(|v| match url::sanitize_header_value(&v) {
-            Cow::Borrowed(_) => v,
-            Cow::Owned(clean) => clean,
-        });
+        let value = value.map(url::sanitized_header_value);
         self.set_clean(name, value);
     }
 
