@@ -245,15 +245,70 @@ struct Http {
     stream: Option<Stream>,
 }
 
-// The ABI's header-map read, called directly: the SDK's wrapper copies every name and value
-// into a `String` and a `Vec` of their own (two allocations per header), where `HeaderMap`
-// reads the host's buffer in place.
+// Two ABI reads called directly: the SDK's header-map wrapper copies every name and value into
+// a `String` and a `Vec` of their own (two allocations per header), where `HeaderMap` reads the
+// host's buffer in place; its property wrapper allocates the path twice, where a stack buffer
+// does. Both return the host's status instead of panicking on an unexpected one.
 extern "C" {
     fn proxy_get_header_map_pairs(
         map_type: u32,
         return_map_data: *mut *mut u8,
         return_map_size: *mut usize,
     ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+}
+
+/// Takes ownership of a buffer the host returned (see [`header_map`]).
+///
+/// # Safety
+/// `data` is null or a buffer of `size` bytes the host obtained from `proxy_on_memory_allocate`.
+unsafe fn host_buffer(data: *mut u8, size: usize) -> Option<Vec<u8>> {
+    // SAFETY: the SDK's `proxy_on_memory_allocate` hands out a leaked `Vec<u8>` of capacity
+    // `size`; the caller guarantees this is one (or null).
+    (!data.is_null()).then(|| unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
+/// A property (`path` joined with NUL bytes, as the ABI wants it); `None` when absent or the
+/// host refuses.
+fn property(path: &[&str]) -> Option<Vec<u8>> {
+    let mut stack = [0u8; 128];
+    let mut heap = Vec::new();
+    let size = path
+        .iter()
+        .map(|p| p.len() + 1)
+        .sum::<usize>()
+        .saturating_sub(1);
+    let buf: &mut [u8] = match stack.get_mut(..size) {
+        Some(s) => s,
+        None => {
+            heap.resize(size, 0);
+            &mut heap
+        }
+    };
+    let mut at = 0;
+    for part in path {
+        if at > 0 {
+            *buf.get_mut(at - 1)? = 0;
+        }
+        buf.get_mut(at..at + part.len())?
+            .copy_from_slice(part.as_bytes());
+        at += part.len() + 1;
+    }
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut len: usize = 0;
+    // SAFETY: `buf` is valid for `size` bytes; the host writes a pointer and a length into the
+    // two locals, and a non-null pointer is a buffer from `proxy_on_memory_allocate`.
+    unsafe {
+        match proxy_get_property(buf.as_ptr(), size, &mut data, &mut len) {
+            0 => host_buffer(data, len),
+            _ => None,
+        }
+    }
 }
 
 /// Every header of `map` in one host call; empty when the host refuses or hands over a buffer
@@ -261,14 +316,11 @@ extern "C" {
 fn header_map(map: MapType) -> HeaderMap {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
-    // SAFETY: the host writes a pointer and a length into the two locals. A non-null pointer is
-    // a buffer of `size` bytes the host obtained from `proxy_on_memory_allocate`, which the SDK
-    // implements with a `Vec<u8>` of that capacity it leaks; taking it back as a `Vec` of that
-    // length and capacity is how the SDK itself takes ownership of host buffers.
+    // SAFETY: the host writes a pointer and a length into the two locals; a non-null pointer is
+    // a buffer from `proxy_on_memory_allocate` (`host_buffer`). Status 0 is Ok.
     let bytes = unsafe {
-        // Status 0 is Ok.
         match proxy_get_header_map_pairs(map as u32, &mut data, &mut size) {
-            0 if !data.is_null() => Vec::from_raw_parts(data, size, size),
+            0 => host_buffer(data, size).unwrap_or_default(),
             _ => Vec::new(),
         }
     };
@@ -296,7 +348,7 @@ impl Host for ProxyWasmHost {
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        hostcalls::get_property(path.to_vec()).ok().flatten()
+        property(path)
     }
 
     fn response_header(&self, name: &str) -> Option<Vec<u8>> {
