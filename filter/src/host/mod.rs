@@ -19,6 +19,8 @@ mod alloc_tests;
 // Left out of test builds so that the engine tests, compiled to wasm32-wasip1, run under a
 // plain WASI runtime without the proxy-wasm host imports.
 #[cfg(all(target_arch = "wasm32", not(test)))]
+mod abi;
+#[cfg(all(target_arch = "wasm32", not(test)))]
 mod proxy_wasm;
 
 pub use header_map::HeaderMap;

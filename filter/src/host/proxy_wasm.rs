@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType};
 
 use crate::engine::plugin::{metric_names, Plugin};
+use crate::host::abi::{self, Map};
 use crate::host::body::BodyEvent;
 use crate::host::stream::Stream;
 use crate::host::{flush_counters, Counter, HeaderMap, Host, SetMetrics, Verdict};
@@ -245,132 +246,44 @@ struct Http {
     stream: Option<Stream>,
 }
 
-// Two ABI reads called directly: the SDK's header-map wrapper copies every name and value into
-// a `String` and a `Vec` of their own (two allocations per header), where `HeaderMap` reads the
-// host's buffer in place; its property wrapper allocates the path twice, where a stack buffer
-// does. Both return the host's status instead of panicking on an unexpected one.
-extern "C" {
-    fn proxy_get_header_map_pairs(
-        map_type: u32,
-        return_map_data: *mut *mut u8,
-        return_map_size: *mut usize,
-    ) -> u32;
-    fn proxy_get_property(
-        path_data: *const u8,
-        path_size: usize,
-        return_value_data: *mut *mut u8,
-        return_value_size: *mut usize,
-    ) -> u32;
-}
-
-/// Takes ownership of a buffer the host returned (see [`header_map`]).
-///
-/// # Safety
-/// `data` is null or a buffer of `size` bytes the host obtained from `proxy_on_memory_allocate`.
-unsafe fn host_buffer(data: *mut u8, size: usize) -> Option<Vec<u8>> {
-    // SAFETY: the SDK's `proxy_on_memory_allocate` hands out a leaked `Vec<u8>` of capacity
-    // `size`; the caller guarantees this is one (or null).
-    (!data.is_null()).then(|| unsafe { Vec::from_raw_parts(data, size, size) })
-}
-
-/// A property (`path` joined with NUL bytes, as the ABI wants it); `None` when absent or the
-/// host refuses.
-fn property(path: &[&str]) -> Option<Vec<u8>> {
-    let mut stack = [0u8; 128];
-    let mut heap = Vec::new();
-    let size = path
-        .iter()
-        .map(|p| p.len() + 1)
-        .sum::<usize>()
-        .saturating_sub(1);
-    let buf: &mut [u8] = match stack.get_mut(..size) {
-        Some(s) => s,
-        None => {
-            heap.resize(size, 0);
-            &mut heap
-        }
-    };
-    let mut at = 0;
-    for part in path {
-        if at > 0 {
-            *buf.get_mut(at - 1)? = 0;
-        }
-        buf.get_mut(at..at + part.len())?
-            .copy_from_slice(part.as_bytes());
-        at += part.len() + 1;
-    }
-    let mut data: *mut u8 = std::ptr::null_mut();
-    let mut len: usize = 0;
-    // SAFETY: `buf` is valid for `size` bytes; the host writes a pointer and a length into the
-    // two locals, and a non-null pointer is a buffer from `proxy_on_memory_allocate`.
-    unsafe {
-        match proxy_get_property(buf.as_ptr(), size, &mut data, &mut len) {
-            0 => host_buffer(data, len),
-            _ => None,
-        }
-    }
-}
-
-/// Every header of `map` in one host call; empty when the host refuses or hands over a buffer
-/// that is not in the ABI's layout.
-fn header_map(map: MapType) -> HeaderMap {
-    let mut data: *mut u8 = std::ptr::null_mut();
-    let mut size: usize = 0;
-    // SAFETY: the host writes a pointer and a length into the two locals; a non-null pointer is
-    // a buffer from `proxy_on_memory_allocate` (`host_buffer`). Status 0 is Ok.
-    let bytes = unsafe {
-        match proxy_get_header_map_pairs(map as u32, &mut data, &mut size) {
-            0 => host_buffer(data, size).unwrap_or_default(),
-            _ => Vec::new(),
-        }
-    };
-    HeaderMap::from_bytes(bytes).unwrap_or_default()
-}
-
 /// The host as seen from one stream's callbacks.
 struct ProxyWasmHost;
 
 impl Host for ProxyWasmHost {
     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
-            .ok()
-            .flatten()
+        abi::header(Map::RequestHeaders, name).ok().flatten()
     }
 
     fn request_headers(&self) -> HeaderMap {
-        header_map(MapType::HttpRequestHeaders)
+        abi::header_map(Map::RequestHeaders)
     }
 
     fn set_request_header(&self, name: &str, value: Option<&str>) {
-        if let Err(status) = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value) {
+        if let Err(status) = abi::set_header(Map::RequestHeaders, name, value.map(str::as_bytes)) {
             log::warn!("iis-rewrite: setting request header {name} failed: {status:?}");
         }
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        property(path)
+        abi::property(path).ok().flatten()
     }
 
     fn response_header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
-            .ok()
-            .flatten()
+        abi::header(Map::ResponseHeaders, name).ok().flatten()
     }
 
     fn response_headers(&self) -> HeaderMap {
-        header_map(MapType::HttpResponseHeaders)
+        abi::header_map(Map::ResponseHeaders)
     }
 
     fn set_response_header(&self, name: &str, value: Option<&str>) {
-        if let Err(status) = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value) {
+        if let Err(status) = abi::set_header(Map::ResponseHeaders, name, value.map(str::as_bytes)) {
             log::warn!("iis-rewrite: setting response header {name} failed: {status:?}");
         }
     }
 
     fn add_response_header(&self, name: &str, value: &[u8]) {
-        if let Err(status) =
-            hostcalls::add_map_value_bytes(MapType::HttpResponseHeaders, name, value)
-        {
+        if let Err(status) = abi::add_header(Map::ResponseHeaders, name, value) {
             log::warn!("iis-rewrite: adding response header {name} failed: {status:?}");
         }
     }
