@@ -608,7 +608,7 @@ def main() -> int:
     ap.add_argument("--nginx", required=True)
     ap.add_argument("--wrk", required=True)
     ap.add_argument("--loadgen", required=True)
-    ap.add_argument("--wasm", required=True, help="iis_rewrite_filter.wasm")
+    ap.add_argument("--wasm", required=True, help="the filter module the arms run")
     ap.add_argument("--floor", required=True, help="the floor filter's wasm")
     ap.add_argument("--wasm-alt", default="",
                     help="another build of the filter (a build setting or a design to compare): "

@@ -6,9 +6,16 @@
 # it, which works the same, only larger. A stamp holding the result's checksum makes a second run
 # a no-op until cargo links a new module.
 #
-#   scripts/optimise-wasm.sh [WASM]   (default: the release filter)
+# --headers-only also strips the exports marked `body` in that list (the headers-only build).
+#
+#   scripts/optimise-wasm.sh [--headers-only] [WASM]   (default: the release filter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+HEADERS_ONLY=0
+if [ "${1:-}" = --headers-only ]; then
+    HEADERS_ONLY=1
+    shift
+fi
 WASM=${1:-target/wasm32-wasip1/release/iis_rewrite_filter.wasm}
 STAMP=$WASM.optimised
 BINARYEN_VERSION=132.0.0
@@ -30,7 +37,8 @@ fi
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-EXPORTS=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' filter/wasm-exports.txt)
+EXPORTS=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' filter/wasm-exports.txt |
+    awk -v headers_only=$HEADERS_ONLY 'headers_only && $2 == "body" { next } { print $1 }')
 {
     printf '[{"name":"root","root":true,"reaches":['
     sed 's/.*/"&"/' <<<"$EXPORTS" | paste -sd, -

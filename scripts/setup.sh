@@ -64,10 +64,10 @@ fi
 
 # Builds (cargo makes these no-ops when up to date).
 if [ "${IIS_REWRITE_SKIP_BUILD:-0}" != 1 ]; then
-    say "building the wasm filter and the iis-rewrite command (release)"
-    cargo build -q --release -p iis-rewrite-filter --target wasm32-wasip1
+    say "building the wasm filter (both modules) and the iis-rewrite command (release)"
+    scripts/build-wasm.sh
     cargo build -q --release -p iis-rewrite
     WASM=target/wasm32-wasip1/release/iis_rewrite_filter.wasm
-    scripts/optimise-wasm.sh "$WASM"
-    say "ready: $WASM ($(stat -c %s "$WASM") bytes), target/release/iis-rewrite, .venv/bin/envoy"
+    HEADERS=target/wasm32-wasip1/release/iis_rewrite_filter_headers.wasm
+    say "ready: $WASM ($(stat -c %s "$WASM") bytes), $HEADERS ($(stat -c %s "$HEADERS") bytes), target/release/iis-rewrite, .venv/bin/envoy"
 fi

@@ -4,6 +4,7 @@ function fixtures that start upstreams and Envoys and always stop them."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -26,6 +27,19 @@ def wasm_path() -> str:
     if "IIS_REWRITE_WASM" not in os.environ:
         _cargo_build(["-p", "iis-rewrite-filter", "--target", "wasm32-wasip1"])
     path = harness.wasm_file()
+    assert os.path.exists(path), f"{path} missing: run scripts/setup.sh"
+    return path
+
+
+@pytest.fixture(scope="session")
+def headers_wasm_path(wasm_path) -> str:
+    """The headers-only module (scripts/build-wasm.sh builds both)."""
+    if os.environ.get("IIS_REWRITE_E2E_NO_BUILD") != "1":
+        r = subprocess.run([os.path.join(harness.REPO, "scripts", "build-wasm.sh")], cwd=harness.REPO,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.exit(f"scripts/build-wasm.sh failed:\n{r.stderr[-4000:]}", returncode=3)
+    path = os.path.join(os.path.dirname(wasm_path), "iis_rewrite_filter_headers.wasm")
     assert os.path.exists(path), f"{path} missing: run scripts/setup.sh"
     return path
 

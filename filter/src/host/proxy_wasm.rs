@@ -72,6 +72,20 @@ fn follow_host_log_level() {
     }
 }
 
+/// Whether this is the headers-only build (feature `headers-only`, scripts/build-wasm.sh): its
+/// post-link step strips the body callbacks, so Envoy never enters it per body chunk, and it
+/// cannot rewrite bodies.
+const HEADERS_ONLY: bool = cfg!(feature = "headers-only");
+
+/// The name of a rule set with body rules, if the configuration has one.
+fn body_rule_set(plugin: &Plugin) -> Option<&str> {
+    plugin
+        .sets()
+        .iter()
+        .find(|(_, e)| e.has_body_rules())
+        .map(|(set, _)| set.as_str())
+}
+
 /// Marks a counter whose definition failed (Envoy's ids encode the metric type in their low
 /// bits and start near 0, so 0 cannot serve as "none").
 const NO_COUNTER: u32 = u32::MAX;
@@ -185,6 +199,20 @@ impl RootContext for Root {
             .flatten()
             .unwrap_or_default();
         match Plugin::from_json(&bytes) {
+            Ok((plugin, _)) if HEADERS_ONLY && body_rule_set(&plugin).is_some() => {
+                // Loading it would leave the body rules unapplied without a word.
+                let set = match body_rule_set(&plugin).unwrap_or_default() {
+                    "" => String::new(),
+                    name => format!(" (rule set \"{name}\")"),
+                };
+                log::error!(
+                    "iis-rewrite: configuration refused: it has rules on response bodies{set}, \
+                     which this headers-only build (iis_rewrite_filter_headers.wasm) does not \
+                     run; deploy iis_rewrite_filter.wasm"
+                );
+                ProxyWasmHost.add_to_counter(counter_id(metric_names::CONFIG_REJECTED), 1);
+                false
+            }
             Ok((plugin, warnings)) => {
                 for (set, engine) in plugin.sets() {
                     log::info!(
