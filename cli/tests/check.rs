@@ -22,7 +22,14 @@ fn valid_fixtures_pass_with_their_summary() {
             lines.next(),
             Some(format!("{path}: ok: {summary}").as_str())
         );
-        assert!(lines.all(|l| l.starts_with("  reaches ")), "{}", r.stdout);
+        let rest: Vec<&str> = lines.collect();
+        let (module, reaches) = rest.split_last().expect("the module line");
+        assert!(
+            reaches.iter().all(|l| l.starts_with("  reaches ")),
+            "{}",
+            r.stdout
+        );
+        assert!(module.starts_with("  module: "), "{}", r.stdout);
         assert!(r.errors().is_empty(), "{path}: {}", r.stderr);
     }
 }
@@ -594,7 +601,9 @@ fn single_rule_fragments_are_read() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout,
-        "rule.config: ok: 1 rule, 0 outbound rules, 0 preConditions, 0 rewrite maps\n"
+        "rule.config: ok: 1 rule, 0 outbound rules, 0 preConditions, 0 rewrite maps\n  module: \
+         iis_rewrite_filter_headers.wasm or iis_rewrite_filter.wasm (no rules on response \
+         bodies)\n"
     );
 }
 
@@ -716,3 +725,22 @@ broken!(
     18,
     "outbound rule \"Links\" <match> attribute filterByTags: unknown value \"Anchor\""
 );
+
+#[test]
+fn the_summary_names_the_module_that_runs_the_configuration() {
+    for (file, module) in [
+        (
+            "jellyfin-advanced.config",
+            "  module: iis_rewrite_filter_headers.wasm or iis_rewrite_filter.wasm (no rules on \
+             response bodies)",
+        ),
+        (
+            "arr-app-under-prefix.config",
+            "  module: iis_rewrite_filter.wasm (it has rules on response bodies)",
+        ),
+    ] {
+        let r = run(&["check", &format!("testdata/webconfigs/{file}")]);
+        assert_eq!(r.code, 0, "{file}: {}", r.stderr);
+        assert_eq!(r.stdout.lines().last(), Some(module), "{file}");
+    }
+}

@@ -19,10 +19,21 @@ pub fn run(input: &Input) -> u8 {
                 for line in reachable(engine) {
                     println!("  {line}");
                 }
+                println!("  {}", module(engine));
             }
             0
         }
         _ => 1,
+    }
+}
+
+/// Which of the two filter modules runs the configuration (docs/deploying.md#which-module).
+fn module(engine: &iis_rewrite_filter::Engine) -> &'static str {
+    if engine.has_body_rules() {
+        "module: iis_rewrite_filter.wasm (it has rules on response bodies)"
+    } else {
+        "module: iis_rewrite_filter_headers.wasm or iis_rewrite_filter.wasm (no rules on \
+         response bodies)"
     }
 }
 
