@@ -128,28 +128,18 @@ pub(crate) fn required_literal(tree: &Tree, folding: Folding) -> Option<String> 
 
 /// First position of `needle` in `hay`, ASCII letters compared without case; no allocation.
 pub(crate) fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let Some((&first, rest)) = needle.split_first() else {
+    let (Some(&first), Some(&last)) = (needle.first(), needle.last()) else {
         return Some(0);
     };
-    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
-    let last = hay.len().checked_sub(needle.len())?;
-    let mut i = 0;
-    while i <= last {
-        match hay.get(i) {
-            Some(&b) if b == lo || b == up => {
-                if hay
-                    .get(i + 1..i + needle.len())
-                    .is_some_and(|w| w.eq_ignore_ascii_case(rest))
-                {
-                    return Some(i);
-                }
-            }
-            Some(_) => {}
-            None => return None,
-        }
-        i += 1;
-    }
-    None
+    // Setting bit 5 maps an ASCII upper-case letter to its lower case (and a few other bytes
+    // onto each other): a cheap first test of a window's two ends, which the exact comparison
+    // then confirms.
+    let (first, last) = (first | 0x20, last | 0x20);
+    hay.windows(needle.len()).position(|w| {
+        w.first().is_some_and(|b| b | 0x20 == first)
+            && w.last().is_some_and(|b| b | 0x20 == last)
+            && w.eq_ignore_ascii_case(needle)
+    })
 }
 
 /// First position of `needle` in `input`, with or without ASCII case folding.
