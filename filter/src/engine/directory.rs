@@ -148,8 +148,8 @@ mod tests {
         fn header(d: &Decision, name: &str) -> Option<String> {
             d.request_headers
                 .iter()
-                .find(|h| h.name == name)
-                .and_then(|h| h.value.clone())
+                .find(|h| &*h.name == name)
+                .and_then(|h| h.value.as_deref().map(str::to_string))
         }
 
         #[test]

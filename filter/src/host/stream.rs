@@ -353,7 +353,7 @@ impl Stream {
             Outcome::Continue | Outcome::Rewrite { .. } | Outcome::Proxy { .. } => {
                 let mut edits: Vec<(&str, Option<&str>)> = request_headers
                     .iter()
-                    .map(|e| (e.name.as_str(), e.value.as_deref()))
+                    .map(|e| (&*e.name, e.value.as_deref()))
                     .collect();
                 let new_path = match &outcome {
                     Outcome::Rewrite { path } => Some(path),
@@ -455,7 +455,7 @@ impl Stream {
         };
         let writes: Vec<(&str, Option<&str>)> = edits
             .iter()
-            .map(|e| (e.name.as_str(), e.value.as_deref()))
+            .map(|e| (&*e.name, e.value.as_deref()))
             .collect();
         write_headers(response.pairs(), &writes, |name, value| {
             host.set_response_header(name, value)
@@ -507,7 +507,7 @@ fn send_local_reply(
         .chain(
             edits
                 .iter()
-                .filter_map(|e| Some((e.name.as_str(), e.value.as_deref()?))),
+                .filter_map(|e| Some((&*e.name, e.value.as_deref()?))),
         )
         .collect();
     host.send_response(u32::from(status), &headers, body);

@@ -105,10 +105,18 @@ impl Compiler<'_> {
                     _ => SetTarget::Custom(0),
                 }
             });
+            // A header's constant value is sanitised once here, not per request.
+            let constant = match target {
+                SetTarget::RequestHeader(_) | SetTarget::ResponseHeader(_) => value
+                    .as_literal()
+                    .map(|l| Rc::from(url::sanitize_header_value(l))),
+                SetTarget::Custom(_) => None,
+            };
             sets.push(CompiledSet {
                 name: name.to_string(),
                 target,
                 value,
+                constant,
                 replace: s.replace.unwrap_or(true),
             });
         }

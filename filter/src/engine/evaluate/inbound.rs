@@ -10,8 +10,9 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::rc::Rc;
 
-use crate::engine::decision::{ClientOrigin, Decision, HeaderEdit, Outcome};
+use crate::engine::decision::{ClientOrigin, Decision, HeaderEdit, HeaderValue, Outcome};
 use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext};
 use crate::engine::evaluate::limits::{self, Exceeded, Produced};
 use crate::engine::model::{CompiledAction, CompiledFarm, CompiledRule, Engine, ProxyHeaders};
@@ -72,7 +73,7 @@ fn address_parts(text: &str) -> (&str, &str) {
 impl<'a> Eval<'a> {
     /// A request header as the rules see it now (their own edits win over the client's value).
     fn header(&self, name: &'a str) -> Option<Cow<'_, str>> {
-        if let Some(edit) = self.request_edits.iter().rev().find(|e| e.name == name) {
+        if let Some(edit) = self.request_edits.iter().rev().find(|e| *e.name == *name) {
             return edit.value.as_deref().map(Cow::Borrowed);
         }
         let mut read = self.read_headers.borrow_mut();
@@ -245,6 +246,11 @@ fn redirect_host_allowed(target: &str, request_host: &str, named: &[String]) -> 
     target == own || related(&target, &own) || related(&own, &target)
 }
 
+/// What a `<set>` of a header writes: an empty value removes the header.
+fn header_value(value: HeaderValue) -> Option<HeaderValue> {
+    (!value.is_empty()).then(|| value.sanitized())
+}
+
 /// Whether a built Rewrite target names a proxy scheme (http, https, ws, wss).
 fn is_proxy_target(target: &str) -> bool {
     target
@@ -303,26 +309,37 @@ impl<'a> Eval<'a> {
     ) -> Result<(), Exceeded> {
         let mut trace = trace;
         for s in &rule.sets {
-            let value = self.build(&s.value)?;
-            if let Some(t) = trace.as_deref_mut() {
-                t.push((s.name.clone(), value.clone()));
-            }
+            let value = match (&s.constant, s.value.as_literal()) {
+                // A constant header value is shared with the configuration, not built again.
+                (Some(shared), Some(literal)) => {
+                    self.produced.add(literal.len())?;
+                    if let Some(t) = trace.as_deref_mut() {
+                        t.push((s.name.clone(), literal.to_string()));
+                    }
+                    HeaderValue::Shared(Rc::clone(shared))
+                }
+                _ => {
+                    let built = self.build(&s.value)?;
+                    if let Some(t) = trace.as_deref_mut() {
+                        t.push((s.name.clone(), built.clone()));
+                    }
+                    HeaderValue::Built(built)
+                }
+            };
             match &s.target {
                 SetTarget::RequestHeader(name) => {
                     if !s.replace && self.header(name).is_some_and(|v| !v.is_empty()) {
                         continue;
                     }
-                    let value = (!value.is_empty()).then(|| url::sanitized_header_value(value));
                     self.request_edits.push(HeaderEdit {
-                        name: name.clone(),
-                        value,
+                        name: Rc::clone(name),
+                        value: header_value(value),
                     });
                 }
                 SetTarget::ResponseHeader(name) => {
-                    let value = (!value.is_empty()).then(|| url::sanitized_header_value(value));
                     self.response_edits.push(HeaderEdit {
-                        name: name.clone(),
-                        value,
+                        name: Rc::clone(name),
+                        value: header_value(value),
                     });
                 }
                 SetTarget::Custom(slot) => {
@@ -330,7 +347,10 @@ impl<'a> Eval<'a> {
                         if !s.replace && cell.as_deref().is_some_and(|v| !v.is_empty()) {
                             continue;
                         }
-                        *cell = Some(value);
+                        *cell = Some(match value {
+                            HeaderValue::Built(text) => text,
+                            HeaderValue::Shared(text) => text.to_string(),
+                        });
                     }
                 }
             }
@@ -635,21 +655,21 @@ impl<'a> Eval<'a> {
             && !self
                 .request_edits
                 .iter()
-                .any(|e| e.name == "x-original-url")
+                .any(|e| *e.name == *self.engine.fixed_names.original_url)
         {
             // URL Rewrite sets HTTP_X_ORIGINAL_URL to the client's URL when it rewrites.
             let original = url::sanitize_header_value(&self.original_target).into_owned();
             self.request_edits.push(HeaderEdit {
-                name: "x-original-url".into(),
-                value: Some(original),
+                name: Rc::clone(&self.engine.fixed_names.original_url),
+                value: Some(HeaderValue::Built(original)),
             });
         }
         // A client can never choose the upstream cluster.
-        let upstream_header = self.engine.upstream_header.as_str();
+        let upstream_header = &self.engine.upstream_header;
         self.read_headers.borrow_mut().push(upstream_header);
         if !proxied && self.req.header(upstream_header).is_some() {
             self.request_edits.push(HeaderEdit {
-                name: upstream_header.to_string(),
+                name: Rc::clone(upstream_header),
                 value: None,
             });
         }
@@ -700,18 +720,19 @@ impl<'a> Eval<'a> {
                 (false, _) => ip.to_string(),
             };
             self.request_edits.push(HeaderEdit {
-                name: name.clone(),
-                value: Some(value),
+                name: Rc::clone(name),
+                value: Some(HeaderValue::Built(value)),
             });
         }
-        if let Some((authorization, user)) = &ph.backend_auth {
+        if let Some(auth) = &ph.backend_auth {
+            let names = &self.engine.fixed_names;
             self.request_edits.push(HeaderEdit {
-                name: "authorization".into(),
-                value: Some(authorization.clone()),
+                name: Rc::clone(&names.authorization),
+                value: Some(HeaderValue::from(&auth.authorization)),
             });
             self.request_edits.push(HeaderEdit {
-                name: "remote-user".into(),
-                value: Some(url::sanitize_header_value(user).into_owned()),
+                name: Rc::clone(&names.remote_user),
+                value: Some(HeaderValue::from(&auth.remote_user)),
             });
         }
     }
@@ -739,7 +760,7 @@ impl<'a> Eval<'a> {
             };
         }
         let tls = url::scheme_is_tls(&u.scheme);
-        let host_set_by_rule = self.request_edits.iter().any(|e| e.name == ":authority");
+        let host_set_by_rule = self.request_edits.iter().any(|e| &*e.name == ":authority");
         // A host naming an ARR server farm sends the request to that farm.
         if let Some(CompiledFarm { farm, .. }) = self.engine.find_farm(&u.host) {
             let port = u
@@ -829,7 +850,7 @@ fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[&str]) -> V
         }
     }
     out.retain(|e| {
-        if !read.contains(&e.name.as_str()) {
+        if !read.contains(&&*e.name) {
             return true;
         }
         let current = req.header(&e.name);
@@ -935,8 +956,8 @@ mod tests {
     fn edit(d: &Decision, name: &str) -> Option<Option<String>> {
         d.request_headers
             .iter()
-            .find(|e| e.name == name)
-            .map(|e| e.value.clone())
+            .find(|e| &*e.name == name)
+            .map(|e| e.value.as_deref().map(str::to_string))
     }
 
     #[test]

@@ -15,8 +15,9 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::rc::Rc;
 
-use crate::engine::decision::{ClientOrigin, HeaderEdit};
+use crate::engine::decision::{ClientOrigin, HeaderEdit, HeaderValue};
 use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext};
 use crate::engine::evaluate::limits::{self, Exceeded, Produced};
 use crate::engine::model::{CompiledOutboundRule, Engine, OutboundAction};
@@ -67,7 +68,7 @@ impl<'a> OutEval<'a> {
 
 impl<'a> OutEval<'a> {
     pub(super) fn current(&self, name: &'a str) -> Option<Cow<'_, str>> {
-        if let Some(e) = self.edits.iter().rev().find(|e| e.name == name) {
+        if let Some(e) = self.edits.iter().rev().find(|e| *e.name == *name) {
             return e.value.as_deref().map(Cow::Borrowed);
         }
         let mut read = self.read.borrow_mut();
@@ -77,15 +78,16 @@ impl<'a> OutEval<'a> {
         self.resp.header(name).map(lossy)
     }
 
-    fn set(&mut self, name: &str, value: Option<String>) {
-        let value = value.map(url::sanitized_header_value);
+    /// Sets (`None`: removes) a header to a value built for this response.
+    fn set(&mut self, name: &Rc<str>, value: Option<String>) {
+        let value = value.map(|v| HeaderValue::Built(url::sanitized_header_value(v)));
         self.set_clean(name, value);
     }
 
     /// [`OutEval::set`] for a value sanitised when the configuration was compiled.
-    fn set_clean(&mut self, name: &str, value: Option<String>) {
+    fn set_clean(&mut self, name: &Rc<str>, value: Option<HeaderValue>) {
         self.edits.push(HeaderEdit {
-            name: name.to_string(),
+            name: Rc::clone(name),
             value,
         });
     }
@@ -318,7 +320,8 @@ impl Engine {
 impl<'a> OutEval<'a> {
     /// Turns backend `Location`/`Content-Location` URLs back to the client's scheme and host.
     fn reverse_rewrite_locations(&mut self, origin: &ClientOrigin) {
-        for name in ["location", "content-location"] {
+        let names = &self.engine.fixed_names;
+        for name in [&names.location, &names.content_location] {
             let back = self.current(name).and_then(|v| reverse_rewrite(&v, origin));
             if back.is_some() {
                 self.set(name, back);
@@ -332,8 +335,8 @@ impl<'a> OutEval<'a> {
         for (name, value) in &engine.outbound.custom_headers {
             // Values were sanitised at compile time.
             match self.current(name) {
-                None => self.set_clean(name, Some(value.clone())),
-                Some(c) if c.is_empty() => self.set_clean(name, Some(value.clone())),
+                None => self.set_clean(name, Some(HeaderValue::from(value))),
+                Some(c) if c.is_empty() => self.set_clean(name, Some(HeaderValue::from(value))),
                 Some(c) if carries(&c, value) => {}
                 // IIS adds a custom header to what the backend sent: both values.
                 Some(c) => {
@@ -416,8 +419,8 @@ impl<'a> OutEval<'a> {
         else {
             return Ok(());
         };
-        let (new, sanitised) = match (constant, *replace) {
-            (Some(v), true) => ((!v.is_empty()).then(|| v.clone()), true),
+        let new = match (constant, *replace) {
+            (Some(v), true) => (!v.is_empty()).then(|| HeaderValue::from(v)),
             _ => {
                 let v = value.expand_to_string(self)?;
                 let new = match (*replace, self.current(&rule.header)) {
@@ -425,21 +428,17 @@ impl<'a> OutEval<'a> {
                     (false, Some(c)) if !c.is_empty() => Some(c.into_owned()),
                     _ => (!v.is_empty()).then_some(v),
                 };
-                (new, false)
+                new.map(HeaderValue::Built)
             }
         };
-        self.produced.add(new.as_ref().map_or(0, String::len))?;
+        self.produced.add(new.as_deref().map_or(0, str::len))?;
         if let Some(r) = rt {
             r.action = Some(match &new {
                 Some(v) => format!("set {}: {v}", rule.header),
                 None => format!("remove {}", rule.header),
             });
         }
-        if sanitised {
-            self.set_clean(&rule.header, new);
-        } else {
-            self.set(&rule.header, new);
-        }
+        self.set_clean(&rule.header, new.map(HeaderValue::sanitized));
         Ok(())
     }
 
@@ -455,7 +454,7 @@ impl<'a> OutEval<'a> {
         let read = self.read.into_inner();
         let resp = self.resp;
         out.retain(|e| {
-            if !read.contains(&e.name.as_str()) {
+            if !read.contains(&&*e.name) {
                 return true;
             }
             match (&e.value, resp.header(&e.name)) {
@@ -522,7 +521,7 @@ mod tests {
         let d = e.inbound(&StaticRequest::get("h", path).with_header("user-agent", ua));
         e.outbound(&resp, &d.outbound_snapshot, &d.response_headers)
             .into_iter()
-            .map(|h| (h.name, h.value))
+            .map(|h| (h.name.to_string(), h.value.as_deref().map(str::to_string)))
             .collect()
     }
 
@@ -716,11 +715,11 @@ mod tests {
         assert_eq!(
             edits
                 .iter()
-                .find(|h| h.name == "location")
-                .and_then(|h| h.value.clone()),
+                .find(|h| &*h.name == "location")
+                .and_then(|h| h.value.as_deref().map(str::to_string)),
             Some("https://media.example.com:8443/web/index.html?x=1".into())
         );
-        assert!(edits.iter().all(|h| h.name != "content-location"));
+        assert!(edits.iter().all(|h| &*h.name != "content-location"));
         // Switched off: the backend's Location passes unchanged.
         let e = Engine::compile(
             &FilterConfig::from_json(
