@@ -520,7 +520,11 @@ fn check(case: &Case, req: &Request, d: &Decision) -> Vec<String> {
         }
     }
     if let Some(m) = &e.matched_rules {
-        if *m != d.matched_rules {
+        if !m
+            .iter()
+            .map(String::as_str)
+            .eq(d.matched_rules.iter().map(|n| &**n))
+        {
             errs.push(format!(
                 "matchedRules: expected {m:?}, got {:?}",
                 d.matched_rules

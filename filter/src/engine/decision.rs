@@ -183,7 +183,7 @@ pub struct Decision {
     /// Response headers set by inbound `<set name="RESPONSE_…">`, applied in the response phase.
     pub response_headers: Vec<HeaderEdit>,
     /// Names of the rules whose pattern and conditions matched, in order.
-    pub matched_rules: Vec<String>,
+    pub matched_rules: Vec<Rc<str>>,
     /// The same rules as indexes into `Engine::rule_names` (for per-rule counters).
     #[cfg_attr(feature = "serde", serde(skip))]
     pub fired_rules: Vec<usize>,

@@ -156,7 +156,8 @@ pub(crate) enum CompiledAction {
 
 #[derive(Debug)]
 pub(crate) struct CompiledRule {
-    pub name: String,
+    /// Shared with `Decision::matched_rules` (no copy per fired rule).
+    pub name: Rc<str>,
     pub stop: bool,
     pub pattern: Pattern,
     pub negate: bool,
@@ -292,7 +293,7 @@ impl Engine {
         self.global_rules
             .iter()
             .chain(&self.rules)
-            .map(|r| r.name.as_str())
+            .map(|r| &*r.name)
     }
 
     /// Every farm cluster the rules can reach: (farm name, tls, cluster name).

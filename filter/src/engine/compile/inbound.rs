@@ -149,7 +149,7 @@ impl Compiler<'_> {
         conditions.captures_read = reads.get().cond;
         Some(CompiledRule {
             captures_read: reads.get().rule,
-            name: rule.name.clone(),
+            name: rule.name.as_str().into(),
             stop: rule.stop_processing.unwrap_or(false),
             pattern: pattern?,
             negate,

@@ -28,7 +28,7 @@ impl Compiler<'_> {
             (Section::Rules, rules, &self.config.rules),
         ] {
             for (index, rule) in raw.iter().enumerate() {
-                let Some(c) = compiled.iter().find(|c| c.name == rule.name) else {
+                let Some(c) = compiled.iter().find(|c| *c.name == *rule.name) else {
                     continue;
                 };
                 let CompiledAction::Rewrite { url, .. } = &c.action else {

@@ -49,7 +49,7 @@ struct Eval<'a> {
     request_edits: Vec<HeaderEdit>,
     response_edits: Vec<HeaderEdit>,
     custom: Vec<Option<String>>,
-    matched: Vec<String>,
+    matched: Vec<Rc<str>>,
     fired: Vec<usize>,
     /// Offset of the rule set being run in `Engine::rule_names` (global rules come first).
     rule_offset: usize,
@@ -555,7 +555,7 @@ impl<'a> Eval<'a> {
                 self.rule_spans.clear();
             }
             let mut rt = trace.as_ref().map(|_| RuleTrace {
-                name: rule.name.clone(),
+                name: rule.name.to_string(),
                 directory: rule.directory.as_ref().map(|d| d.as_str().to_string()),
                 input: self.url_input.get(start..).unwrap_or_default().to_string(),
                 pattern: rule.pattern.source().to_string(),
@@ -583,7 +583,7 @@ impl<'a> Eval<'a> {
             };
             let fired = conditions == Ok(true);
             if fired {
-                self.matched.push(rule.name.clone());
+                self.matched.push(Rc::clone(&rule.name));
                 self.fired.push(self.rule_offset + index);
             }
             let result = match conditions {
@@ -1025,14 +1025,17 @@ mod tests {
         );
         assert_eq!(edit(&d, "x-forwarded-port"), Some(Some("80".into())));
         assert_eq!(edit(&d, "x-original-url"), Some(Some("/web/?x=1".into())));
-        assert_eq!(d.matched_rules, ["ForwardedHttp", "web", "Proxy"]);
+        assert_eq!(
+            d.matched_rules,
+            ["ForwardedHttp", "web", "Proxy"].map(Rc::<str>::from)
+        );
 
         let d = e.inbound(&StaticRequest::get("h", "/Items/1").over_tls());
         assert_eq!(edit(&d, "x-forwarded-proto"), Some(Some("https".into())));
 
         let d = e.inbound(&StaticRequest::get("h", "/.well-known/acme-challenge/t"));
         assert_eq!(d.outcome, Outcome::Continue);
-        assert_eq!(d.matched_rules, ["ForwardedHttp"]);
+        assert_eq!(d.matched_rules, ["ForwardedHttp"].map(Rc::<str>::from));
     }
 
     #[test]
