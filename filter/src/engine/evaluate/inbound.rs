@@ -15,6 +15,7 @@ use std::rc::Rc;
 use crate::engine::decision::{ClientOrigin, Decision, HeaderEdit, HeaderValue, Outcome};
 use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext};
 use crate::engine::evaluate::limits::{self, Exceeded, Produced};
+use crate::engine::evaluate::{collapse_edits, push_growing};
 use crate::engine::model::{CompiledAction, CompiledFarm, CompiledRule, Engine, ProxyHeaders};
 use crate::engine::request::{lossy, Property, RequestFacts};
 use crate::engine::rule_index::RuleIndex;
@@ -71,6 +72,12 @@ fn address_parts(text: &str) -> (&str, &str) {
 }
 
 impl<'a> Eval<'a> {
+    /// Sets (`None`: removes) a request header.
+    fn edit_request(&mut self, name: &Rc<str>, value: Option<HeaderValue>) {
+        let name = Rc::clone(name);
+        push_growing(&mut self.request_edits, HeaderEdit { name, value });
+    }
+
     /// A request header as the rules see it now (their own edits win over the client's value).
     fn header(&self, name: &'a str) -> Option<Cow<'_, str>> {
         if let Some(edit) = self.request_edits.iter().rev().find(|e| *e.name == *name) {
@@ -78,7 +85,7 @@ impl<'a> Eval<'a> {
         }
         let mut read = self.read_headers.borrow_mut();
         if !read.contains(&name) {
-            read.push(name);
+            push_growing(&mut read, name);
         }
         self.req.header(name).map(lossy)
     }
@@ -331,16 +338,16 @@ impl<'a> Eval<'a> {
                     if !s.replace && self.header(name).is_some_and(|v| !v.is_empty()) {
                         continue;
                     }
-                    self.request_edits.push(HeaderEdit {
-                        name: Rc::clone(name),
-                        value: header_value(value),
-                    });
+                    self.edit_request(name, header_value(value));
                 }
                 SetTarget::ResponseHeader(name) => {
-                    self.response_edits.push(HeaderEdit {
-                        name: Rc::clone(name),
-                        value: header_value(value),
-                    });
+                    push_growing(
+                        &mut self.response_edits,
+                        HeaderEdit {
+                            name: Rc::clone(name),
+                            value: header_value(value),
+                        },
+                    );
                 }
                 SetTarget::Custom(slot) => {
                     if let Some(cell) = self.custom.get_mut(*slot) {
@@ -659,19 +666,16 @@ impl<'a> Eval<'a> {
         {
             // URL Rewrite sets HTTP_X_ORIGINAL_URL to the client's URL when it rewrites.
             let original = url::sanitize_header_value(&self.original_target).into_owned();
-            self.request_edits.push(HeaderEdit {
-                name: Rc::clone(&self.engine.fixed_names.original_url),
-                value: Some(HeaderValue::Built(original)),
-            });
+            self.edit_request(
+                &self.engine.fixed_names.original_url,
+                Some(HeaderValue::Built(original)),
+            );
         }
         // A client can never choose the upstream cluster.
         let upstream_header = &self.engine.upstream_header;
         self.read_headers.borrow_mut().push(upstream_header);
         if !proxied && self.req.header(upstream_header).is_some() {
-            self.request_edits.push(HeaderEdit {
-                name: Rc::clone(upstream_header),
-                value: None,
-            });
+            self.edit_request(upstream_header, None);
         }
         // Outbound rules of a proxied request see the client's URL.
         if self.absolute.is_some() {
@@ -719,21 +723,18 @@ impl<'a> Eval<'a> {
                 (true, false) => format!("{ip}:{port}"),
                 (false, _) => ip.to_string(),
             };
-            self.request_edits.push(HeaderEdit {
-                name: Rc::clone(name),
-                value: Some(HeaderValue::Built(value)),
-            });
+            self.edit_request(name, Some(HeaderValue::Built(value)));
         }
         if let Some(auth) = &ph.backend_auth {
             let names = &self.engine.fixed_names;
-            self.request_edits.push(HeaderEdit {
-                name: Rc::clone(&names.authorization),
-                value: Some(HeaderValue::from(&auth.authorization)),
-            });
-            self.request_edits.push(HeaderEdit {
-                name: Rc::clone(&names.remote_user),
-                value: Some(HeaderValue::from(&auth.remote_user)),
-            });
+            self.edit_request(
+                &names.authorization,
+                Some(HeaderValue::from(&auth.authorization)),
+            );
+            self.edit_request(
+                &names.remote_user,
+                Some(HeaderValue::from(&auth.remote_user)),
+            );
         }
     }
 
@@ -841,15 +842,9 @@ impl<'a> Eval<'a> {
 /// Collapses edits to one final value per header, in first-edit order, and drops edits that
 /// change nothing (a header set to what the client sent, a removal of an absent header) among
 /// the headers the rules read.
-fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[&str]) -> Vec<HeaderEdit> {
-    let mut out: Vec<HeaderEdit> = Vec::with_capacity(edits.len());
-    for e in edits {
-        match out.iter_mut().find(|o| o.name == e.name) {
-            Some(o) => o.value = e.value,
-            None => out.push(e),
-        }
-    }
-    out.retain(|e| {
+fn net_edits(mut edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[&str]) -> Vec<HeaderEdit> {
+    collapse_edits(&mut edits);
+    edits.retain(|e| {
         if !read.contains(&&*e.name) {
             return true;
         }
@@ -860,7 +855,7 @@ fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[&str]) -> V
             _ => true,
         }
     });
-    out
+    edits
 }
 impl Engine {
     /// Evaluates the inbound rules for one request.

@@ -20,6 +20,7 @@ use std::rc::Rc;
 use crate::engine::decision::{ClientOrigin, HeaderEdit, HeaderValue};
 use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext};
 use crate::engine::evaluate::limits::{self, Exceeded, Produced};
+use crate::engine::evaluate::{collapse_edits, push_growing};
 use crate::engine::model::{CompiledOutboundRule, Engine, OutboundAction};
 use crate::engine::request::lossy;
 use crate::engine::response::ResponseFacts;
@@ -73,7 +74,7 @@ impl<'a> OutEval<'a> {
         }
         let mut read = self.read.borrow_mut();
         if !read.contains(&name) {
-            read.push(name);
+            push_growing(&mut read, name);
         }
         self.resp.header(name).map(lossy)
     }
@@ -86,10 +87,8 @@ impl<'a> OutEval<'a> {
 
     /// [`OutEval::set`] for a value sanitised when the configuration was compiled.
     fn set_clean(&mut self, name: &Rc<str>, value: Option<HeaderValue>) {
-        self.edits.push(HeaderEdit {
-            name: Rc::clone(name),
-            value,
-        });
+        let name = Rc::clone(name);
+        push_growing(&mut self.edits, HeaderEdit { name, value });
     }
 }
 
@@ -444,13 +443,8 @@ impl<'a> OutEval<'a> {
 
     /// One final value per header; drops what changes nothing.
     fn net_edits(self) -> Vec<HeaderEdit> {
-        let mut out: Vec<HeaderEdit> = Vec::with_capacity(self.edits.len());
-        for e in self.edits {
-            match out.iter_mut().find(|o| o.name == e.name) {
-                Some(o) => o.value = e.value,
-                None => out.push(e),
-            }
-        }
+        let mut out = self.edits;
+        collapse_edits(&mut out);
         let read = self.read.into_inner();
         let resp = self.resp;
         out.retain(|e| {
