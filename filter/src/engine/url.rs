@@ -245,10 +245,11 @@ pub fn split_query(target: &str) -> (&str, Option<&str>) {
 /// An absolute URL's parts, as far as the proxy and redirect checks need them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbsoluteUrl<'a> {
-    /// Lowercase scheme as written (`http`, `https`, `ws`, `wss`, …).
-    pub scheme: String,
+    /// Lowercase scheme as written (`http`, `https`, `ws`, `wss`, …); borrowed when it was
+    /// written in lowercase.
+    pub scheme: Cow<'a, str>,
     /// Host as written, lowercased; IPv6 without brackets.
-    pub host: String,
+    pub host: Cow<'a, str>,
     /// Port if written.
     pub port: Option<u16>,
     /// The authority exactly as written (`host:port`).
@@ -276,12 +277,21 @@ pub fn parse_absolute(s: &str) -> Option<AbsoluteUrl<'_>> {
     }
     let (host, port) = split_host_port(authority)?;
     Some(AbsoluteUrl {
-        scheme: scheme.to_ascii_lowercase(),
-        host: host.to_ascii_lowercase(),
+        scheme: ascii_lowercase(scheme),
+        host: ascii_lowercase(host),
         port,
         authority,
         rest,
     })
+}
+
+/// `text` in ASCII lowercase, copied only when it has an uppercase letter.
+pub fn ascii_lowercase(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// Splits `host[:port]` / `[v6][:port]`; the host comes back without brackets. `None` when the
@@ -394,12 +404,20 @@ mod tests {
     fn absolute_urls() {
         let u = parse_absolute("HTTP://LocalHost:8096/web?x").unwrap();
         assert_eq!(
-            (u.scheme.as_str(), u.host.as_str(), u.port),
+            (&*u.scheme, &*u.host, u.port),
             ("http", "localhost", Some(8096))
         );
         assert_eq!(u.rest, "/web?x");
+        let lower = parse_absolute("http://localhost/").unwrap();
+        assert!(
+            matches!(
+                (&lower.scheme, &lower.host),
+                (Cow::Borrowed(_), Cow::Borrowed(_))
+            ),
+            "lowercase text is not copied"
+        );
         let u = parse_absolute("wss://[::1]:6080/websockify").unwrap();
-        assert_eq!((u.host.as_str(), u.port), ("::1", Some(6080)));
+        assert_eq!((&*u.host, u.port), ("::1", Some(6080)));
         assert!(parse_absolute("http://user@evil/").is_none());
         assert!(parse_absolute("http://host:99999/").is_none());
         assert!(parse_absolute("//evil.example/").is_none());

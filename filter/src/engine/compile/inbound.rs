@@ -283,14 +283,14 @@ impl Compiler<'_> {
         url.visit(&mut |s| match s {
             Segment::Literal(text) => {
                 if let Some(u) = url::parse_absolute(text) {
-                    hosts.push(u.host);
+                    hosts.push(u.host.into_owned());
                 }
             }
             Segment::Map(i, _) => {
                 if let Some(m) = self.maps.get(*i) {
                     for v in m.entries.values().chain(std::iter::once(&m.default)) {
                         if let Some(u) = url::parse_absolute(v) {
-                            hosts.push(u.host);
+                            hosts.push(u.host.into_owned());
                         }
                     }
                 }

@@ -262,7 +262,7 @@ fn header_value(value: HeaderValue) -> Option<HeaderValue> {
 fn is_proxy_target(target: &str) -> bool {
     target
         .split_once("://")
-        .is_some_and(|(scheme, _)| url::default_port(&scheme.to_ascii_lowercase()).is_some())
+        .is_some_and(|(scheme, _)| url::default_port(&url::ascii_lowercase(scheme)).is_some())
 }
 
 /// Appends the current query string as `appendQueryString` asks (the target's own
@@ -392,9 +392,11 @@ impl<'a> Eval<'a> {
         self.rewritten = true;
     }
 
-    /// Makes an absolute Rewrite result the current target; later rules see its path.
-    fn rewrite_absolute(&mut self, target: String, rest: &str) {
+    /// Makes an absolute Rewrite result the current target (its path from `rest_start` on);
+    /// later rules see its path.
+    fn rewrite_absolute(&mut self, target: String, rest_start: usize) {
         self.keep_original();
+        let rest = target.get(rest_start..).unwrap_or_default();
         let (path, query) = url::split_query(rest);
         let path = if path.is_empty() { "/" } else { path };
         self.url_input = url::url_decode(path.get(1..).unwrap_or_default());
@@ -408,7 +410,7 @@ impl<'a> Eval<'a> {
         // Browsers treat `\` like `/`: `/\evil` and `\\evil` are protocol-relative too.
         let normalized = target.replace('\\', "/");
         let foreign_host = if let Some(u) = url::parse_absolute(&normalized) {
-            Some(u.host)
+            Some(u.host.into_owned())
         } else if let Some(rest) = normalized.strip_prefix("//") {
             let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
             let authority = rest.get(..end).unwrap_or_default();
@@ -478,9 +480,10 @@ impl<'a> Eval<'a> {
                     self.rewrite_local(&in_directory(rule, target));
                     return Ok(None);
                 }
-                match url::parse_absolute(&target).map(|u| u.rest.to_string()) {
-                    Some(rest) => {
-                        self.rewrite_absolute(target, &rest);
+                // Where the path starts (the parsed URL borrows `target`, which is kept).
+                match url::parse_absolute(&target).map(|u| target.len() - u.rest.len()) {
+                    Some(rest_start) => {
+                        self.rewrite_absolute(target, rest_start);
                         None
                     }
                     None => Some(Outcome::Refuse {
@@ -792,7 +795,7 @@ impl<'a> Eval<'a> {
             }
             return Outcome::Proxy {
                 cluster,
-                scheme: u.scheme.clone(),
+                scheme: u.scheme.into_owned(),
                 host: farm.name.clone(),
                 port,
                 path: self.request_uri(),
@@ -811,8 +814,8 @@ impl<'a> Eval<'a> {
                 // host:port is sent whatever preserveHostHeader says.
                 return Outcome::Proxy {
                     cluster: dynamic_cluster_name(tls),
-                    scheme: u.scheme.clone(),
-                    host: u.host.clone(),
+                    scheme: u.scheme.into_owned(),
+                    host: u.host.into_owned(),
                     port,
                     path: self.request_uri(),
                     authority: Some(u.authority.to_ascii_lowercase()),
@@ -830,7 +833,7 @@ impl<'a> Eval<'a> {
             .then(|| u.authority.to_ascii_lowercase());
         Outcome::Proxy {
             cluster: upstream.cluster.clone(),
-            scheme: u.scheme.clone(),
+            scheme: u.scheme.into_owned(),
             host: upstream.host.clone(),
             port,
             path: self.request_uri(),

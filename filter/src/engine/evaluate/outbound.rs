@@ -143,7 +143,7 @@ impl<'a> Expand<'a> for OutEval<'a> {
 /// values, which ARR leaves alone.
 fn reverse_rewrite(value: &str, origin: &ClientOrigin) -> Option<String> {
     let u = url::parse_absolute(value)?;
-    if !matches!(u.scheme.as_str(), "http" | "https") || origin.host.is_empty() {
+    if !matches!(&*u.scheme, "http" | "https") || origin.host.is_empty() {
         return None;
     }
     Some(format!("{}://{}{}", origin.scheme, origin.host, u.rest))
