@@ -168,7 +168,7 @@ impl serde::Serialize for HeaderValue {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ClientOrigin {
     /// `http` or `https`: the scheme the client used.
-    pub scheme: String,
+    pub scheme: &'static str,
     /// The Host the client sent (with its port, if any).
     pub host: String,
 }

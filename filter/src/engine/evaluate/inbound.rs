@@ -123,6 +123,7 @@ impl<'a> Eval<'a> {
     }
 
     fn push_request_uri(&self, out: &mut String) {
+        out.reserve(self.path_raw.len() + self.query.as_ref().map_or(0, |q| 1 + q.len()));
         out.push_str(&self.path_raw);
         if let Some(q) = &self.query {
             out.push('?');
@@ -131,9 +132,7 @@ impl<'a> Eval<'a> {
     }
 
     fn request_uri(&self) -> String {
-        let mut out = String::with_capacity(
-            self.path_raw.len() + 1 + self.query.as_ref().map_or(0, String::len),
-        );
+        let mut out = String::new();
         self.push_request_uri(&mut out);
         out
     }
@@ -652,7 +651,7 @@ impl<'a> Eval<'a> {
             self.add_proxy_headers(headers);
         }
         let reverse_rewrite = reverse_on.then(|| ClientOrigin {
-            scheme: if self.https() { "https" } else { "http" }.to_string(),
+            scheme: if self.https() { "https" } else { "http" },
             host: self
                 .req
                 .header(":authority")
@@ -718,13 +717,20 @@ impl<'a> Eval<'a> {
                 .map(lossy)
                 .unwrap_or_default();
             let (ip, port) = address_parts(&source);
-            let value = match (
-                ph.xff_port && !port.is_empty() && port != "0",
-                ip.contains(':'),
-            ) {
-                (true, true) => format!("[{ip}]:{port}"),
-                (true, false) => format!("{ip}:{port}"),
-                (false, _) => ip.to_string(),
+            let value = if ph.xff_port && !port.is_empty() && port != "0" {
+                let mut value = String::with_capacity(ip.len() + port.len() + 3);
+                if ip.contains(':') {
+                    value.push('[');
+                    value.push_str(ip);
+                    value.push(']');
+                } else {
+                    value.push_str(ip);
+                }
+                value.push(':');
+                value.push_str(port);
+                value
+            } else {
+                ip.to_string()
             };
             self.edit_request(name, Some(HeaderValue::Built(value)));
         }

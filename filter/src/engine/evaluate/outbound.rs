@@ -732,7 +732,7 @@ mod tests {
     #[test]
     fn set_cookie_domains_become_the_client_host() {
         let origin = ClientOrigin {
-            scheme: "https".into(),
+            scheme: "https",
             host: "public.example:8443".into(),
         };
         let rewrite = |v: &str| {
