@@ -62,21 +62,21 @@ pub fn decode_path(raw: &[u8]) -> Result<String, PathError> {
         return Err(PathError::DoubleEscaped);
     }
     let text = String::from_utf8(out).map_err(|_| PathError::NotUtf8)?;
-    Ok(canonicalize(&text))
+    Ok(canonicalize(text))
 }
 
 /// What HTTP.sys does to a decoded path before URL Rewrite sees it: `\` is `/`, and `.` and
 /// `..` segments are resolved (never above the root). Without this, `/x/..%2Fadmin` would slip
-/// past a rule on `^admin`.
-fn canonicalize(path: &str) -> String {
-    let path: Cow<'_, str> = if path.contains('\\') {
-        Cow::Owned(path.replace('\\', "/"))
+/// past a rule on `^admin`. A path that needs neither is returned as it is.
+fn canonicalize(path: String) -> String {
+    let path = if path.contains('\\') {
+        path.replace('\\', "/")
     } else {
-        Cow::Borrowed(path)
+        path
     };
     let has_dots = path.split('/').any(|seg| seg == "." || seg == "..");
     if !has_dots {
-        return path.into_owned();
+        return path;
     }
     let absolute = path.starts_with('/');
     let mut out: Vec<&str> = Vec::new();

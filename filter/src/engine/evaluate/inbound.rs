@@ -909,7 +909,10 @@ impl Engine {
             }
         };
         let path_text = String::from_utf8_lossy(raw_path);
-        let url_input = decoded.strip_prefix('/').unwrap_or(&decoded).to_string();
+        let mut url_input = decoded;
+        if url_input.starts_with('/') {
+            url_input.remove(0);
+        }
         let path_raw = if path_text.starts_with('/') {
             path_text.into_owned()
         } else {

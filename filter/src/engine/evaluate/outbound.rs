@@ -43,6 +43,48 @@ pub(super) struct OutEval<'a> {
     cond_caps: Vec<String>,
     /// Header values the rules built so far, against the per-phase bound.
     produced: Produced,
+    pre_results: PreConditionResults,
+}
+
+/// The preCondition results of one response. Each preCondition is evaluated once per response
+/// (a later rule may change a header it reads): bits for the first 64, a list beyond them
+/// (allocated only for such configurations).
+#[derive(Default)]
+struct PreConditionResults {
+    known: u64,
+    holds: u64,
+    beyond: Vec<Option<bool>>,
+}
+
+impl PreConditionResults {
+    const BITS: usize = 64;
+
+    fn get(&self, i: usize) -> Option<bool> {
+        match i.checked_sub(Self::BITS) {
+            None => ((self.known >> i) & 1 == 1).then_some((self.holds >> i) & 1 == 1),
+            Some(j) => self.beyond.get(j).copied().flatten(),
+        }
+    }
+
+    fn set(&mut self, i: usize, holds: bool) {
+        match i.checked_sub(Self::BITS) {
+            None => {
+                let bit = 1u64 << i;
+                self.known |= bit;
+                if holds {
+                    self.holds |= bit;
+                }
+            }
+            Some(j) => {
+                if self.beyond.len() <= j {
+                    self.beyond.resize(j + 1, None);
+                }
+                if let Some(slot) = self.beyond.get_mut(j) {
+                    *slot = Some(holds);
+                }
+            }
+        }
+    }
 }
 
 impl<'a> OutEval<'a> {
@@ -63,6 +105,7 @@ impl<'a> OutEval<'a> {
             spans: Spans::new(),
             cond_caps: Vec::new(),
             produced: Produced::default(),
+            pre_results: PreConditionResults::default(),
         }
     }
 }
@@ -266,7 +309,6 @@ impl Engine {
             ev.reverse_rewrite_locations(origin);
         }
         ev.add_custom_headers();
-        let mut pre_results: Vec<Option<bool>> = vec![None; self.outbound.pre_conditions.len()];
         for rule in &self.outbound.rules {
             let mut rt = trace.as_ref().map(|_| RuleTrace {
                 name: rule.name.clone(),
@@ -274,7 +316,7 @@ impl Engine {
                 ..RuleTrace::default()
             });
             if let Some(i) = rule.pre_condition {
-                let holds = ev.pre_condition_holds(i, &mut pre_results);
+                let holds = ev.pre_condition_holds(i);
                 if holds != Ok(true) {
                     if let (Some(t), Some(mut r)) = (trace.as_deref_mut(), rt) {
                         r.action = Some("skipped: preCondition false".into());
@@ -346,13 +388,9 @@ impl<'a> OutEval<'a> {
         }
     }
 
-    /// Whether preCondition `i` holds, evaluated once per response (`memo` keeps the results).
-    pub(super) fn pre_condition_holds(
-        &mut self,
-        i: usize,
-        memo: &mut [Option<bool>],
-    ) -> Result<bool, Exceeded> {
-        if let Some(r) = memo.get(i).copied().flatten() {
+    /// Whether preCondition `i` holds, evaluated once per response.
+    pub(super) fn pre_condition_holds(&mut self, i: usize) -> Result<bool, Exceeded> {
+        if let Some(r) = self.pre_results.get(i) {
             return Ok(r);
         }
         let engine = self.engine;
@@ -360,9 +398,7 @@ impl<'a> OutEval<'a> {
             Some(p) => evaluate_conditions(self, &p.conditions, None)?,
             None => false,
         };
-        if let Some(slot) = memo.get_mut(i) {
-            *slot = Some(r);
-        }
+        self.pre_results.set(i, r);
         Ok(r)
     }
 
@@ -501,6 +537,28 @@ mod tests {
         {"name": "Cache-Control", "value": "no-cache"}
       ]
     }"#;
+
+    #[test]
+    fn pre_condition_results_are_kept_past_64() {
+        let mut results = PreConditionResults::default();
+        for i in [0, 5, 63, 64, 65, 200] {
+            assert_eq!(results.get(i), None, "{i}");
+        }
+        for (i, holds) in [(0, true), (5, false), (63, true), (64, false), (200, true)] {
+            results.set(i, holds);
+        }
+        for (i, want) in [
+            (0, Some(true)),
+            (1, None),
+            (5, Some(false)),
+            (63, Some(true)),
+            (64, Some(false)),
+            (65, None),
+            (200, Some(true)),
+        ] {
+            assert_eq!(results.get(i), want, "{i}");
+        }
+    }
 
     fn engine() -> Engine {
         Engine::compile(&FilterConfig::from_json(CONFIG).unwrap()).unwrap()
