@@ -26,23 +26,24 @@ use crate::engine::upstream::{dynamic_allowed, dynamic_cluster_name};
 use crate::engine::url::{self, PathError};
 use crate::pattern::{RequestBudget, Spans};
 
-/// Per-request evaluation state.
+/// Per-request evaluation state. The client's request target is borrowed (`'a` is no longer
+/// than the `:path` value read) until a rewrite replaces it.
 struct Eval<'a> {
     engine: &'a Engine,
     req: &'a dyn RequestFacts,
     /// The request target exactly as sent (lossy UTF-8), for HTTP_URL / UNENCODED_URL.
-    original_target: String,
+    original_target: Cow<'a, str>,
     /// The current URL as rules see it: decoded, without the leading `/`.
     url_input: String,
     /// The current path as it would be sent (encoded), with its leading `/`.
-    path_raw: String,
+    path_raw: Cow<'a, str>,
     /// The current query string, without `?`.
-    query: Option<String>,
+    query: Option<Cow<'a, str>>,
     /// The current target when the last Rewrite was absolute (ARR proxy).
     absolute: Option<String>,
     /// The URL as the client sent it: (url_input, path_raw, query); moved here by the first
     /// rewrite (no copy per request).
-    original: Option<(String, String, Option<String>)>,
+    original: Option<(String, Cow<'a, str>, Option<Cow<'a, str>>)>,
     rewritten: bool,
     rule_spans: Spans,
     /// The values `{C:n}` reads.
@@ -385,8 +386,8 @@ impl<'a> Eval<'a> {
             path_raw.insert(0, '/');
         }
         self.url_input = url::url_decode(path_raw.get(1..).unwrap_or_default());
-        self.path_raw = path_raw;
-        self.query = query.map(|q| url::encode_request_target(q).into_owned());
+        self.path_raw = Cow::Owned(path_raw);
+        self.query = query.map(|q| Cow::Owned(url::encode_request_target(q).into_owned()));
         self.absolute = None;
         self.rewritten = true;
     }
@@ -399,8 +400,8 @@ impl<'a> Eval<'a> {
         let (path, query) = url::split_query(rest);
         let path = if path.is_empty() { "/" } else { path };
         self.url_input = url::url_decode(path.get(1..).unwrap_or_default());
-        self.path_raw = url::encode_request_target(path).into_owned();
-        self.query = query.map(|q| url::encode_request_target(q).into_owned());
+        self.path_raw = Cow::Owned(url::encode_request_target(path).into_owned());
+        self.query = query.map(|q| Cow::Owned(url::encode_request_target(q).into_owned()));
         self.absolute = Some(target);
         self.rewritten = true;
     }
@@ -914,15 +915,15 @@ impl Engine {
             url_input.remove(0);
         }
         let path_raw = if path_text.starts_with('/') {
-            path_text.into_owned()
+            path_text
         } else {
-            format!("/{path_text}")
+            Cow::Owned(format!("/{path_text}"))
         };
-        let query = raw_query.map(|q| String::from_utf8_lossy(q).into_owned());
+        let query = raw_query.map(String::from_utf8_lossy);
         let mut eval = Eval {
             engine: self,
             req,
-            original_target: String::from_utf8_lossy(raw).into_owned(),
+            original_target: String::from_utf8_lossy(raw),
             original: None,
             url_input,
             path_raw,
