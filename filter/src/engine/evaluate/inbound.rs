@@ -17,7 +17,7 @@ use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext}
 use crate::engine::evaluate::limits::{self, Exceeded, Produced};
 use crate::engine::evaluate::{collapse_edits, push_growing};
 use crate::engine::model::{CompiledAction, CompiledFarm, CompiledRule, Engine, ProxyHeaders};
-use crate::engine::request::{lossy, Property, RequestFacts};
+use crate::engine::request::{lossy, lossy_str, Property, RequestFacts};
 use crate::engine::rule_index::RuleIndex;
 use crate::engine::server_vars::{ServerVar, SetTarget};
 use crate::engine::template::{Expand, Template};
@@ -909,7 +909,7 @@ impl Engine {
                 return refuse(404, "double-escaped path (request filtering, 404.11)")
             }
         };
-        let path_text = String::from_utf8_lossy(raw_path);
+        let path_text = lossy_str(raw_path);
         let mut url_input = decoded;
         if url_input.starts_with('/') {
             url_input.remove(0);
@@ -919,11 +919,11 @@ impl Engine {
         } else {
             Cow::Owned(format!("/{path_text}"))
         };
-        let query = raw_query.map(String::from_utf8_lossy);
+        let query = raw_query.map(lossy_str);
         let mut eval = Eval {
             engine: self,
             req,
-            original_target: String::from_utf8_lossy(raw),
+            original_target: lossy_str(raw),
             original: None,
             url_input,
             path_raw,
