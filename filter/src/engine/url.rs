@@ -258,10 +258,18 @@ pub struct AbsoluteUrl<'a> {
     pub rest: &'a str,
 }
 
+/// The scheme and what follows `://` in `scheme://…`, split at the first `:`: a scheme has no
+/// colon, so text whose first colon does not start `://` has none (and a single-character
+/// search is far cheaper than a substring search).
+pub fn split_scheme(s: &str) -> Option<(&str, &str)> {
+    let (scheme, after) = s.split_once(':')?;
+    Some((scheme, after.strip_prefix("//")?))
+}
+
 /// Parses `scheme://authority/rest`. `None` when the text does not start with a scheme and `//`,
 /// or the authority is malformed (userinfo, bad port): such targets are never proxied.
 pub fn parse_absolute(s: &str) -> Option<AbsoluteUrl<'_>> {
-    let (scheme, after) = s.split_once("://")?;
+    let (scheme, after) = split_scheme(s)?;
     let mut chars = scheme.chars();
     let first = chars.next()?;
     if !first.is_ascii_alphabetic()
@@ -421,6 +429,11 @@ mod tests {
         assert!(parse_absolute("http://user@evil/").is_none());
         assert!(parse_absolute("http://host:99999/").is_none());
         assert!(parse_absolute("//evil.example/").is_none());
+        // The scheme ends at the first colon: a later `://` does not make one.
+        assert!(parse_absolute("a:b://host/").is_none());
+        assert_eq!(split_scheme("HTTP://h/p"), Some(("HTTP", "h/p")));
+        assert_eq!(split_scheme("mailto:a@b"), None);
+        assert!(parse_absolute("/x?u=http://h").is_none());
         assert!(parse_absolute("web/index.html").is_none());
     }
 }

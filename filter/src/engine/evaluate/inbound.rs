@@ -260,8 +260,7 @@ fn header_value(value: HeaderValue) -> Option<HeaderValue> {
 
 /// Whether a built Rewrite target names a proxy scheme (http, https, ws, wss).
 fn is_proxy_target(target: &str) -> bool {
-    target
-        .split_once("://")
+    url::split_scheme(target)
         .is_some_and(|(scheme, _)| url::default_port(&url::ascii_lowercase(scheme)).is_some())
 }
 
