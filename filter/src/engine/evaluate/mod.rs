@@ -13,9 +13,9 @@ pub mod outbound;
 
 use crate::engine::decision::HeaderEdit;
 
-/// How many entries a per-phase list (header edits, header names read) grows by at least: the
-/// lists are short (the Jellyfin rules make 7 request edits and read 5 response headers), so
-/// they are allocated once instead of growing from 4 to 8.
+/// How many entries a per-phase list (header edits, header names read) grows by at least: such
+/// lists are short (the Jellyfin rules make 7 request edits), so one allocation usually holds
+/// a whole list instead of the 4 a `Vec` starts with, then 8.
 const LIST_GROWTH: usize = 8;
 
 /// Pushes `item`, growing `list` by at least [`LIST_GROWTH`] when it is full.
