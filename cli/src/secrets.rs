@@ -203,9 +203,9 @@ pub fn mask_decision(config: &FilterConfig, decision: &mut Decision) {
         return;
     }
     for e in &mut decision.request_headers {
-        if e.name == "authorization" {
+        if &*e.name == "authorization" {
             if let Some(v) = e.value.as_mut() {
-                *v = format!("Basic {MASK}");
+                *v = format!("Basic {MASK}").into();
             }
         }
     }

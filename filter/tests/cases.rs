@@ -317,9 +317,9 @@ fn strings_of(d: &Decision) -> Vec<(String, String)> {
         _ => {}
     }
     for e in d.request_headers.iter().chain(d.response_headers.iter()) {
-        v.push((format!("header name {}", e.name), e.name.clone()));
+        v.push((format!("header name {}", e.name), e.name.to_string()));
         if let Some(val) = &e.value {
-            v.push((format!("header {}", e.name), val.clone()));
+            v.push((format!("header {}", e.name), val.to_string()));
         }
     }
     v
@@ -387,7 +387,7 @@ fn check(case: &Case, req: &Request, d: &Decision) -> Vec<String> {
             let expected = a.as_str().map(str::to_string);
             let edited = last_edit(&d.request_headers, ":authority")
                 .or_else(|| last_edit(&d.request_headers, "host"))
-                .and_then(|e| e.value.clone());
+                .and_then(|e| e.value.as_deref().map(str::to_string));
             let sent = authority.clone().or(edited);
             if expected != sent {
                 errs.push(format!(
@@ -520,7 +520,11 @@ fn check(case: &Case, req: &Request, d: &Decision) -> Vec<String> {
         }
     }
     if let Some(m) = &e.matched_rules {
-        if *m != d.matched_rules {
+        if !m
+            .iter()
+            .map(String::as_str)
+            .eq(d.matched_rules.iter().map(|n| &**n))
+        {
             errs.push(format!(
                 "matchedRules: expected {m:?}, got {:?}",
                 d.matched_rules

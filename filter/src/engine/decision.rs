@@ -1,6 +1,12 @@
 //! The value the inbound engine returns: what IIS would do with the request. The glue turns it
 //! into host calls; `iis-rewrite explain` prints it.
 
+use std::fmt;
+use std::ops::Deref;
+use std::rc::Rc;
+
+use crate::engine::url;
+
 /// The status of a request refused because the rules would build too much from it
 /// (`engine::evaluate::limits`): the request, as the rules expand it, has header fields too
 /// large (RFC 6585's 431). No other refusal uses it, so it is also how the refusal is counted.
@@ -53,13 +59,107 @@ impl Outcome {
     }
 }
 
-/// One request-header change, in order. `value: None` removes the header.
+/// One header change, in order. `value: None` removes the header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HeaderEdit {
-    /// Lowercase header name (`:authority` for HTTP_HOST).
-    pub name: String,
-    pub value: Option<String>,
+    /// Lowercase header name (`:authority` for HTTP_HOST), shared with the compiled
+    /// configuration: an edit costs a reference count, not a copy of the name.
+    pub name: Rc<str>,
+    pub value: Option<HeaderValue>,
+}
+
+/// The value a [`HeaderEdit`] writes: a constant of the compiled configuration (a customHeader, a
+/// constant `<set>` or outbound Rewrite value), shared rather than copied per request, or text
+/// built for this request. Either way it reads as `str`; two values are equal when their text is.
+#[derive(Clone)]
+pub enum HeaderValue {
+    /// Text the configuration holds (already free of CR/LF).
+    Shared(Rc<str>),
+    /// Text built for this request.
+    Built(String),
+}
+
+impl HeaderValue {
+    /// The value with control characters (CR/LF among them) escaped, as every header value the
+    /// engine writes must be: a built value is checked here, a shared one was when the
+    /// configuration was compiled.
+    pub(crate) fn sanitized(self) -> Self {
+        match self {
+            HeaderValue::Built(text) => HeaderValue::Built(url::sanitized_header_value(text)),
+            shared @ HeaderValue::Shared(_) => shared,
+        }
+    }
+}
+
+impl Deref for HeaderValue {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            HeaderValue::Shared(text) => text,
+            HeaderValue::Built(text) => text,
+        }
+    }
+}
+
+impl PartialEq for HeaderValue {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for HeaderValue {}
+
+impl PartialEq<str> for HeaderValue {
+    fn eq(&self, other: &str) -> bool {
+        &**self == other
+    }
+}
+
+impl PartialEq<&str> for HeaderValue {
+    fn eq(&self, other: &&str) -> bool {
+        &**self == *other
+    }
+}
+
+/// Printed as the text alone, whichever variant holds it.
+impl fmt::Debug for HeaderValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl fmt::Display for HeaderValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl From<String> for HeaderValue {
+    fn from(text: String) -> Self {
+        HeaderValue::Built(text)
+    }
+}
+
+impl From<&str> for HeaderValue {
+    fn from(text: &str) -> Self {
+        HeaderValue::Built(text.to_string())
+    }
+}
+
+impl From<&Rc<str>> for HeaderValue {
+    fn from(text: &Rc<str>) -> Self {
+        HeaderValue::Shared(Rc::clone(text))
+    }
+}
+
+/// Serialised as the bare string, as a `String` value was.
+#[cfg(feature = "serde")]
+impl serde::Serialize for HeaderValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self)
+    }
 }
 
 /// The client side of a proxied request, for ARR's reverse rewriting of backend `Location`
@@ -68,7 +168,7 @@ pub struct HeaderEdit {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ClientOrigin {
     /// `http` or `https`: the scheme the client used.
-    pub scheme: String,
+    pub scheme: &'static str,
     /// The Host the client sent (with its port, if any).
     pub host: String,
 }
@@ -83,7 +183,7 @@ pub struct Decision {
     /// Response headers set by inbound `<set name="RESPONSE_…">`, applied in the response phase.
     pub response_headers: Vec<HeaderEdit>,
     /// Names of the rules whose pattern and conditions matched, in order.
-    pub matched_rules: Vec<String>,
+    pub matched_rules: Vec<Rc<str>>,
     /// The same rules as indexes into `Engine::rule_names` (for per-rule counters).
     #[cfg_attr(feature = "serde", serde(skip))]
     pub fired_rules: Vec<usize>,

@@ -2,6 +2,7 @@
 //! read per request. Nothing here parses or evaluates.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use crate::engine::directory::Directory;
 use crate::engine::farm::Farm;
@@ -24,7 +25,7 @@ pub(crate) enum OutboundAction {
     Rewrite {
         value: Template,
         /// The value, sanitised, when the template is a constant (no per-response expansion).
-        constant: Option<String>,
+        constant: Option<Rc<str>>,
         replace: bool,
     },
 }
@@ -35,7 +36,7 @@ pub(crate) struct CompiledOutboundRule {
     pub stop: bool,
     pub pre_condition: Option<usize>,
     /// Lowercase response header name.
-    pub header: String,
+    pub header: Rc<str>,
     /// The header's current value cannot change what the rule does (a match-everything pattern,
     /// no `{R:n}`, no append), so it is not fetched.
     pub input_unused: bool,
@@ -82,8 +83,8 @@ pub(crate) struct Outbound {
     /// streams: their values are frozen in the response-headers phase.
     pub body_reads: Vec<String>,
     pub pre_conditions: Vec<CompiledPreCondition>,
-    /// (lowercase name, value) after `<clear/>`/`<remove/>`.
-    pub custom_headers: Vec<(String, String)>,
+    /// (lowercase name, sanitised value) after `<clear/>`/`<remove/>`.
+    pub custom_headers: Vec<(Rc<str>, Rc<str>)>,
     /// Request-side variables the response phase reads, in snapshot order.
     pub snapshot_vars: Vec<ServerVar>,
 }
@@ -124,6 +125,9 @@ pub(crate) struct CompiledSet {
     pub name: String,
     pub target: SetTarget,
     pub value: Template,
+    /// The value, sanitised, when the template is a constant and the target a header: the edit
+    /// shares it instead of building a copy per request.
+    pub constant: Option<Rc<str>>,
     pub replace: bool,
 }
 
@@ -152,7 +156,8 @@ pub(crate) enum CompiledAction {
 
 #[derive(Debug)]
 pub(crate) struct CompiledRule {
-    pub name: String,
+    /// Shared with `Decision::matched_rules` (no copy per fired rule).
+    pub name: Rc<str>,
     pub stop: bool,
     pub pattern: Pattern,
     pub negate: bool,
@@ -192,12 +197,44 @@ impl CompiledMap {
 #[derive(Debug)]
 pub(crate) struct ProxyHeaders {
     /// `xForwardedForHeaderName` (lowercase); `None` when set to empty.
-    pub xff_header: Option<String>,
+    pub xff_header: Option<Rc<str>>,
     pub xff_port: bool,
     /// With trusted proxies in front, the X-Forwarded-For Envoy built is kept.
     pub trusted_hops: u32,
-    /// `Authorization` value and user, from `backendAuth`.
-    pub backend_auth: Option<(String, String)>,
+    /// From `backendAuth`.
+    pub backend_auth: Option<BackendAuthHeaders>,
+}
+
+/// The request headers `backendAuth` adds, built once.
+#[derive(Debug)]
+pub(crate) struct BackendAuthHeaders {
+    /// `Basic <base64 of user:password>`.
+    pub authorization: Rc<str>,
+    /// The user (sanitised), sent as `Remote-User`.
+    pub remote_user: Rc<str>,
+}
+
+/// Names of the headers the engine writes on its own (no rule names them), built once so every
+/// edit shares them.
+#[derive(Debug)]
+pub(crate) struct FixedHeaderNames {
+    pub original_url: Rc<str>,
+    pub authorization: Rc<str>,
+    pub remote_user: Rc<str>,
+    pub location: Rc<str>,
+    pub content_location: Rc<str>,
+}
+
+impl Default for FixedHeaderNames {
+    fn default() -> Self {
+        FixedHeaderNames {
+            original_url: Rc::from("x-original-url"),
+            authorization: Rc::from("authorization"),
+            remote_user: Rc::from("remote-user"),
+            location: Rc::from("location"),
+            content_location: Rc::from("content-location"),
+        }
+    }
 }
 
 /// A farm with the request headers its `<protocol>` asks for.
@@ -218,7 +255,8 @@ pub struct Engine {
     pub(crate) maps: Vec<CompiledMap>,
     pub(crate) custom_vars: CustomVars,
     pub(crate) upstreams: Vec<Upstream>,
-    pub(crate) upstream_header: String,
+    pub(crate) upstream_header: Rc<str>,
+    pub(crate) fixed_names: FixedHeaderNames,
     pub(crate) preserve_host: bool,
     pub(crate) proxy_enabled: bool,
     pub(crate) reverse_rewrite_host: bool,
@@ -255,7 +293,7 @@ impl Engine {
         self.global_rules
             .iter()
             .chain(&self.rules)
-            .map(|r| r.name.as_str())
+            .map(|r| &*r.name)
     }
 
     /// Every farm cluster the rules can reach: (farm name, tls, cluster name).

@@ -89,18 +89,34 @@ impl RequestFacts for StaticRequest {
     }
 }
 
+/// [`String::from_utf8_lossy`] with the usual case, valid UTF-8, checked first by
+/// [`std::str::from_utf8`], which validates ASCII a word at a time rather than a byte at a time.
+pub(crate) fn lossy_str(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// Bytes a client sent, as text (invalid UTF-8 becomes U+FFFD; nothing here assumes UTF-8).
 pub(crate) fn lossy(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
     match bytes {
-        // The validation `from_utf8` makes first is faster than the lossy decoder's, and
-        // header values are nearly always valid.
-        Cow::Borrowed(b) => match std::str::from_utf8(b) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => String::from_utf8_lossy(b),
-        },
+        Cow::Borrowed(b) => lossy_str(b),
         Cow::Owned(v) => Cow::Owned(
             String::from_utf8(v)
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_text_is_lent_and_invalid_bytes_are_replaced() {
+        assert!(matches!(lossy_str(b"/caf\xc3\xa9"), Cow::Borrowed("/café")));
+        assert_eq!(lossy_str(b"/a\xffb"), "/a\u{fffd}b");
+        assert_eq!(lossy(Cow::Owned(b"x\xfe".to_vec())), "x\u{fffd}");
     }
 }

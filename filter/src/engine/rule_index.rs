@@ -219,7 +219,10 @@ mod prefilter_tests {
         // Each applies where it should.
         let d = e.inbound(&StaticRequest::get("h", "/app/sub/page"));
         // After the rewrite, /app/sub's negated rule sees `p1`.
-        assert_eq!(d.matched_rules, ["n0", "d1", "n1"]);
+        assert_eq!(
+            d.matched_rules,
+            ["n0", "d1", "n1"].map(std::rc::Rc::<str>::from)
+        );
         assert_eq!(
             d.outcome,
             crate::engine::decision::Outcome::Rewrite {

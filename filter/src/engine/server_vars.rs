@@ -4,6 +4,8 @@
 //! custom variable, read back by later rules, falling back to the built-in value while unset.
 //! Unknown names read as empty, as in IIS; `iis-rewrite check` warns about them.
 
+use std::rc::Rc;
+
 /// A server variable the engine knows how to compute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerVar {
@@ -109,10 +111,11 @@ pub fn builtin(name: &str) -> ServerVar {
 /// Where a `<set name=…>` writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetTarget {
-    /// `HTTP_<NAME>`: a request header (lowercase; `:authority` for HTTP_HOST).
-    RequestHeader(String),
+    /// `HTTP_<NAME>`: a request header (lowercase; `:authority` for HTTP_HOST), shared with the
+    /// edits that write it.
+    RequestHeader(Rc<str>),
     /// `RESPONSE_<NAME>`: a response header (lowercase).
-    ResponseHeader(String),
+    ResponseHeader(Rc<str>),
     /// Any other name: a request-scoped variable (slot).
     Custom(usize),
 }
@@ -124,10 +127,10 @@ pub fn set_kind(name: &str) -> Option<SetTarget> {
         return Some(SetTarget::RequestHeader(":authority".into()));
     }
     if let Some(h) = upper.strip_prefix("HTTP_").filter(|h| !h.is_empty()) {
-        return Some(SetTarget::RequestHeader(header_name(h)));
+        return Some(SetTarget::RequestHeader(header_name(h).into()));
     }
     if let Some(h) = upper.strip_prefix("RESPONSE_").filter(|h| !h.is_empty()) {
-        return Some(SetTarget::ResponseHeader(header_name(h)));
+        return Some(SetTarget::ResponseHeader(header_name(h).into()));
     }
     None
 }

@@ -203,14 +203,11 @@ impl Template {
         result
     }
 
-    /// The expansion as a new string (at most [`MAX_TEMPLATE_BYTES`]).
+    /// The expansion as a new string (at most [`MAX_TEMPLATE_BYTES`]). It is built in the
+    /// reused buffer and copied once at its final size: a string grown piece by piece would be
+    /// reallocated at each doubling.
     pub fn expand_to_string<'e>(&'e self, ctx: &dyn Expand<'e>) -> Result<String, TooLarge> {
-        if let Some(l) = self.as_literal() {
-            return Ok(l.to_string());
-        }
-        let mut out = String::new();
-        self.expand(ctx, &mut out)?;
-        Ok(out)
+        self.with_expansion(ctx, str::to_string)
     }
 }
 

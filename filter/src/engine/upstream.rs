@@ -252,7 +252,7 @@ pub fn target_reach(pieces: &[Piece<'_>]) -> TargetReach {
         let mut add = |tls: bool, port: u16| {
             let origin = Origin {
                 tls,
-                host: u.host.clone(),
+                host: u.host.to_string(),
                 port,
             };
             if !reach.origins.contains(&origin) {

@@ -62,21 +62,21 @@ pub fn decode_path(raw: &[u8]) -> Result<String, PathError> {
         return Err(PathError::DoubleEscaped);
     }
     let text = String::from_utf8(out).map_err(|_| PathError::NotUtf8)?;
-    Ok(canonicalize(&text))
+    Ok(canonicalize(text))
 }
 
 /// What HTTP.sys does to a decoded path before URL Rewrite sees it: `\` is `/`, and `.` and
 /// `..` segments are resolved (never above the root). Without this, `/x/..%2Fadmin` would slip
-/// past a rule on `^admin`.
-fn canonicalize(path: &str) -> String {
-    let path: Cow<'_, str> = if path.contains('\\') {
-        Cow::Owned(path.replace('\\', "/"))
+/// past a rule on `^admin`. A path that needs neither is returned as it is.
+fn canonicalize(path: String) -> String {
+    let path = if path.contains('\\') {
+        path.replace('\\', "/")
     } else {
-        Cow::Borrowed(path)
+        path
     };
     let has_dots = path.split('/').any(|seg| seg == "." || seg == "..");
     if !has_dots {
-        return path.into_owned();
+        return path;
     }
     let absolute = path.starts_with('/');
     let mut out: Vec<&str> = Vec::new();
@@ -245,10 +245,11 @@ pub fn split_query(target: &str) -> (&str, Option<&str>) {
 /// An absolute URL's parts, as far as the proxy and redirect checks need them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbsoluteUrl<'a> {
-    /// Lowercase scheme as written (`http`, `https`, `ws`, `wss`, …).
-    pub scheme: String,
+    /// Lowercase scheme as written (`http`, `https`, `ws`, `wss`, …); borrowed when it was
+    /// written in lowercase.
+    pub scheme: Cow<'a, str>,
     /// Host as written, lowercased; IPv6 without brackets.
-    pub host: String,
+    pub host: Cow<'a, str>,
     /// Port if written.
     pub port: Option<u16>,
     /// The authority exactly as written (`host:port`).
@@ -257,10 +258,18 @@ pub struct AbsoluteUrl<'a> {
     pub rest: &'a str,
 }
 
+/// The scheme and what follows `://` in `scheme://…`, split at the first `:`: a scheme has no
+/// colon, so text whose first colon does not start `://` has none (and a single-character
+/// search is far cheaper than a substring search).
+pub fn split_scheme(s: &str) -> Option<(&str, &str)> {
+    let (scheme, after) = s.split_once(':')?;
+    Some((scheme, after.strip_prefix("//")?))
+}
+
 /// Parses `scheme://authority/rest`. `None` when the text does not start with a scheme and `//`,
 /// or the authority is malformed (userinfo, bad port): such targets are never proxied.
 pub fn parse_absolute(s: &str) -> Option<AbsoluteUrl<'_>> {
-    let (scheme, after) = s.split_once("://")?;
+    let (scheme, after) = split_scheme(s)?;
     let mut chars = scheme.chars();
     let first = chars.next()?;
     if !first.is_ascii_alphabetic()
@@ -276,12 +285,21 @@ pub fn parse_absolute(s: &str) -> Option<AbsoluteUrl<'_>> {
     }
     let (host, port) = split_host_port(authority)?;
     Some(AbsoluteUrl {
-        scheme: scheme.to_ascii_lowercase(),
-        host: host.to_ascii_lowercase(),
+        scheme: ascii_lowercase(scheme),
+        host: ascii_lowercase(host),
         port,
         authority,
         rest,
     })
+}
+
+/// `text` in ASCII lowercase, copied only when it has an uppercase letter.
+pub fn ascii_lowercase(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// Splits `host[:port]` / `[v6][:port]`; the host comes back without brackets. `None` when the
@@ -394,15 +412,28 @@ mod tests {
     fn absolute_urls() {
         let u = parse_absolute("HTTP://LocalHost:8096/web?x").unwrap();
         assert_eq!(
-            (u.scheme.as_str(), u.host.as_str(), u.port),
+            (&*u.scheme, &*u.host, u.port),
             ("http", "localhost", Some(8096))
         );
         assert_eq!(u.rest, "/web?x");
+        let lower = parse_absolute("http://localhost/").unwrap();
+        assert!(
+            matches!(
+                (&lower.scheme, &lower.host),
+                (Cow::Borrowed(_), Cow::Borrowed(_))
+            ),
+            "lowercase text is not copied"
+        );
         let u = parse_absolute("wss://[::1]:6080/websockify").unwrap();
-        assert_eq!((u.host.as_str(), u.port), ("::1", Some(6080)));
+        assert_eq!((&*u.host, u.port), ("::1", Some(6080)));
         assert!(parse_absolute("http://user@evil/").is_none());
         assert!(parse_absolute("http://host:99999/").is_none());
         assert!(parse_absolute("//evil.example/").is_none());
+        // The scheme ends at the first colon: a later `://` does not make one.
+        assert!(parse_absolute("a:b://host/").is_none());
+        assert_eq!(split_scheme("HTTP://h/p"), Some(("HTTP", "h/p")));
+        assert_eq!(split_scheme("mailto:a@b"), None);
+        assert!(parse_absolute("/x?u=http://h").is_none());
         assert!(parse_absolute("web/index.html").is_none());
     }
 }

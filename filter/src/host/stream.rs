@@ -203,14 +203,14 @@ const BULK_RESPONSE_READS: usize = 3;
 /// map: measured in Envoy with the Jellyfin advanced rules, rewriting the map
 /// (`proxy_set_header_map_pairs`) cost 3–6 µs more per request than the single replaces
 /// (docs/benchmarks.md).
-fn write_headers(
+fn write_headers<'e>(
     read: Option<&HeaderMap>,
-    edits: &[(&str, Option<&str>)],
+    edits: impl Iterator<Item = (&'e str, Option<&'e str>)> + Clone,
     set: impl Fn(&str, Option<&str>),
 ) {
-    for (i, &(name, value)) in edits.iter().enumerate() {
+    for (i, (name, value)) in edits.clone().enumerate() {
         let edited_before = edits
-            .iter()
+            .clone()
             .take(i)
             .any(|(n, _)| n.eq_ignore_ascii_case(name));
         if edited_before || read.is_none_or(|headers| changes(headers, name, value)) {
@@ -327,15 +327,16 @@ impl Stream {
             decision.matched_rules,
             decision.outcome
         );
-        let original_path = facts.header(":path").map(|p| p.into_owned());
-        self.apply(host, decision, original_path.as_deref(), facts.into_pairs())
+        let path_unchanged = new_path(&decision.outcome)
+            .is_some_and(|p| facts.header(":path").as_deref() == Some(p.as_bytes()));
+        self.apply(host, decision, path_unchanged, facts.into_pairs())
     }
 
     fn apply(
         &mut self,
         host: &dyn Host,
         decision: Decision,
-        original_path: Option<&[u8]>,
+        path_unchanged: bool,
         request_pairs: Option<HeaderMap>,
     ) -> Verdict {
         let Decision {
@@ -351,34 +352,27 @@ impl Stream {
         self.proxied = matches!(outcome, Outcome::Proxy { .. });
         match outcome {
             Outcome::Continue | Outcome::Rewrite { .. } | Outcome::Proxy { .. } => {
-                let mut edits: Vec<(&str, Option<&str>)> = request_headers
-                    .iter()
-                    .map(|e| (e.name.as_str(), e.value.as_deref()))
-                    .collect();
-                let new_path = match &outcome {
-                    Outcome::Rewrite { path } => Some(path),
+                // After the rules' own edits: the upstream cluster and Host of a proxied
+                // request, then the new path.
+                let (upstream, authority) = match &outcome {
                     Outcome::Proxy {
-                        cluster,
-                        path,
-                        authority,
-                        ..
-                    } => {
-                        if let Some(engine) = &self.engine {
-                            edits.push((engine.upstream_header(), Some(cluster)));
-                        }
-                        if let Some(a) = authority {
-                            edits.push((":authority", Some(a)));
-                        }
-                        Some(path)
-                    }
-                    _ => None,
+                        cluster, authority, ..
+                    } => (
+                        self.engine
+                            .as_ref()
+                            .map(|engine| (engine.upstream_header(), Some(cluster.as_str()))),
+                        authority.as_deref().map(|a| (":authority", Some(a))),
+                    ),
+                    _ => (None, None),
                 };
-                if let Some(p) = new_path {
-                    if original_path != Some(p.as_bytes()) {
-                        edits.push((":path", Some(p)));
-                    }
-                }
-                write_headers(request_pairs.as_ref(), &edits, |name, value| {
+                let path = new_path(&outcome)
+                    .filter(|_| !path_unchanged)
+                    .map(|p| (":path", Some(p)));
+                let edits = request_headers
+                    .iter()
+                    .map(|e| (&*e.name, e.value.as_deref()))
+                    .chain([upstream, authority, path].into_iter().flatten());
+                write_headers(request_pairs.as_ref(), edits, |name, value| {
                     host.set_request_header(name, value)
                 });
                 self.response_edits = response_headers;
@@ -453,18 +447,15 @@ impl Stream {
         } else {
             preset
         };
-        let writes: Vec<(&str, Option<&str>)> = edits
-            .iter()
-            .map(|e| (e.name.as_str(), e.value.as_deref()))
-            .collect();
-        write_headers(response.pairs(), &writes, |name, value| {
+        let writes = edits.iter().map(|e| (&*e.name, e.value.as_deref()));
+        write_headers(response.pairs(), writes, |name, value| {
             host.set_response_header(name, value)
         });
         if let (true, Some(origin)) = (self.proxied, &self.origin) {
             // The headers read before the writes, unless an outbound rule changed the cookies.
-            let cookies_written = writes
+            let cookies_written = edits
                 .iter()
-                .any(|(name, _)| name.eq_ignore_ascii_case("set-cookie"));
+                .any(|e| e.name.eq_ignore_ascii_case("set-cookie"));
             let read = if cookies_written {
                 None
             } else {
@@ -494,6 +485,14 @@ impl Stream {
     }
 }
 
+/// The `:path` an outcome sends the request on with, if it changes it.
+fn new_path(outcome: &Outcome) -> Option<&str> {
+    match outcome {
+        Outcome::Rewrite { path } | Outcome::Proxy { path, .. } => Some(path),
+        _ => None,
+    }
+}
+
 /// Sends a reply made by the filter: `first`, then the response headers the rules set (a
 /// removal has nothing to send).
 fn send_local_reply(
@@ -507,7 +506,7 @@ fn send_local_reply(
         .chain(
             edits
                 .iter()
-                .filter_map(|e| Some((e.name.as_str(), e.value.as_deref()?))),
+                .filter_map(|e| Some((&*e.name, e.value.as_deref()?))),
         )
         .collect();
     host.send_response(u32::from(status), &headers, body);
@@ -912,7 +911,7 @@ mod header_write_tests {
 
     fn write(read: Option<&HeaderMap>, edits: &[(&str, Option<&str>)]) -> Vec<String> {
         let host = RecordingHost::request("/a", "h");
-        write_headers(read, edits, |name, value| {
+        write_headers(read, edits.iter().copied(), |name, value| {
             host.set_request_header(name, value)
         });
         let calls = host.calls.borrow().clone();

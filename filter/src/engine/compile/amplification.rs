@@ -106,7 +106,7 @@ impl Growth {
             let f = self.template(&s.value, cond, &mut via);
             warn(f, &via, at.at(Element::Set(k), "value"), warnings);
             let key = match &s.target {
-                SetTarget::RequestHeader(h) => Written::Header(h.clone()),
+                SetTarget::RequestHeader(h) => Written::Header(h.to_string()),
                 SetTarget::Custom(slot) => Written::Custom(*slot),
                 SetTarget::ResponseHeader(_) => continue,
             };

@@ -105,10 +105,18 @@ impl Compiler<'_> {
                     _ => SetTarget::Custom(0),
                 }
             });
+            // A header's constant value is sanitised once here, not per request.
+            let constant = match target {
+                SetTarget::RequestHeader(_) | SetTarget::ResponseHeader(_) => value
+                    .as_literal()
+                    .map(|l| Rc::from(url::sanitize_header_value(l))),
+                SetTarget::Custom(_) => None,
+            };
             sets.push(CompiledSet {
                 name: name.to_string(),
                 target,
                 value,
+                constant,
                 replace: s.replace.unwrap_or(true),
             });
         }
@@ -141,7 +149,7 @@ impl Compiler<'_> {
         conditions.captures_read = reads.get().cond;
         Some(CompiledRule {
             captures_read: reads.get().rule,
-            name: rule.name.clone(),
+            name: rule.name.as_str().into(),
             stop: rule.stop_processing.unwrap_or(false),
             pattern: pattern?,
             negate,
@@ -275,14 +283,14 @@ impl Compiler<'_> {
         url.visit(&mut |s| match s {
             Segment::Literal(text) => {
                 if let Some(u) = url::parse_absolute(text) {
-                    hosts.push(u.host);
+                    hosts.push(u.host.into_owned());
                 }
             }
             Segment::Map(i, _) => {
                 if let Some(m) = self.maps.get(*i) {
                     for v in m.entries.values().chain(std::iter::once(&m.default)) {
                         if let Some(u) = url::parse_absolute(v) {
-                            hosts.push(u.host);
+                            hosts.push(u.host.into_owned());
                         }
                     }
                 }

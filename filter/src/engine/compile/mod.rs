@@ -3,15 +3,16 @@
 //! reported with its location. Nothing here runs per request.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use crate::engine::config::{self, FilterConfig};
 use crate::engine::directory::{Directory, DirectoryError};
 use crate::engine::error::{ConfigError, Element, Location, Section, Warning};
 use crate::engine::farm;
 use crate::engine::model::{
-    CompiledAction, CompiledCondition, CompiledConditions, CompiledFarm, CompiledMap,
-    CompiledOutboundRule, CompiledPreCondition, CompiledRule, CompiledSet, CondTest, Engine,
-    Outbound, OutboundAction, ProxyHeaders,
+    BackendAuthHeaders, CompiledAction, CompiledCondition, CompiledConditions, CompiledFarm,
+    CompiledMap, CompiledOutboundRule, CompiledPreCondition, CompiledRule, CompiledSet, CondTest,
+    Engine, FixedHeaderNames, Outbound, OutboundAction, ProxyHeaders,
 };
 use crate::engine::rule_index::RuleIndex;
 use crate::engine::server_vars::{set_kind, CustomVars, ServerVar, SetTarget};
@@ -37,15 +38,15 @@ impl ProxyHeaders {
         fallback_auth: Option<&config::BackendAuth>,
     ) -> Self {
         ProxyHeaders {
-            xff_header: farm::xff_header(Some(p)),
+            xff_header: farm::xff_header(Some(p)).map(Rc::from),
             xff_port: p.include_port_in_x_forwarded_for.unwrap_or(true),
             trusted_hops,
             backend_auth: p.backend_auth.as_ref().or(fallback_auth).map(|a| {
                 let credentials = format!("{}:{}", a.user, a.password);
-                (
-                    format!("Basic {}", url::base64(credentials.as_bytes())),
-                    a.user.clone(),
-                )
+                BackendAuthHeaders {
+                    authorization: format!("Basic {}", url::base64(credentials.as_bytes())).into(),
+                    remote_user: url::sanitize_header_value(&a.user).into(),
+                }
             }),
         }
     }
@@ -518,7 +519,7 @@ impl Engine {
             .as_deref()
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| DEFAULT_UPSTREAM_HEADER.to_string());
+            .map_or_else(|| Rc::from(DEFAULT_UPSTREAM_HEADER), Rc::from);
         let proxy = config.proxy.clone().unwrap_or_default();
         if !c.errs.is_empty() {
             return Err((c.errs, c.warnings));
@@ -533,6 +534,7 @@ impl Engine {
                 custom_vars: c.vars,
                 upstreams,
                 upstream_header,
+                fixed_names: FixedHeaderNames::default(),
                 preserve_host: proxy.preserve_host_header.unwrap_or(false),
                 proxy_enabled: proxy.enabled.unwrap_or(true),
                 reverse_rewrite_host: proxy

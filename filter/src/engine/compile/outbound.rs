@@ -147,7 +147,7 @@ impl Compiler<'_> {
             }
         }
 
-        let mut custom_headers: Vec<(String, String)> = Vec::new();
+        let mut custom_headers: Vec<(Rc<str>, Rc<str>)> = Vec::new();
         for (i, h) in self.config.custom_headers.iter().enumerate() {
             let name = h.name.trim().to_ascii_lowercase();
             let at = Location::new(Section::CustomHeaders, i, &h.name);
@@ -168,10 +168,10 @@ impl Compiler<'_> {
                 continue;
             }
             // Sanitised once here, not per response.
-            let value = url::sanitize_header_value(&h.value).into_owned();
-            match custom_headers.iter_mut().find(|(n, _)| *n == name) {
+            let value = Rc::from(url::sanitize_header_value(&h.value));
+            match custom_headers.iter_mut().find(|(n, _)| **n == *name) {
                 Some(existing) => existing.1 = value,
-                None => custom_headers.push((name, value)),
+                None => custom_headers.push((name.into(), value)),
             }
         }
 
@@ -279,7 +279,7 @@ impl Compiler<'_> {
             name: r.name.clone(),
             stop: r.stop_processing.unwrap_or(false),
             pre_condition,
-            header,
+            header: header.into(),
             input_unused,
             pattern: pattern?,
             negate: m.negate.unwrap_or(false),
@@ -590,7 +590,7 @@ fn outbound_action(
             OutboundAction::Rewrite {
                 constant: value
                     .as_literal()
-                    .map(|l| url::sanitize_header_value(l).into_owned()),
+                    .map(|l| Rc::from(url::sanitize_header_value(l))),
                 value,
                 replace: a.replace.unwrap_or(true),
             }

@@ -28,7 +28,7 @@ impl Compiler<'_> {
             (Section::Rules, rules, &self.config.rules),
         ] {
             for (index, rule) in raw.iter().enumerate() {
-                let Some(c) = compiled.iter().find(|c| c.name == rule.name) else {
+                let Some(c) = compiled.iter().find(|c| *c.name == *rule.name) else {
                     continue;
                 };
                 let CompiledAction::Rewrite { url, .. } = &c.action else {
@@ -142,7 +142,7 @@ impl Compiler<'_> {
         for (i, d) in routing.upstreams.iter().enumerate() {
             match url::parse_absolute(&d.url).and_then(|u| {
                 let port = u.port.or_else(|| url::default_port(&u.scheme))?;
-                Some((url::scheme_is_tls(&u.scheme), u.host, port))
+                Some((url::scheme_is_tls(&u.scheme), u.host.into_owned(), port))
             }) {
                 Some((tls, host, port)) => {
                     add_upstream(found, tls, &host, port, d.cluster.as_deref())

@@ -147,12 +147,11 @@ impl Engine {
         if !is_text(content_type.as_bytes()) {
             return BodyDecision::Skip(BodySkip::NotApplicable);
         }
-        let mut memo = vec![None; self.outbound.pre_conditions.len()];
         let applicable: Vec<usize> = (0..rules.len())
             .filter(|&i| {
                 rules.get(i).and_then(|r| r.pre_condition).is_none_or(|p| {
                     // Past the expansion limits a preCondition does not hold.
-                    ev.pre_condition_holds(p, &mut memo).unwrap_or(false)
+                    ev.pre_condition_holds(p).unwrap_or(false)
                 })
             })
             .collect();

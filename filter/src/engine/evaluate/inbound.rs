@@ -10,12 +10,14 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::rc::Rc;
 
-use crate::engine::decision::{ClientOrigin, Decision, HeaderEdit, Outcome};
+use crate::engine::decision::{ClientOrigin, Decision, HeaderEdit, HeaderValue, Outcome};
 use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext};
 use crate::engine::evaluate::limits::{self, Exceeded, Produced};
+use crate::engine::evaluate::{collapse_edits, push_growing};
 use crate::engine::model::{CompiledAction, CompiledFarm, CompiledRule, Engine, ProxyHeaders};
-use crate::engine::request::{lossy, Property, RequestFacts};
+use crate::engine::request::{lossy, lossy_str, Property, RequestFacts};
 use crate::engine::rule_index::RuleIndex;
 use crate::engine::server_vars::{ServerVar, SetTarget};
 use crate::engine::template::{Expand, Template};
@@ -24,23 +26,24 @@ use crate::engine::upstream::{dynamic_allowed, dynamic_cluster_name};
 use crate::engine::url::{self, PathError};
 use crate::pattern::{RequestBudget, Spans};
 
-/// Per-request evaluation state.
+/// Per-request evaluation state. The client's request target is borrowed (`'a` is no longer
+/// than the `:path` value read) until a rewrite replaces it.
 struct Eval<'a> {
     engine: &'a Engine,
     req: &'a dyn RequestFacts,
     /// The request target exactly as sent (lossy UTF-8), for HTTP_URL / UNENCODED_URL.
-    original_target: String,
+    original_target: Cow<'a, str>,
     /// The current URL as rules see it: decoded, without the leading `/`.
     url_input: String,
     /// The current path as it would be sent (encoded), with its leading `/`.
-    path_raw: String,
+    path_raw: Cow<'a, str>,
     /// The current query string, without `?`.
-    query: Option<String>,
+    query: Option<Cow<'a, str>>,
     /// The current target when the last Rewrite was absolute (ARR proxy).
     absolute: Option<String>,
     /// The URL as the client sent it: (url_input, path_raw, query); moved here by the first
     /// rewrite (no copy per request).
-    original: Option<(String, String, Option<String>)>,
+    original: Option<(String, Cow<'a, str>, Option<Cow<'a, str>>)>,
     rewritten: bool,
     rule_spans: Spans,
     /// The values `{C:n}` reads.
@@ -48,7 +51,7 @@ struct Eval<'a> {
     request_edits: Vec<HeaderEdit>,
     response_edits: Vec<HeaderEdit>,
     custom: Vec<Option<String>>,
-    matched: Vec<String>,
+    matched: Vec<Rc<str>>,
     fired: Vec<usize>,
     /// Offset of the rule set being run in `Engine::rule_names` (global rules come first).
     rule_offset: usize,
@@ -70,14 +73,20 @@ fn address_parts(text: &str) -> (&str, &str) {
 }
 
 impl<'a> Eval<'a> {
+    /// Sets (`None`: removes) a request header.
+    fn edit_request(&mut self, name: &Rc<str>, value: Option<HeaderValue>) {
+        let name = Rc::clone(name);
+        push_growing(&mut self.request_edits, HeaderEdit { name, value });
+    }
+
     /// A request header as the rules see it now (their own edits win over the client's value).
     fn header(&self, name: &'a str) -> Option<Cow<'_, str>> {
-        if let Some(edit) = self.request_edits.iter().rev().find(|e| e.name == name) {
+        if let Some(edit) = self.request_edits.iter().rev().find(|e| *e.name == *name) {
             return edit.value.as_deref().map(Cow::Borrowed);
         }
         let mut read = self.read_headers.borrow_mut();
         if !read.contains(&name) {
-            read.push(name);
+            push_growing(&mut read, name);
         }
         self.req.header(name).map(lossy)
     }
@@ -115,6 +124,7 @@ impl<'a> Eval<'a> {
     }
 
     fn push_request_uri(&self, out: &mut String) {
+        out.reserve(self.path_raw.len() + self.query.as_ref().map_or(0, |q| 1 + q.len()));
         out.push_str(&self.path_raw);
         if let Some(q) = &self.query {
             out.push('?');
@@ -123,9 +133,7 @@ impl<'a> Eval<'a> {
     }
 
     fn request_uri(&self) -> String {
-        let mut out = String::with_capacity(
-            self.path_raw.len() + 1 + self.query.as_ref().map_or(0, String::len),
-        );
+        let mut out = String::new();
         self.push_request_uri(&mut out);
         out
     }
@@ -245,11 +253,15 @@ fn redirect_host_allowed(target: &str, request_host: &str, named: &[String]) -> 
     target == own || related(&target, &own) || related(&own, &target)
 }
 
+/// What a `<set>` of a header writes: an empty value removes the header.
+fn header_value(value: HeaderValue) -> Option<HeaderValue> {
+    (!value.is_empty()).then(|| value.sanitized())
+}
+
 /// Whether a built Rewrite target names a proxy scheme (http, https, ws, wss).
 fn is_proxy_target(target: &str) -> bool {
-    target
-        .split_once("://")
-        .is_some_and(|(scheme, _)| url::default_port(&scheme.to_ascii_lowercase()).is_some())
+    url::split_scheme(target)
+        .is_some_and(|(scheme, _)| url::default_port(&url::ascii_lowercase(scheme)).is_some())
 }
 
 /// Appends the current query string as `appendQueryString` asks (the target's own
@@ -303,34 +315,48 @@ impl<'a> Eval<'a> {
     ) -> Result<(), Exceeded> {
         let mut trace = trace;
         for s in &rule.sets {
-            let value = self.build(&s.value)?;
-            if let Some(t) = trace.as_deref_mut() {
-                t.push((s.name.clone(), value.clone()));
-            }
+            let value = match (&s.constant, s.value.as_literal()) {
+                // A constant header value is shared with the configuration, not built again.
+                (Some(shared), Some(literal)) => {
+                    self.produced.add(literal.len())?;
+                    if let Some(t) = trace.as_deref_mut() {
+                        t.push((s.name.clone(), literal.to_string()));
+                    }
+                    HeaderValue::Shared(Rc::clone(shared))
+                }
+                _ => {
+                    let built = self.build(&s.value)?;
+                    if let Some(t) = trace.as_deref_mut() {
+                        t.push((s.name.clone(), built.clone()));
+                    }
+                    HeaderValue::Built(built)
+                }
+            };
             match &s.target {
                 SetTarget::RequestHeader(name) => {
                     if !s.replace && self.header(name).is_some_and(|v| !v.is_empty()) {
                         continue;
                     }
-                    let value = (!value.is_empty()).then(|| url::sanitized_header_value(value));
-                    self.request_edits.push(HeaderEdit {
-                        name: name.clone(),
-                        value,
-                    });
+                    self.edit_request(name, header_value(value));
                 }
                 SetTarget::ResponseHeader(name) => {
-                    let value = (!value.is_empty()).then(|| url::sanitized_header_value(value));
-                    self.response_edits.push(HeaderEdit {
-                        name: name.clone(),
-                        value,
-                    });
+                    push_growing(
+                        &mut self.response_edits,
+                        HeaderEdit {
+                            name: Rc::clone(name),
+                            value: header_value(value),
+                        },
+                    );
                 }
                 SetTarget::Custom(slot) => {
                     if let Some(cell) = self.custom.get_mut(*slot) {
                         if !s.replace && cell.as_deref().is_some_and(|v| !v.is_empty()) {
                             continue;
                         }
-                        *cell = Some(value);
+                        *cell = Some(match value {
+                            HeaderValue::Built(text) => text,
+                            HeaderValue::Shared(text) => text.to_string(),
+                        });
                     }
                 }
             }
@@ -359,20 +385,22 @@ impl<'a> Eval<'a> {
             path_raw.insert(0, '/');
         }
         self.url_input = url::url_decode(path_raw.get(1..).unwrap_or_default());
-        self.path_raw = path_raw;
-        self.query = query.map(|q| url::encode_request_target(q).into_owned());
+        self.path_raw = Cow::Owned(path_raw);
+        self.query = query.map(|q| Cow::Owned(url::encode_request_target(q).into_owned()));
         self.absolute = None;
         self.rewritten = true;
     }
 
-    /// Makes an absolute Rewrite result the current target; later rules see its path.
-    fn rewrite_absolute(&mut self, target: String, rest: &str) {
+    /// Makes an absolute Rewrite result the current target (its path from `rest_start` on);
+    /// later rules see its path.
+    fn rewrite_absolute(&mut self, target: String, rest_start: usize) {
         self.keep_original();
+        let rest = target.get(rest_start..).unwrap_or_default();
         let (path, query) = url::split_query(rest);
         let path = if path.is_empty() { "/" } else { path };
         self.url_input = url::url_decode(path.get(1..).unwrap_or_default());
-        self.path_raw = url::encode_request_target(path).into_owned();
-        self.query = query.map(|q| url::encode_request_target(q).into_owned());
+        self.path_raw = Cow::Owned(url::encode_request_target(path).into_owned());
+        self.query = query.map(|q| Cow::Owned(url::encode_request_target(q).into_owned()));
         self.absolute = Some(target);
         self.rewritten = true;
     }
@@ -381,7 +409,7 @@ impl<'a> Eval<'a> {
         // Browsers treat `\` like `/`: `/\evil` and `\\evil` are protocol-relative too.
         let normalized = target.replace('\\', "/");
         let foreign_host = if let Some(u) = url::parse_absolute(&normalized) {
-            Some(u.host)
+            Some(u.host.into_owned())
         } else if let Some(rest) = normalized.strip_prefix("//") {
             let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
             let authority = rest.get(..end).unwrap_or_default();
@@ -451,9 +479,10 @@ impl<'a> Eval<'a> {
                     self.rewrite_local(&in_directory(rule, target));
                     return Ok(None);
                 }
-                match url::parse_absolute(&target).map(|u| u.rest.to_string()) {
-                    Some(rest) => {
-                        self.rewrite_absolute(target, &rest);
+                // Where the path starts (the parsed URL borrows `target`, which is kept).
+                match url::parse_absolute(&target).map(|u| target.len() - u.rest.len()) {
+                    Some(rest_start) => {
+                        self.rewrite_absolute(target, rest_start);
                         None
                     }
                     None => Some(Outcome::Refuse {
@@ -535,7 +564,7 @@ impl<'a> Eval<'a> {
                 self.rule_spans.clear();
             }
             let mut rt = trace.as_ref().map(|_| RuleTrace {
-                name: rule.name.clone(),
+                name: rule.name.to_string(),
                 directory: rule.directory.as_ref().map(|d| d.as_str().to_string()),
                 input: self.url_input.get(start..).unwrap_or_default().to_string(),
                 pattern: rule.pattern.source().to_string(),
@@ -563,7 +592,7 @@ impl<'a> Eval<'a> {
             };
             let fired = conditions == Ok(true);
             if fired {
-                self.matched.push(rule.name.clone());
+                self.matched.push(Rc::clone(&rule.name));
                 self.fired.push(self.rule_offset + index);
             }
             let result = match conditions {
@@ -622,7 +651,7 @@ impl<'a> Eval<'a> {
             self.add_proxy_headers(headers);
         }
         let reverse_rewrite = reverse_on.then(|| ClientOrigin {
-            scheme: if self.https() { "https" } else { "http" }.to_string(),
+            scheme: if self.https() { "https" } else { "http" },
             host: self
                 .req
                 .header(":authority")
@@ -635,23 +664,20 @@ impl<'a> Eval<'a> {
             && !self
                 .request_edits
                 .iter()
-                .any(|e| e.name == "x-original-url")
+                .any(|e| *e.name == *self.engine.fixed_names.original_url)
         {
             // URL Rewrite sets HTTP_X_ORIGINAL_URL to the client's URL when it rewrites.
             let original = url::sanitize_header_value(&self.original_target).into_owned();
-            self.request_edits.push(HeaderEdit {
-                name: "x-original-url".into(),
-                value: Some(original),
-            });
+            self.edit_request(
+                &self.engine.fixed_names.original_url,
+                Some(HeaderValue::Built(original)),
+            );
         }
         // A client can never choose the upstream cluster.
-        let upstream_header = self.engine.upstream_header.as_str();
+        let upstream_header = &self.engine.upstream_header;
         self.read_headers.borrow_mut().push(upstream_header);
         if !proxied && self.req.header(upstream_header).is_some() {
-            self.request_edits.push(HeaderEdit {
-                name: upstream_header.to_string(),
-                value: None,
-            });
+            self.edit_request(upstream_header, None);
         }
         // Outbound rules of a proxied request see the client's URL.
         if self.absolute.is_some() {
@@ -691,28 +717,33 @@ impl<'a> Eval<'a> {
                 .map(lossy)
                 .unwrap_or_default();
             let (ip, port) = address_parts(&source);
-            let value = match (
-                ph.xff_port && !port.is_empty() && port != "0",
-                ip.contains(':'),
-            ) {
-                (true, true) => format!("[{ip}]:{port}"),
-                (true, false) => format!("{ip}:{port}"),
-                (false, _) => ip.to_string(),
+            let value = if ph.xff_port && !port.is_empty() && port != "0" {
+                let mut value = String::with_capacity(ip.len() + port.len() + 3);
+                if ip.contains(':') {
+                    value.push('[');
+                    value.push_str(ip);
+                    value.push(']');
+                } else {
+                    value.push_str(ip);
+                }
+                value.push(':');
+                value.push_str(port);
+                value
+            } else {
+                ip.to_string()
             };
-            self.request_edits.push(HeaderEdit {
-                name: name.clone(),
-                value: Some(value),
-            });
+            self.edit_request(name, Some(HeaderValue::Built(value)));
         }
-        if let Some((authorization, user)) = &ph.backend_auth {
-            self.request_edits.push(HeaderEdit {
-                name: "authorization".into(),
-                value: Some(authorization.clone()),
-            });
-            self.request_edits.push(HeaderEdit {
-                name: "remote-user".into(),
-                value: Some(url::sanitize_header_value(user).into_owned()),
-            });
+        if let Some(auth) = &ph.backend_auth {
+            let names = &self.engine.fixed_names;
+            self.edit_request(
+                &names.authorization,
+                Some(HeaderValue::from(&auth.authorization)),
+            );
+            self.edit_request(
+                &names.remote_user,
+                Some(HeaderValue::from(&auth.remote_user)),
+            );
         }
     }
 
@@ -739,7 +770,7 @@ impl<'a> Eval<'a> {
             };
         }
         let tls = url::scheme_is_tls(&u.scheme);
-        let host_set_by_rule = self.request_edits.iter().any(|e| e.name == ":authority");
+        let host_set_by_rule = self.request_edits.iter().any(|e| &*e.name == ":authority");
         // A host naming an ARR server farm sends the request to that farm.
         if let Some(CompiledFarm { farm, .. }) = self.engine.find_farm(&u.host) {
             let port = u
@@ -770,7 +801,7 @@ impl<'a> Eval<'a> {
             }
             return Outcome::Proxy {
                 cluster,
-                scheme: u.scheme.clone(),
+                scheme: u.scheme.into_owned(),
                 host: farm.name.clone(),
                 port,
                 path: self.request_uri(),
@@ -789,8 +820,8 @@ impl<'a> Eval<'a> {
                 // host:port is sent whatever preserveHostHeader says.
                 return Outcome::Proxy {
                     cluster: dynamic_cluster_name(tls),
-                    scheme: u.scheme.clone(),
-                    host: u.host.clone(),
+                    scheme: u.scheme.into_owned(),
+                    host: u.host.into_owned(),
                     port,
                     path: self.request_uri(),
                     authority: Some(u.authority.to_ascii_lowercase()),
@@ -808,7 +839,7 @@ impl<'a> Eval<'a> {
             .then(|| u.authority.to_ascii_lowercase());
         Outcome::Proxy {
             cluster: upstream.cluster.clone(),
-            scheme: u.scheme.clone(),
+            scheme: u.scheme.into_owned(),
             host: upstream.host.clone(),
             port,
             path: self.request_uri(),
@@ -820,16 +851,10 @@ impl<'a> Eval<'a> {
 /// Collapses edits to one final value per header, in first-edit order, and drops edits that
 /// change nothing (a header set to what the client sent, a removal of an absent header) among
 /// the headers the rules read.
-fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[&str]) -> Vec<HeaderEdit> {
-    let mut out: Vec<HeaderEdit> = Vec::with_capacity(edits.len());
-    for e in edits {
-        match out.iter_mut().find(|o| o.name == e.name) {
-            Some(o) => o.value = e.value,
-            None => out.push(e),
-        }
-    }
-    out.retain(|e| {
-        if !read.contains(&e.name.as_str()) {
+fn net_edits(mut edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[&str]) -> Vec<HeaderEdit> {
+    collapse_edits(&mut edits);
+    edits.retain(|e| {
+        if !read.contains(&&*e.name) {
             return true;
         }
         let current = req.header(&e.name);
@@ -839,7 +864,7 @@ fn net_edits(edits: Vec<HeaderEdit>, req: &dyn RequestFacts, read: &[&str]) -> V
             _ => true,
         }
     });
-    out
+    edits
 }
 impl Engine {
     /// Evaluates the inbound rules for one request.
@@ -883,18 +908,21 @@ impl Engine {
                 return refuse(404, "double-escaped path (request filtering, 404.11)")
             }
         };
-        let path_text = String::from_utf8_lossy(raw_path);
-        let url_input = decoded.strip_prefix('/').unwrap_or(&decoded).to_string();
+        let path_text = lossy_str(raw_path);
+        let mut url_input = decoded;
+        if url_input.starts_with('/') {
+            url_input.remove(0);
+        }
         let path_raw = if path_text.starts_with('/') {
-            path_text.into_owned()
+            path_text
         } else {
-            format!("/{path_text}")
+            Cow::Owned(format!("/{path_text}"))
         };
-        let query = raw_query.map(|q| String::from_utf8_lossy(q).into_owned());
+        let query = raw_query.map(lossy_str);
         let mut eval = Eval {
             engine: self,
             req,
-            original_target: String::from_utf8_lossy(raw).into_owned(),
+            original_target: lossy_str(raw),
             original: None,
             url_input,
             path_raw,
@@ -935,8 +963,8 @@ mod tests {
     fn edit(d: &Decision, name: &str) -> Option<Option<String>> {
         d.request_headers
             .iter()
-            .find(|e| e.name == name)
-            .map(|e| e.value.clone())
+            .find(|e| &*e.name == name)
+            .map(|e| e.value.as_deref().map(str::to_string))
     }
 
     #[test]
@@ -1004,14 +1032,17 @@ mod tests {
         );
         assert_eq!(edit(&d, "x-forwarded-port"), Some(Some("80".into())));
         assert_eq!(edit(&d, "x-original-url"), Some(Some("/web/?x=1".into())));
-        assert_eq!(d.matched_rules, ["ForwardedHttp", "web", "Proxy"]);
+        assert_eq!(
+            d.matched_rules,
+            ["ForwardedHttp", "web", "Proxy"].map(Rc::<str>::from)
+        );
 
         let d = e.inbound(&StaticRequest::get("h", "/Items/1").over_tls());
         assert_eq!(edit(&d, "x-forwarded-proto"), Some(Some("https".into())));
 
         let d = e.inbound(&StaticRequest::get("h", "/.well-known/acme-challenge/t"));
         assert_eq!(d.outcome, Outcome::Continue);
-        assert_eq!(d.matched_rules, ["ForwardedHttp"]);
+        assert_eq!(d.matched_rules, ["ForwardedHttp"].map(Rc::<str>::from));
     }
 
     #[test]

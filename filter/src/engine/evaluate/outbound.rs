@@ -15,10 +15,12 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::rc::Rc;
 
-use crate::engine::decision::{ClientOrigin, HeaderEdit};
+use crate::engine::decision::{ClientOrigin, HeaderEdit, HeaderValue};
 use crate::engine::evaluate::conditions::{evaluate_conditions, ConditionContext};
 use crate::engine::evaluate::limits::{self, Exceeded, Produced};
+use crate::engine::evaluate::{collapse_edits, push_growing};
 use crate::engine::model::{CompiledOutboundRule, Engine, OutboundAction};
 use crate::engine::request::lossy;
 use crate::engine::response::ResponseFacts;
@@ -41,6 +43,48 @@ pub(super) struct OutEval<'a> {
     cond_caps: Vec<String>,
     /// Header values the rules built so far, against the per-phase bound.
     produced: Produced,
+    pre_results: PreConditionResults,
+}
+
+/// The preCondition results of one response. Each preCondition is evaluated once per response
+/// (a later rule may change a header it reads): bits for the first 64, a list beyond them
+/// (allocated only for such configurations).
+#[derive(Default)]
+struct PreConditionResults {
+    known: u64,
+    holds: u64,
+    beyond: Vec<Option<bool>>,
+}
+
+impl PreConditionResults {
+    const BITS: usize = 64;
+
+    fn get(&self, i: usize) -> Option<bool> {
+        match i.checked_sub(Self::BITS) {
+            None => ((self.known >> i) & 1 == 1).then_some((self.holds >> i) & 1 == 1),
+            Some(j) => self.beyond.get(j).copied().flatten(),
+        }
+    }
+
+    fn set(&mut self, i: usize, holds: bool) {
+        match i.checked_sub(Self::BITS) {
+            None => {
+                let bit = 1u64 << i;
+                self.known |= bit;
+                if holds {
+                    self.holds |= bit;
+                }
+            }
+            Some(j) => {
+                if self.beyond.len() <= j {
+                    self.beyond.resize(j + 1, None);
+                }
+                if let Some(slot) = self.beyond.get_mut(j) {
+                    *slot = Some(holds);
+                }
+            }
+        }
+    }
 }
 
 impl<'a> OutEval<'a> {
@@ -61,33 +105,33 @@ impl<'a> OutEval<'a> {
             spans: Spans::new(),
             cond_caps: Vec::new(),
             produced: Produced::default(),
+            pre_results: PreConditionResults::default(),
         }
     }
 }
 
 impl<'a> OutEval<'a> {
     pub(super) fn current(&self, name: &'a str) -> Option<Cow<'_, str>> {
-        if let Some(e) = self.edits.iter().rev().find(|e| e.name == name) {
+        if let Some(e) = self.edits.iter().rev().find(|e| *e.name == *name) {
             return e.value.as_deref().map(Cow::Borrowed);
         }
         let mut read = self.read.borrow_mut();
         if !read.contains(&name) {
-            read.push(name);
+            push_growing(&mut read, name);
         }
         self.resp.header(name).map(lossy)
     }
 
-    fn set(&mut self, name: &str, value: Option<String>) {
-        let value = value.map(url::sanitized_header_value);
+    /// Sets (`None`: removes) a header to a value built for this response.
+    fn set(&mut self, name: &Rc<str>, value: Option<String>) {
+        let value = value.map(|v| HeaderValue::Built(url::sanitized_header_value(v)));
         self.set_clean(name, value);
     }
 
     /// [`OutEval::set`] for a value sanitised when the configuration was compiled.
-    fn set_clean(&mut self, name: &str, value: Option<String>) {
-        self.edits.push(HeaderEdit {
-            name: name.to_string(),
-            value,
-        });
+    fn set_clean(&mut self, name: &Rc<str>, value: Option<HeaderValue>) {
+        let name = Rc::clone(name);
+        push_growing(&mut self.edits, HeaderEdit { name, value });
     }
 }
 
@@ -142,7 +186,7 @@ impl<'a> Expand<'a> for OutEval<'a> {
 /// values, which ARR leaves alone.
 fn reverse_rewrite(value: &str, origin: &ClientOrigin) -> Option<String> {
     let u = url::parse_absolute(value)?;
-    if !matches!(u.scheme.as_str(), "http" | "https") || origin.host.is_empty() {
+    if !matches!(&*u.scheme, "http" | "https") || origin.host.is_empty() {
         return None;
     }
     Some(format!("{}://{}{}", origin.scheme, origin.host, u.rest))
@@ -265,7 +309,6 @@ impl Engine {
             ev.reverse_rewrite_locations(origin);
         }
         ev.add_custom_headers();
-        let mut pre_results: Vec<Option<bool>> = vec![None; self.outbound.pre_conditions.len()];
         for rule in &self.outbound.rules {
             let mut rt = trace.as_ref().map(|_| RuleTrace {
                 name: rule.name.clone(),
@@ -273,7 +316,7 @@ impl Engine {
                 ..RuleTrace::default()
             });
             if let Some(i) = rule.pre_condition {
-                let holds = ev.pre_condition_holds(i, &mut pre_results);
+                let holds = ev.pre_condition_holds(i);
                 if holds != Ok(true) {
                     if let (Some(t), Some(mut r)) = (trace.as_deref_mut(), rt) {
                         r.action = Some("skipped: preCondition false".into());
@@ -318,7 +361,8 @@ impl Engine {
 impl<'a> OutEval<'a> {
     /// Turns backend `Location`/`Content-Location` URLs back to the client's scheme and host.
     fn reverse_rewrite_locations(&mut self, origin: &ClientOrigin) {
-        for name in ["location", "content-location"] {
+        let names = &self.engine.fixed_names;
+        for name in [&names.location, &names.content_location] {
             let back = self.current(name).and_then(|v| reverse_rewrite(&v, origin));
             if back.is_some() {
                 self.set(name, back);
@@ -332,8 +376,8 @@ impl<'a> OutEval<'a> {
         for (name, value) in &engine.outbound.custom_headers {
             // Values were sanitised at compile time.
             match self.current(name) {
-                None => self.set_clean(name, Some(value.clone())),
-                Some(c) if c.is_empty() => self.set_clean(name, Some(value.clone())),
+                None => self.set_clean(name, Some(HeaderValue::from(value))),
+                Some(c) if c.is_empty() => self.set_clean(name, Some(HeaderValue::from(value))),
                 Some(c) if carries(&c, value) => {}
                 // IIS adds a custom header to what the backend sent: both values.
                 Some(c) => {
@@ -344,13 +388,9 @@ impl<'a> OutEval<'a> {
         }
     }
 
-    /// Whether preCondition `i` holds, evaluated once per response (`memo` keeps the results).
-    pub(super) fn pre_condition_holds(
-        &mut self,
-        i: usize,
-        memo: &mut [Option<bool>],
-    ) -> Result<bool, Exceeded> {
-        if let Some(r) = memo.get(i).copied().flatten() {
+    /// Whether preCondition `i` holds, evaluated once per response.
+    pub(super) fn pre_condition_holds(&mut self, i: usize) -> Result<bool, Exceeded> {
+        if let Some(r) = self.pre_results.get(i) {
             return Ok(r);
         }
         let engine = self.engine;
@@ -358,9 +398,7 @@ impl<'a> OutEval<'a> {
             Some(p) => evaluate_conditions(self, &p.conditions, None)?,
             None => false,
         };
-        if let Some(slot) = memo.get_mut(i) {
-            *slot = Some(r);
-        }
+        self.pre_results.set(i, r);
         Ok(r)
     }
 
@@ -416,8 +454,8 @@ impl<'a> OutEval<'a> {
         else {
             return Ok(());
         };
-        let (new, sanitised) = match (constant, *replace) {
-            (Some(v), true) => ((!v.is_empty()).then(|| v.clone()), true),
+        let new = match (constant, *replace) {
+            (Some(v), true) => (!v.is_empty()).then(|| HeaderValue::from(v)),
             _ => {
                 let v = value.expand_to_string(self)?;
                 let new = match (*replace, self.current(&rule.header)) {
@@ -425,37 +463,28 @@ impl<'a> OutEval<'a> {
                     (false, Some(c)) if !c.is_empty() => Some(c.into_owned()),
                     _ => (!v.is_empty()).then_some(v),
                 };
-                (new, false)
+                new.map(HeaderValue::Built)
             }
         };
-        self.produced.add(new.as_ref().map_or(0, String::len))?;
+        self.produced.add(new.as_deref().map_or(0, str::len))?;
         if let Some(r) = rt {
             r.action = Some(match &new {
                 Some(v) => format!("set {}: {v}", rule.header),
                 None => format!("remove {}", rule.header),
             });
         }
-        if sanitised {
-            self.set_clean(&rule.header, new);
-        } else {
-            self.set(&rule.header, new);
-        }
+        self.set_clean(&rule.header, new.map(HeaderValue::sanitized));
         Ok(())
     }
 
     /// One final value per header; drops what changes nothing.
     fn net_edits(self) -> Vec<HeaderEdit> {
-        let mut out: Vec<HeaderEdit> = Vec::with_capacity(self.edits.len());
-        for e in self.edits {
-            match out.iter_mut().find(|o| o.name == e.name) {
-                Some(o) => o.value = e.value,
-                None => out.push(e),
-            }
-        }
+        let mut out = self.edits;
+        collapse_edits(&mut out);
         let read = self.read.into_inner();
         let resp = self.resp;
         out.retain(|e| {
-            if !read.contains(&e.name.as_str()) {
+            if !read.contains(&&*e.name) {
                 return true;
             }
             match (&e.value, resp.header(&e.name)) {
@@ -509,6 +538,28 @@ mod tests {
       ]
     }"#;
 
+    #[test]
+    fn pre_condition_results_are_kept_past_64() {
+        let mut results = PreConditionResults::default();
+        for i in [0, 5, 63, 64, 65, 200] {
+            assert_eq!(results.get(i), None, "{i}");
+        }
+        for (i, holds) in [(0, true), (5, false), (63, true), (64, false), (200, true)] {
+            results.set(i, holds);
+        }
+        for (i, want) in [
+            (0, Some(true)),
+            (1, None),
+            (5, Some(false)),
+            (63, Some(true)),
+            (64, Some(false)),
+            (65, None),
+            (200, Some(true)),
+        ] {
+            assert_eq!(results.get(i), want, "{i}");
+        }
+    }
+
     fn engine() -> Engine {
         Engine::compile(&FilterConfig::from_json(CONFIG).unwrap()).unwrap()
     }
@@ -522,7 +573,7 @@ mod tests {
         let d = e.inbound(&StaticRequest::get("h", path).with_header("user-agent", ua));
         e.outbound(&resp, &d.outbound_snapshot, &d.response_headers)
             .into_iter()
-            .map(|h| (h.name, h.value))
+            .map(|h| (h.name.to_string(), h.value.as_deref().map(str::to_string)))
             .collect()
     }
 
@@ -716,11 +767,11 @@ mod tests {
         assert_eq!(
             edits
                 .iter()
-                .find(|h| h.name == "location")
-                .and_then(|h| h.value.clone()),
+                .find(|h| &*h.name == "location")
+                .and_then(|h| h.value.as_deref().map(str::to_string)),
             Some("https://media.example.com:8443/web/index.html?x=1".into())
         );
-        assert!(edits.iter().all(|h| h.name != "content-location"));
+        assert!(edits.iter().all(|h| &*h.name != "content-location"));
         // Switched off: the backend's Location passes unchanged.
         let e = Engine::compile(
             &FilterConfig::from_json(
@@ -739,7 +790,7 @@ mod tests {
     #[test]
     fn set_cookie_domains_become_the_client_host() {
         let origin = ClientOrigin {
-            scheme: "https".into(),
+            scheme: "https",
             host: "public.example:8443".into(),
         };
         let rewrite = |v: &str| {
