@@ -66,6 +66,7 @@ impl Host for QuietHost {
         self.request.clone()
     }
     fn set_request_header(&self, _: &str, _: Option<&str>) {}
+    fn add_request_header(&self, _: &str, _: &str) {}
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         self.properties
             .iter()

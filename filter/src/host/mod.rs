@@ -36,6 +36,8 @@ pub trait Host {
     fn request_headers(&self) -> HeaderMap;
     /// Replaces one request header; `None` removes it.
     fn set_request_header(&self, name: &str, value: Option<&str>);
+    /// Adds a request header known to be absent (cheaper for Envoy than a replace).
+    fn add_request_header(&self, name: &str, value: &str);
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
     /// One response header (the first value of a repeated one).
     fn response_header(&self, name: &str) -> Option<Vec<u8>>;

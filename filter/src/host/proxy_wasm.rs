@@ -292,6 +292,12 @@ impl Host for ProxyWasmHost {
         }
     }
 
+    fn add_request_header(&self, name: &str, value: &str) {
+        if let Err(status) = abi::add_header(Map::RequestHeaders, name, value.as_bytes()) {
+            log::warn!("iis-rewrite: adding request header {name} failed: {status:?}");
+        }
+    }
+
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         abi::property(path).ok().flatten()
     }

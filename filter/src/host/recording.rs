@@ -91,6 +91,14 @@ impl Host for RecordingHost {
             .push(format!("set_request_header {name}"));
         set(&self.request, name, value);
     }
+    fn add_request_header(&self, name: &str, value: &str) {
+        self.calls
+            .borrow_mut()
+            .push(format!("add_request_header {name}"));
+        self.request
+            .borrow_mut()
+            .push((name.to_string(), value.as_bytes().to_vec()));
+    }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         self.calls
             .borrow_mut()
