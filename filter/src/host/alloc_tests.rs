@@ -1,8 +1,9 @@
 //! Allocations per request in the module: the Jellyfin advanced rules, one browser request
 //! through both phases of a [`Stream`], counted by a per-thread counting allocator (test
-//! builds only). The host answers from prepared values and copies them out as the proxy-wasm SDK
-//! does (one `String` and one `Vec` per header, one `Vec` per property), so the count is what
-//! the module allocates per request inside Envoy. The bound keeps it from growing back silently.
+//! builds only). The host answers from prepared values and hands them over as the glue receives
+//! them in Envoy (a header map as one buffer plus its index, a property as one `Vec`), so the
+//! count is what the module allocates per request inside Envoy. The bound keeps it from growing
+//! back silently.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -165,8 +166,8 @@ fn allocations_per_request_stay_bounded() {
     // The first request warms the matcher's per-thread buffers.
     one_request(&plugin, &metrics, &host);
     let total = one_request(&plugin, &metrics, &host);
-    // What the SDK allocates to hand the module the request and response headers and the two
-    // properties read (copies the module cannot avoid short of a different ABI).
+    // What receiving the request and response headers and the two properties takes: the buffers
+    // Envoy fills through the module's allocator and the maps' indexes (any design makes these).
     let before = allocations();
     drop((
         host.request_headers(),
