@@ -144,8 +144,8 @@ fn one_request(plugin: &Rc<Plugin>, metrics: &Rc<Vec<SetMetrics>>, host: &QuietH
     allocations() - before
 }
 
-#[test]
-fn allocations_per_request_stay_bounded() {
+/// The Jellyfin advanced rules, loaded as the glue loads them, with their counters.
+fn jellyfin_advanced() -> (Rc<Plugin>, Rc<Vec<SetMetrics>>) {
     let case: serde_json::Value = serde_json::from_str(include_str!(
         "../../../testdata/cases/jellyfin-advanced.json"
     ))
@@ -161,7 +161,12 @@ fn allocations_per_request_stay_bounded() {
                 .collect(),
         })
         .collect();
-    let (plugin, metrics) = (Rc::new(plugin), Rc::new(metrics));
+    (Rc::new(plugin), Rc::new(metrics))
+}
+
+#[test]
+fn allocations_per_request_stay_bounded() {
+    let (plugin, metrics) = jellyfin_advanced();
     let host = browser_request();
     // The first request warms the matcher's per-thread buffers.
     one_request(&plugin, &metrics, &host);
@@ -189,12 +194,7 @@ fn allocations_per_request_stay_bounded() {
 #[test]
 #[ignore]
 fn profile_many_requests() {
-    let case: serde_json::Value = serde_json::from_str(include_str!(
-        "../../../testdata/cases/jellyfin-advanced.json"
-    ))
-    .unwrap();
-    let (plugin, _) = Plugin::from_json(case["config"].to_string().as_bytes()).unwrap();
-    let (plugin, metrics) = (Rc::new(plugin), Rc::new(Vec::new()));
+    let (plugin, metrics) = jellyfin_advanced();
     let host = browser_request();
     let n: u64 = std::env::var("ITER")
         .ok()
