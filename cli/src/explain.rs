@@ -179,18 +179,7 @@ pub fn build_request(spec: &RequestSpec) -> StaticRequest {
 
 /// The decision for a request target Envoy answers with 400 itself: no rule runs.
 pub fn refused_by_envoy(refused: Refused) -> Decision {
-    Decision {
-        outcome: Outcome::Refuse {
-            status: 400,
-            reason: refused.0,
-        },
-        request_headers: Vec::new(),
-        response_headers: Vec::new(),
-        matched_rules: Vec::new(),
-        fired_rules: Vec::new(),
-        outbound_snapshot: Vec::new(),
-        reverse_rewrite: None,
-    }
+    Decision::refused(400, refused.0)
 }
 
 /// The `--json` form.

@@ -28,7 +28,8 @@ pub use engine::request::{Property, RequestFacts, StaticRequest};
 pub use engine::response::{ResponseFacts, StaticResponse};
 pub use engine::upstream::Upstream;
 pub use engine::{
-    body, config, config::FilterConfig, decision, error, farm, json, plugin, trace, upstream, vocab,
+    body, config, config::FilterConfig, decision, error, farm, json, plugin, trace, upstream, url,
+    vocab,
 };
 
 /// The crate version and the git commit it was built from (logged at VM start, printed by

@@ -15,6 +15,8 @@
 //! `/app/..;/admin` reaches the filter as `/admin`. Envoy answers 400 itself, before any filter,
 //! to a raw space, control byte, `#` or non-ASCII byte in the target, and to `%00` in the path.
 
+use iis_rewrite_filter::url::escape_at;
+
 /// Why Envoy answers 400 to a request target before any filter runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused(pub String);
@@ -113,23 +115,6 @@ fn class(b: u8) -> ByteClass {
     }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// The escape `%XY` at the start of `s`, decoded.
-fn escaped_byte(s: &[u8]) -> Option<u8> {
-    match s {
-        [b'%', hi, lo, ..] => Some(hex_value(*hi)? << 4 | hex_value(*lo)?),
-        _ => None,
-    }
-}
-
 /// Whether a segment is `.` (1) or `..` (2), any dot possibly written `%2e`.
 fn dots(segment: &[u8]) -> usize {
     let mut count = 0;
@@ -137,7 +122,7 @@ fn dots(segment: &[u8]) -> usize {
     while !rest.is_empty() {
         if rest.first() == Some(&b'.') {
             rest = rest.get(1..).unwrap_or(&[]);
-        } else if escaped_byte(rest) == Some(b'.') {
+        } else if escape_at(rest) == Some(b'.') {
             rest = rest.get(3..).unwrap_or(&[]);
         } else {
             return 0;
@@ -156,7 +141,7 @@ fn canonical_segment(segment: &[u8], out: &mut String) {
     let mut i = 0;
     while let Some(&b) = segment.get(i) {
         if b == b'%' {
-            if let Some(value) = escaped_byte(segment.get(i..).unwrap_or(&[])) {
+            if let Some(value) = escape_at(segment.get(i..).unwrap_or(&[])) {
                 if class(value) == ByteClass::Unreserved {
                     out.push(char::from(value));
                 } else {

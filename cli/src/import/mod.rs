@@ -29,7 +29,7 @@ use iis_rewrite_filter::config::{
     ProxySettings, RewriteMap, WebFarm,
 };
 use iis_rewrite_filter::FilterConfig;
-use roxmltree::{Document, Node, ParsingOptions};
+use roxmltree::Node;
 
 use crate::diag::{quote, Diagnostic, Files, LineIndex, Pos};
 use crate::spans::SpanMap;
@@ -50,7 +50,7 @@ mod xml;
 pub use encoding::decode;
 
 use collection::Coll;
-use xml::{join, xml_error, Doc, Spans};
+use xml::{join, parse_document, Doc, Spans};
 
 /// The result of importing a web.config (or fragment).
 #[derive(Debug)]
@@ -146,16 +146,10 @@ impl Importer<'_> {
     /// Parses and reads one document. `section` is set for a `configSource` file, whose root
     /// must be that section. Returns false when the XML could not be parsed.
     fn document(&mut self, text: &str, file: usize, section: Option<&'static str>) -> bool {
-        let options = ParsingOptions {
-            allow_dtd: false,
-            nodes_limit: 2_000_000,
-            ..ParsingOptions::default()
-        };
         let lines = LineIndex::new(text);
-        let doc = match Document::parse_with_options(text, options) {
+        let doc = match parse_document(text) {
             Ok(doc) => doc,
-            Err(e) => {
-                let (offset, message) = xml_error(text, &e);
+            Err((offset, message)) => {
                 let (line, col) = lines.line_col(offset);
                 self.error(Pos { file, line, col }, format!("malformed XML: {message}"));
                 return false;

@@ -289,9 +289,20 @@ impl Importer<'_> {
     }
 }
 
+/// Parses a configuration file as IIS reads one: no DTD, and a bound on its size in nodes. A
+/// refusal is the byte offset and message of [`xml_error`].
+pub(super) fn parse_document(text: &str) -> Result<Document<'_>, (usize, String)> {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: 2_000_000,
+        ..roxmltree::ParsingOptions::default()
+    };
+    Document::parse_with_options(text, options).map_err(|e| xml_error(text, &e))
+}
+
 /// Where a roxmltree error is (byte offset) and its message without the position. An end tag
 /// missing its `>` (`</rule` followed by the next tag) is reported at that end tag.
-pub(super) fn xml_error(text: &str, e: &roxmltree::Error) -> (usize, String) {
+fn xml_error(text: &str, e: &roxmltree::Error) -> (usize, String) {
     use roxmltree::Error as E;
     let message = e.to_string();
     let p = e.pos();

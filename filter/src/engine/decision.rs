@@ -196,3 +196,18 @@ pub struct Decision {
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub reverse_rewrite: Option<ClientOrigin>,
 }
+
+impl Decision {
+    /// A request refused before any rule ran: no edit, no rule matched.
+    pub fn refused(status: u16, reason: String) -> Decision {
+        Decision {
+            outcome: Outcome::Refuse { status, reason },
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
+            matched_rules: Vec::new(),
+            fired_rules: Vec::new(),
+            outbound_snapshot: Vec::new(),
+            reverse_rewrite: None,
+        }
+    }
+}

@@ -15,7 +15,7 @@ pub mod response;
 pub(crate) mod server_vars;
 pub(crate) mod template;
 pub mod trace;
-pub(crate) mod url;
+pub mod url;
 
 /// Response bodies: the streaming HTML tag and text rewriter behind outbound body rules.
 pub mod body;

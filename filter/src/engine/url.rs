@@ -16,7 +16,7 @@ fn hex_value(b: u8) -> Option<u8> {
 }
 
 /// The escape at the start of `bytes`, if it is `%` and two hex digits.
-fn escape_at(bytes: &[u8]) -> Option<u8> {
+pub fn escape_at(bytes: &[u8]) -> Option<u8> {
     match bytes {
         [b'%', h, l, ..] => Some(hex_value(*h)? * 16 + hex_value(*l)?),
         _ => None,

@@ -26,11 +26,11 @@ pub use levels::LevelSource;
 
 use std::path::{Path, PathBuf};
 
-use roxmltree::{Document, Node, ParsingOptions};
+use roxmltree::{Document, Node};
 
 use crate::diag::{quote, Diagnostic, Files, LineIndex, Pos};
 
-use super::xml::{xml_error, Doc};
+use super::xml::{parse_document, Doc};
 use super::{Imported, Importer};
 
 pub use physical_path::PathProblem;
@@ -108,16 +108,10 @@ pub fn import_server(
         diagnostics: Vec::new(),
         parsed: false,
     };
-    let options = ParsingOptions {
-        allow_dtd: false,
-        nodes_limit: 2_000_000,
-        ..ParsingOptions::default()
-    };
     let lines = LineIndex::new(text);
-    let doc = match Document::parse_with_options(text, options) {
+    let doc = match parse_document(text) {
         Ok(doc) => doc,
-        Err(e) => {
-            let (offset, message) = xml_error(text, &e);
+        Err((offset, message)) => {
             let (line, col) = lines.line_col(offset);
             out.diagnostics.push(Diagnostic::error(
                 Pos { file, line, col },

@@ -886,18 +886,7 @@ impl Engine {
             Some(i) => (raw.get(..i).unwrap_or_default(), raw.get(i + 1..)),
             None => (raw, None),
         };
-        let refuse = |status: u16, reason: &str| Decision {
-            outcome: Outcome::Refuse {
-                status,
-                reason: reason.to_string(),
-            },
-            request_headers: Vec::new(),
-            response_headers: Vec::new(),
-            matched_rules: Vec::new(),
-            fired_rules: Vec::new(),
-            outbound_snapshot: Vec::new(),
-            reverse_rewrite: None,
-        };
+        let refuse = |status: u16, reason: &str| Decision::refused(status, reason.to_string());
         let decoded = match url::decode_path(raw_path) {
             Ok(d) => d,
             Err(PathError::BadEscape) => {
