@@ -77,13 +77,21 @@ fn follow_host_log_level() {
 /// cannot rewrite bodies.
 const HEADERS_ONLY: bool = cfg!(feature = "headers-only");
 
-/// The name of a rule set with body rules, if the configuration has one.
-fn body_rule_set(plugin: &Plugin) -> Option<&str> {
-    plugin
-        .sets()
-        .iter()
-        .find(|(_, e)| e.has_body_rules())
-        .map(|(set, _)| set.as_str())
+/// Why this build cannot run `plugin`: the headers-only build refuses body rules, since
+/// loading them would leave them unapplied without a word.
+fn unrunnable_here(plugin: &Plugin) -> Option<String> {
+    if !HEADERS_ONLY {
+        return None;
+    }
+    let (set, _) = plugin.sets().iter().find(|(_, e)| e.has_body_rules())?;
+    let set = match set.as_str() {
+        "" => String::new(),
+        name => format!(" (rule set \"{name}\")"),
+    };
+    Some(format!(
+        "it has rules on response bodies{set}, which this headers-only build \
+         (iis_rewrite_filter_headers.wasm) does not run; deploy iis_rewrite_filter.wasm"
+    ))
 }
 
 /// Marks a counter whose definition failed (Envoy's ids encode the metric type in their low
@@ -198,21 +206,13 @@ impl RootContext for Root {
             .ok()
             .flatten()
             .unwrap_or_default();
-        match Plugin::from_json(&bytes) {
-            Ok((plugin, _)) if HEADERS_ONLY && body_rule_set(&plugin).is_some() => {
-                // Loading it would leave the body rules unapplied without a word.
-                let set = match body_rule_set(&plugin).unwrap_or_default() {
-                    "" => String::new(),
-                    name => format!(" (rule set \"{name}\")"),
-                };
-                log::error!(
-                    "iis-rewrite: configuration refused: it has rules on response bodies{set}, \
-                     which this headers-only build (iis_rewrite_filter_headers.wasm) does not \
-                     run; deploy iis_rewrite_filter.wasm"
-                );
-                ProxyWasmHost.add_to_counter(counter_id(metric_names::CONFIG_REJECTED), 1);
-                false
-            }
+        let loaded = Plugin::from_json(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|(plugin, warnings)| match unrunnable_here(&plugin) {
+                Some(reason) => Err(reason),
+                None => Ok((plugin, warnings)),
+            });
+        match loaded {
             Ok((plugin, warnings)) => {
                 for (set, engine) in plugin.sets() {
                     log::info!(
@@ -239,10 +239,10 @@ impl RootContext for Root {
                 }
                 true
             }
-            Err(e) => {
+            Err(reason) => {
                 // Returning false makes Envoy refuse the configuration (startup fails, or the
                 // LDS/ECDS update is rejected and the old rules stay).
-                log::error!("iis-rewrite: configuration refused: {e}");
+                log::error!("iis-rewrite: configuration refused: {reason}");
                 ProxyWasmHost.add_to_counter(counter_id(metric_names::CONFIG_REJECTED), 1);
                 false
             }
